@@ -1,0 +1,130 @@
+"""A network: a forward function over parameters, an optimizer, and the cycle they make.
+
+One cycle is: trace the forward pass, record the backward pass, record the optimizer's update,
+then re-run the forward pass for the loss after. The TUI, the CLI and tests all walk the same
+:class:`Cycle`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .optim import SGD, Optimizer, UpdateRecord
+from .record import Trace, trace
+from .tensor import Tensor
+
+PHASES = ("forward", "backward", "update")
+
+
+class NetworkError(ValueError):
+    """The network's forward function gave something that cannot be backpropagated."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The end of a cycle: the loss before the update and after it (from a re-run forward)."""
+
+    loss_before: float
+    loss_after: float
+
+    @property
+    def change(self) -> float:
+        return self.loss_after - self.loss_before
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """One position of the debugger's cursor: a phase and that phase's record."""
+
+    phase: str
+    index: int  # position within the phase
+    record: Any  # ForwardStep, BackwardStep, UpdateRecord or Outcome
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """Everything one training iteration did, as records."""
+
+    iteration: int
+    trace: Trace
+    updates: tuple[UpdateRecord, ...]
+    loss_after: float
+    optimizer: str
+
+    @property
+    def loss(self) -> float:
+        return self.trace.loss
+
+    @property
+    def timeline(self) -> tuple[Moment, ...]:
+        """Forward steps, then backward steps, then one step per update and the outcome."""
+        moments = [Moment("forward", k, s) for k, s in enumerate(self.trace.forward)]
+        moments += [Moment("backward", k, s) for k, s in enumerate(self.trace.backward)]
+        moments += [Moment("update", k, u) for k, u in enumerate(self.updates)]
+        moments.append(Moment("update", len(self.updates), Outcome(self.loss, self.loss_after)))
+        return tuple(moments)
+
+
+@dataclass
+class Network:
+    """A forward function and what trains it.
+
+    Parameters
+    ----------
+    forward
+        Builds the graph from the current parameter values and returns the scalar loss.
+    optimizer
+        Defaults to SGD with learning rate 0.1.
+    params
+        Trainable tensors declared by the network, so that one the loss never reaches is still
+        listed (with gradient 0). Parameters found in the graph are always included.
+    """
+
+    forward: Callable[[], Tensor]
+    name: str = "network"
+    title: str = ""
+    description: str = ""
+    optimizer: Optimizer = field(default_factory=SGD)
+    params: Sequence[Tensor] = ()
+    source: str | None = None
+    prediction_text: Callable[[Trace], str] | None = None
+    iteration: int = 0
+
+    def root(self) -> Tensor:
+        """Run ``forward()`` and check that it returned a scalar Tensor."""
+        out = self.forward()
+        if not isinstance(out, Tensor):
+            raise NetworkError(f"forward() must return a Tensor (the loss), but it returned "
+                               f"{type(out).__name__}. Return the scalar to backpropagate from.")
+        if out.data.size != 1:
+            raise NetworkError(f"forward() must return a scalar (one number), but it returned "
+                               f"shape {out.data.shape}. Reduce it, e.g. with .sum() or .mean().")
+        return out
+
+    def loss(self) -> float:
+        """The loss at the current parameters, from an untraced forward pass."""
+        return float(self.root().data)
+
+    def trace(self) -> Trace:
+        return trace(self.root())
+
+    def cycle(self) -> Cycle:
+        """Trace, backpropagate, update the parameters, and measure the loss after."""
+        recorded = self.trace()
+        in_graph = {id(recorded.tensors[n.id]) for n in recorded.params}
+        pairs = [(n.name, recorded.tensors[n.id]) for n in recorded.params]
+        for k, p in enumerate(p for p in self.params if id(p) not in in_graph):
+            p.grad = np.zeros_like(p.data)  # the loss does not depend on it
+            pairs.append((p.name or f"param_unused_{k + 1}", p))
+        updates = self.optimizer.step(pairs)
+        self.iteration += 1
+        return Cycle(self.iteration, recorded, updates, self.loss(), self.optimizer.describe())
+
+    def train(self, steps: int) -> list[float]:
+        """Run ``steps`` cycles; return the loss before each, then the final loss."""
+        losses = [self.cycle().loss for _ in range(steps)]
+        return [*losses, self.loss()]

@@ -1,0 +1,127 @@
+"""Optimizers whose every step is a record: what each parameter was, its gradient, the change.
+
+Each optimizer's update rule sits in one ``_change`` method beside the formula the debugger
+shows for it. An optimizer never mutates a parameter's array in place: it assigns a new one, so
+the records of earlier steps keep showing the values they saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .record import frozen
+from .tensor import Tensor
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateRecord:
+    """One parameter's update: ``after = before + change``; ``state`` is the optimizer's memory
+    for it after the step (momentum's velocity, Adam's moments)."""
+
+    name: str
+    before: Array
+    grad: Array
+    change: Array
+    after: Array
+    state: Mapping[str, Array]
+
+
+class Optimizer:
+    """Base class: ``step(params)`` updates each trainable tensor and returns the records."""
+
+    name = "optimizer"
+    formula = ""
+
+    def __init__(self, lr: float = 0.1):
+        if not np.isfinite(lr) or lr <= 0:
+            raise ValueError(f"the learning rate must be a positive number, not {lr!r}")
+        self.lr = float(lr)
+        self._state: dict[int, dict[str, Array]] = {}
+        self.iteration = 0
+
+    def step(self, params: Iterable[tuple[str, Tensor]]) -> tuple[UpdateRecord, ...]:
+        """Update every ``(name, tensor)`` whose kind is ``"param"``; skip the rest."""
+        self.iteration += 1
+        records = []
+        for name, p in params:
+            if p.kind != "param":
+                continue  # inputs and constants are never trained
+            grad = np.zeros_like(p.data) if p.grad is None else p.grad
+            state = self._state.setdefault(id(p), {})
+            change = self._change(grad, state)
+            before = p.data
+            p.data = before + change
+            records.append(UpdateRecord(name, frozen(before), frozen(grad), frozen(change),
+                                        frozen(p.data), {k: frozen(v) for k, v in state.items()}))
+        return tuple(records)
+
+    def _change(self, grad: Array, state: dict[str, Array]) -> Array:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return f"{self.name} (lr {self.lr:g})"
+
+
+class SGD(Optimizer):
+    """Plain gradient descent: ``new = value − lr·grad``."""
+
+    name = "sgd"
+    formula = "new = value − lr·grad"
+
+    def _change(self, grad: Array, state: dict[str, Array]) -> Array:
+        return -self.lr * grad
+
+
+class Momentum(Optimizer):
+    """SGD with momentum: ``v = β·v + grad``, ``new = value − lr·v``."""
+
+    name = "momentum"
+    formula = "v = β·v + grad;  new = value − lr·v"
+
+    def __init__(self, lr: float = 0.1, beta: float = 0.9):
+        super().__init__(lr)
+        self.beta = float(beta)
+
+    def _change(self, grad: Array, state: dict[str, Array]) -> Array:
+        state["velocity"] = self.beta * state.get("velocity", 0.0) + grad
+        return -self.lr * state["velocity"]
+
+    def describe(self) -> str:
+        return f"momentum (lr {self.lr:g}, β {self.beta:g})"
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015) with bias correction, as ``torch.optim.Adam``."""
+
+    name = "adam"
+    formula = "m = β₁m + (1−β₁)g;  v = β₂v + (1−β₂)g²;  new = value − lr·m̂/(√v̂ + ε)"
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8):
+        super().__init__(lr)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def _change(self, grad: Array, state: dict[str, Array]) -> Array:
+        t = state["t"] = state.get("t", 0) + 1
+        m = state["m"] = self.beta1 * state.get("m", 0.0) + (1 - self.beta1) * grad
+        v = state["v"] = self.beta2 * state.get("v", 0.0) + (1 - self.beta2) * grad * grad
+        m_hat = m / (1 - self.beta1 ** t)
+        v_hat = v / (1 - self.beta2 ** t)
+        return -self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+    def describe(self) -> str:
+        return f"adam (lr {self.lr:g}, β₁ {self.beta1:g}, β₂ {self.beta2:g})"
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
+
+
+def make_optimizer(name: str, lr: float, **options: Any) -> Optimizer:
+    """An optimizer by name (``sgd``, ``momentum``, ``adam``); ``KeyError`` for another name."""
+    return OPTIMIZERS[name.lower()](lr, **options)

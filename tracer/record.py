@@ -1,0 +1,285 @@
+"""Recording a computation: the graph, the forward steps and the backward steps, as plain data.
+
+:func:`trace` is the one backward engine: ``Tensor.backward()`` calls it too. Every array in a
+record is a read-only view, so stepping back and forth shows exactly what was computed and
+nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from .ops import Op
+from .tensor import Tensor
+
+Array = np.ndarray
+
+# Explicit Jacobians are shown only while they stay this small (output size × input size).
+JACOBIAN_LIMIT = 64
+
+
+def frozen(a: Any) -> Array:
+    """A read-only float64 view of ``a`` (no copy when ``a`` already is a float64 array)."""
+    view = np.asarray(a, dtype=np.float64).view()
+    view.flags.writeable = False
+    return view
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One value of the computation, in forward order (``id`` is its position)."""
+
+    id: int
+    name: str
+    op: str  # the op's name, or the kind for a leaf ("input", "param", "constant")
+    kind: str  # "input", "param", "constant", "op" or "loss" (the root)
+    inputs: tuple[int, ...]
+    value: Array
+    grad: Array
+    attrs: Mapping[str, Any]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.inputs and self.kind != "op"
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardStep:
+    """Node ``node`` computed ``value`` from the values of ``inputs``."""
+
+    index: int
+    node: int
+    inputs: tuple[int, ...]
+    value: Array
+
+
+@dataclass(frozen=True, slots=True)
+class InputGrad:
+    """What one backward step sends to one of its inputs.
+
+    ``contribution`` = upstream × local derivative, summed back to the input's shape. Where numpy
+    broadcast the input, ``unreduced`` is the product before that sum and ``reduced_axes`` the
+    axes summed over (this is where a bias's gradient is summed over the batch).
+    ``local`` is the elementwise factor ∂out/∂input for elementwise ops, else ``None`` (see
+    :meth:`Trace.jacobian`). ``differentiable`` is false for inputs such as class labels.
+    """
+
+    node: int
+    position: int
+    local: Array | None
+    contribution: Array
+    unreduced: Array | None
+    reduced_axes: tuple[int, ...]
+    grad_before: Array
+    grad_after: Array
+    differentiable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class BackwardStep:
+    """One node's turn in the backward pass.
+
+    ``upstream`` is ∂L/∂node; ``terms`` lists what each consumer contributed to it, in the order
+    they were added, so a value that fed several places shows its gradient as a sum.
+    """
+
+    index: int
+    node: int
+    upstream: Array
+    terms: tuple[tuple[int, Array], ...]
+    inputs: tuple[InputGrad, ...]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """The whole record of one forward and backward pass from a scalar ``root``."""
+
+    nodes: tuple[Node, ...]
+    forward: tuple[ForwardStep, ...]
+    backward: tuple[BackwardStep, ...]
+    graph: nx.DiGraph
+    tensors: tuple[Tensor, ...]
+    root: int
+
+    @property
+    def loss(self) -> float:
+        return float(self.nodes[self.root].value)
+
+    @property
+    def params(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.kind == "param")
+
+    def find(self, name: str) -> Node:
+        """The node called ``name`` (``KeyError`` if there is none)."""
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def op(self, node: int) -> Op | None:
+        return self.tensors[node].op
+
+    def backward_step(self, node: int) -> BackwardStep:
+        return self.backward[len(self.nodes) - 1 - node]
+
+    def jacobian(self, step: BackwardStep, position: int) -> Array | None:
+        """∂out/∂input as a matrix (output elements × input elements), or ``None`` if too big.
+
+        Built from the op's own vector-Jacobian product applied to each unit vector, so it is
+        exactly the derivative the backward step used.
+        """
+        t = self.tensors[step.node]
+        x = t.inputs[position]
+        if t.data.size * x.data.size > JACOBIAN_LIMIT or not step.inputs[position].differentiable:
+            return None
+        rows = []
+        for k in range(t.data.size):
+            unit = np.zeros(t.data.size)
+            unit[k] = 1.0
+            contributions = _input_grads(t, unit.reshape(t.data.shape))
+            rows.append(np.ravel(contributions[position][0]))
+        return frozen(np.array(rows))
+
+
+def _topological(root: Tensor) -> list[Tensor]:
+    """Every tensor ``root`` depends on, inputs before the ops that use them (iterative DFS)."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        stack.extend((x, False) for x in reversed(t.inputs) if id(x) not in seen)
+    return order
+
+
+def _names(order: list[Tensor]) -> list[str]:
+    """User names where given, ``mul_3``-style names otherwise; repeats get ``#2``, ``#3``."""
+    per_op: Counter[str] = Counter()
+    seen: Counter[str] = Counter()
+    names = []
+    for t in order:
+        base = t.name
+        if not base:
+            stem = t.op.name if t.op else t.kind
+            per_op[stem] += 1
+            base = f"{stem}_{per_op[stem]}"
+        seen[base] += 1
+        repeat = seen[base] > 1 and t.kind != "constant"  # many constants are simply "2"
+        names.append(f"{base}#{seen[base]}" if repeat else base)
+    return names
+
+
+def _unbroadcast(g: Array, shape: tuple[int, ...]) -> tuple[Array, tuple[int, ...]]:
+    """Sum ``g`` over the axes numpy broadcast, back to ``shape``; also say which axes."""
+    if g.shape == shape:
+        return g, ()
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
+    return g.sum(axis=axes).reshape(shape), axes
+
+
+def _input_grads(t: Tensor, g: Array) -> list[tuple[Array | None, Array | None, Array | None,
+                                                     tuple[int, ...]]]:
+    """For each input of ``t``: (contribution, local, unreduced, reduced axes) given upstream g."""
+    op = t.op
+    datas = [x.data for x in t.inputs]
+    with np.errstate(all="ignore"):
+        if op.elementwise:
+            out = []
+            for x, local in zip(t.inputs, op.local(*datas, t.data, **t.attrs), strict=True):
+                full = g * local
+                if full.shape != t.data.shape:  # a constant local factor (add, sub, neg)
+                    full = np.broadcast_to(full, t.data.shape)
+                contribution, axes = _unbroadcast(full, x.data.shape)
+                out.append((contribution, local, full if axes else None, axes))
+            return out
+        return [(c, None, None, ()) for c in op.vjp(g, *datas, t.data, **t.attrs)]
+
+
+def trace(root: Tensor) -> Trace:
+    """Record the graph below ``root`` and run the backward pass from it, step by step.
+
+    Parameters
+    ----------
+    root
+        A scalar tensor (one element), usually the loss.
+
+    Returns
+    -------
+    Trace
+        Nodes in forward order, forward steps, backward steps in reverse topological order, and
+        the ``networkx.DiGraph``. As a side effect every tensor's ``.grad`` is set (replaced, never
+        accumulated, so tracing twice gives the same gradients).
+    """
+    if not isinstance(root, Tensor):
+        raise TypeError(f"trace() needs a Tensor, got {type(root).__name__}")
+    if root.data.size != 1:
+        raise ValueError(f"backward needs a scalar (one number) to start from; got shape "
+                         f"{root.data.shape}. Reduce it first, e.g. with .sum() or .mean().")
+    order = _topological(root)
+    n = len(order)
+    index = {id(t): i for i, t in enumerate(order)}
+    grads: list[Array | None] = [None] * n
+    terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
+    grads[n - 1] = np.ones_like(root.data)
+    backward = []
+    for i in range(n - 1, -1, -1):
+        t = order[i]
+        g = grads[i]
+        if g is None:  # only reachable through non-differentiable inputs (labels)
+            g = grads[i] = np.zeros_like(t.data)
+        records = []
+        if t.op is not None:
+            for pos, (x, (c, local, unreduced, axes)) in enumerate(
+                    zip(t.inputs, _input_grads(t, g), strict=True)):
+                j = index[id(x)]
+                before = grads[j]
+                differentiable = c is not None
+                if c is None:
+                    c = np.zeros_like(x.data)
+                if before is None:
+                    before, after = np.zeros_like(x.data), c
+                else:
+                    after = before + c
+                grads[j] = after
+                terms[j].append((i, c))
+                records.append(InputGrad(
+                    j, pos, None if local is None else frozen(np.broadcast_to(local, t.data.shape)),
+                    frozen(c), None if unreduced is None else frozen(unreduced), axes,
+                    frozen(before), frozen(after), differentiable))
+        backward.append(BackwardStep(n - 1 - i, i, frozen(g),
+                                     tuple((k, frozen(c)) for k, c in terms[i]), tuple(records)))
+
+    names = _names(order)
+    nodes = []
+    graph = nx.DiGraph()
+    for i, t in enumerate(order):
+        t.grad = grads[i]
+        inputs = tuple(index[id(x)] for x in t.inputs)
+        kind = "loss" if i == n - 1 and t.op is not None else t.kind
+        node = Node(i, names[i], t.op.name if t.op else t.kind, kind, inputs, frozen(t.data),
+                    frozen(grads[i]), dict(t.attrs))
+        nodes.append(node)
+        graph.add_node(i, name=node.name, op=node.op, kind=kind, shape=node.shape,
+                       value=node.value, grad=node.grad)
+        graph.add_edges_from((j, i) for j in inputs)
+    forward = tuple(ForwardStep(k, k, nd.inputs, nd.value) for k, nd in enumerate(nodes))
+    return Trace(tuple(nodes), forward, tuple(backward), graph, tuple(order), n - 1)

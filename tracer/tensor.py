@@ -1,0 +1,229 @@
+"""``Tensor``: a float64 numpy array that remembers the op that made it.
+
+Each operator here only names its op; the maths lives in :mod:`tracer.ops`.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from .ops import Op
+
+KINDS = ("input", "param", "constant", "op")
+
+
+class GraphError(ValueError):
+    """An op could not run on its operands (usually a shape mismatch), said in the user's terms."""
+
+    def __init__(self, message: str, filename: str | None = None, lineno: int | None = None):
+        super().__init__(message)
+        self.filename = filename
+        self.lineno = lineno
+
+
+class Tensor:
+    """A value in the computation graph.
+
+    Parameters
+    ----------
+    data
+        Anything ``numpy.asarray`` takes; stored as float64.
+    name
+        Shown by the debugger. Unnamed results get automatic names (``mul_3``) when traced.
+    kind
+        ``"input"`` (the default), ``"constant"`` or ``"param"`` (prefer :func:`param`).
+
+    Attributes
+    ----------
+    data, grad : numpy.ndarray
+        The value and, after :meth:`backward`, ∂loss/∂value (same shape). ``grad`` is ``None``
+        before any backward pass.
+    """
+
+    __slots__ = ("_attrs", "_inputs", "_op", "data", "grad", "kind", "name")
+    __array_priority__ = 1000  # so ndarray + Tensor defers to Tensor.__radd__
+
+    def __init__(self, data: Any, name: str | None = None, kind: str = "input"):
+        if kind not in KINDS[:3]:
+            raise ValueError(f"kind must be one of {KINDS[:3]}, not {kind!r}")
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data = np.array(data, dtype=np.float64)
+        self.grad: np.ndarray | None = None
+        self.name = name
+        self.kind = kind
+        self._op: Op | None = None
+        self._inputs: tuple[Tensor, ...] = ()
+        self._attrs: dict[str, Any] = {}
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def op(self) -> Op | None:
+        """The op that produced this tensor, ``None`` for a leaf."""
+        return self._op
+
+    @property
+    def inputs(self) -> tuple[Tensor, ...]:
+        return self._inputs
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return self._attrs
+
+    def __repr__(self) -> str:
+        label = f"{self.name!r}, " if self.name else ""
+        return f"Tensor({label}{np.array2string(self.data, precision=4)})"
+
+    def backward(self) -> Any:
+        """Fill ``.grad`` on every tensor of the graph below this scalar; return the trace.
+
+        Calling it twice gives the same gradients: each call recomputes them from scratch.
+        """
+        from .record import trace
+
+        return trace(self)
+
+    # --- arithmetic ---------------------------------------------------------------------------
+
+    def __add__(self, other: Any) -> Tensor:
+        return apply(ops.ADD, self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return apply(ops.ADD, other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return apply(ops.SUB, self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return apply(ops.SUB, other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return apply(ops.MUL, self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return apply(ops.MUL, other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return apply(ops.DIV, self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return apply(ops.DIV, other, self)
+
+    def __pow__(self, p: float) -> Tensor:
+        if isinstance(p, Tensor) or not np.isscalar(p):
+            raise TypeError("** takes a number exponent (Tensor ** 2), not a tensor")
+        return apply(ops.POW, self, p=float(p))
+
+    def __neg__(self) -> Tensor:
+        return apply(ops.NEG, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return apply(ops.MATMUL, self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return apply(ops.MATMUL, other, self)
+
+    def __getitem__(self, key: Any) -> Tensor:
+        if isinstance(key, Tensor):
+            key = key.data.astype(int)
+        return apply(ops.INDEX, self, key=key)
+
+    # --- shape --------------------------------------------------------------------------------
+
+    @property
+    def T(self) -> Tensor:
+        return apply(ops.TRANSPOSE, self)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], tuple | list):
+            shape = tuple(shape[0])
+        return apply(ops.RESHAPE, self, shape=tuple(shape))
+
+    def sum(self, axis: int | tuple[int, ...] | None = None) -> Tensor:
+        return apply(ops.SUM, self, axis=axis)
+
+    def mean(self, axis: int | tuple[int, ...] | None = None) -> Tensor:
+        return apply(ops.MEAN, self, axis=axis)
+
+    # --- functions ----------------------------------------------------------------------------
+
+    def relu(self) -> Tensor:
+        return apply(ops.RELU, self)
+
+    def tanh(self) -> Tensor:
+        return apply(ops.TANH, self)
+
+    def sigmoid(self) -> Tensor:
+        return apply(ops.SIGMOID, self)
+
+    def exp(self) -> Tensor:
+        return apply(ops.EXP, self)
+
+    def log(self) -> Tensor:
+        return apply(ops.LOG, self)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return apply(ops.SOFTMAX, self, axis=axis)
+
+
+def param(data: Any, name: str | None = None) -> Tensor:
+    """A trainable leaf: the optimizer updates it, nothing else is updated."""
+    return Tensor(data, name=name, kind="param")
+
+
+def as_tensor(x: Any) -> Tensor:
+    """``x`` itself if it is a Tensor, else a constant named after its value."""
+    if isinstance(x, Tensor):
+        return x
+    value = np.array(x, dtype=np.float64)
+    name = f"{value.item():g}" if value.ndim == 0 else "const"
+    return Tensor(value, name=name, kind="constant")
+
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _user_frame() -> traceback.FrameSummary | None:
+    """The innermost stack frame outside this package: the line of the user's code."""
+    for frame in reversed(traceback.extract_stack()):
+        if not os.path.abspath(frame.filename).startswith(_HERE + os.sep):
+            return frame
+    return None
+
+
+def _describe(t: Tensor) -> str:
+    return f"{t.name or 'an unnamed ' + (t._op.name if t._op else 'tensor')} {t.shape}"
+
+
+def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
+    """Run ``op`` forward on ``operands`` and return the result, linked to its inputs."""
+    inputs = tuple(as_tensor(x) for x in operands)
+    try:
+        with np.errstate(all="ignore"):  # NaN and inf are diagnosed on the trace, not warned here
+            data = op.forward(*(t.data for t in inputs), **attrs)
+    except (ValueError, IndexError, TypeError) as exc:
+        where = _user_frame()
+        shapes = " and ".join(_describe(t) for t in inputs)
+        message = f"{op.name} cannot combine {shapes}: {exc}"
+        if where is not None:
+            message += f" (at {where.filename}, line {where.lineno}: {where.line})"
+        raise GraphError(message, where and where.filename, where and where.lineno) from None
+    out = Tensor.__new__(Tensor)
+    out.data = np.asarray(data, dtype=np.float64)
+    out.grad = None
+    out.name = None
+    out.kind = "op"
+    out._op = op
+    out._inputs = inputs
+    out._attrs = attrs
+    return out
