@@ -11,7 +11,8 @@ Adding an op touches only this module. An op is either
   enough to show, is the Jacobian the engine assembles from that same ``vjp``.
 
 Formulas use ``a``/``b`` (or ``x``) for the inputs. Sentences are templates over ``{out}`` and the
-input names ``{a}``, ``{b}`` / ``{x}``; :mod:`tracer.explain` fills them in with names and numbers.
+input letters (``{a}``, ``{b}`` / ``{x}``); symbols may also use the op's attributes (``{p:g}``).
+:mod:`tracer.explain` fills them in with names and numbers.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ DIV = register(Op(
 POW = _unary(
     "pow", lambda x, p: x ** p,
     lambda x, out, p: (p * x ** (p - 1),),
-    "∂(xᵖ)/∂x = p·xᵖ⁻¹", "{out} raises {x} to a fixed power", "{x}^p")
+    "∂(xᵖ)/∂x = p·xᵖ⁻¹", "{out} raises {x} to a fixed power", "{x}^{p:g}")
 
 NEG = _unary("neg", lambda x: -x, lambda x, out: (-1.0,),
              "∂(−x)/∂x = −1", "{out} flips the sign of {x}", "−{x}")
@@ -189,7 +190,7 @@ INDEX = register(Op(
     "index", lambda x, key: x[key],
     ("∂x[i]/∂x = 1 at i, 0 elsewhere (an element picked twice adds up)",),
     "{out} picks elements out of {x}; only the picked elements get gradient",
-    vjp=_index_vjp, symbol="{x}[i]", letters=("x",)))
+    vjp=_index_vjp, symbol="{x}[{key}]", letters=("x",)))
 
 
 def _expand_reduced(g: Array, x: Array, axis: Any) -> Array:
