@@ -7,6 +7,9 @@ with its actual values (:func:`chain_rule`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from .record import BackwardStep, InputGrad, Node, Trace
@@ -85,26 +88,38 @@ def formula(trace: Trace, step: BackwardStep, record: InputGrad) -> str:
     return op.formulas[record.position] if op else ""
 
 
-def chain_rule(trace: Trace, step: BackwardStep, record: InputGrad, digits: int = 4) -> str:
-    """One line of the chain rule with its numbers.
+def _inline(*arrays: Array) -> bool:
+    """Whether arrays are small enough to write inside a one-line equation."""
+    return all(a.size <= 4 and a.ndim <= 1 for a in arrays)
 
-    ``∂L/∂net = ∂L/∂out × ∂out/∂net = 0.7414 × 0.1868 = 0.1385`` for scalars; arrays are named
-    with their short form, and a broadcast input says which axes its gradient was summed over.
+
+def chain_rule(trace: Trace, step: BackwardStep, record: InputGrad, digits: int = 4) -> str:
+    """One line of the chain rule, with its numbers where they fit on the line.
+
+    ``∂L/∂net = ∂L/∂out × ∂out/∂net = 0.7414 × 0.1868 = 0.1385`` for scalars; bigger arrays are
+    written by name (their values are shown beside), and a broadcast input says which axes its
+    gradient was summed over.
     """
     lhs = grad_name(trace, record.node)
     up, loc = grad_name(trace, step.node), local_name(trace, step.node, record.node)
     if not record.differentiable:
         return f"{trace.nodes[record.node].name} gets no gradient (it is a label, not a value)"
+    scalar = step.upstream.size == 1 and (record.local is None or record.local.size == 1)
+    times = " × " if scalar else " ⊙ "
     if record.local is None:  # structural op: a vector-Jacobian product
-        text = f"{lhs} = vjp({up}) = {short(record.contribution, digits)}"
+        text = f"{lhs} = {up} · {loc}"
+        if _inline(step.upstream, record.contribution):
+            text += f" = {short(record.contribution, digits)}"
     else:
-        product = " × " if step.upstream.size == 1 and record.local.size == 1 else " ⊙ "
-        product_value = record.unreduced if record.reduced_axes else record.contribution
-        text = (f"{lhs} = {up} × {loc} = {short(step.upstream, digits)}{product}"
-                f"{short(record.local, digits)} = {short(product_value, digits)}")
+        product = record.unreduced if record.reduced_axes else record.contribution
+        text = f"{lhs} = {up}{times}{loc}"
+        if _inline(step.upstream, record.local, product):
+            text += (f" = {short(step.upstream, digits)}{times}{short(record.local, digits)}"
+                     f" = {short(product, digits)}")
     if record.reduced_axes:
-        text += (f", summed over axis {', '.join(map(str, record.reduced_axes))} back to shape "
-                 f"{trace.nodes[record.node].shape} = {short(record.contribution, digits)}")
+        axes = ", ".join(map(str, record.reduced_axes))
+        text += (f", summed over axis {axes} back to shape {trace.nodes[record.node].shape}"
+                 f" (the input was broadcast)")
     return text
 
 
@@ -137,3 +152,92 @@ def expression(trace: Trace, node: Node) -> str:
         return f"{node.name} = {short(node.value)}"
     names = {letter: trace.nodes[i].name for letter, i in zip(op.letters, node.inputs, strict=True)}
     return f"{node.name} = {op.symbol.format(**names, **node.attrs)}"
+
+
+# --- whole steps, as lines with a role (the TUI styles them, the CLI prints them) ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of an explanation. ``role`` says what it is: ``heading``, ``sentence``,
+    ``formula``, ``equation`` (a chain-rule or sum line with numbers), ``label`` or ``value``."""
+
+    text: str
+    role: str = "value"
+
+
+def _array_block(label: str, a: Array, full: bool) -> list[Line]:
+    rows = array_lines(a, full=full)
+    if len(rows) == 1:
+        return [Line(f"{label} {rows[0]}", "value")]
+    return [Line(label, "label"), *(Line("  " + r, "value") for r in rows)]
+
+
+def forward_lines(trace: Trace, node: int, full: bool = False) -> list[Line]:
+    """What a forward step computed: the expression, the sentence, the inputs and the value."""
+    nd = trace.nodes[node]
+    lines = [Line(f"{nd.name}  ({nd.op}, shape {nd.shape})", "heading"),
+             Line(expression(trace, nd), "formula"), Line(describe(trace, nd), "sentence")]
+    for i in dict.fromkeys(nd.inputs):
+        lines += _array_block(f"{trace.nodes[i].name} =", trace.nodes[i].value, full)
+    lines += _array_block(f"{nd.name} =", nd.value, full)
+    return lines
+
+
+def backward_lines(trace: Trace, step: BackwardStep, full: bool = False) -> list[Line]:
+    """A backward step: the upstream gradient (as a sum where the value fed several places),
+    then for each input its formula, the chain rule with numbers, and any broadcast sum."""
+    nd = trace.nodes[step.node]
+    lines = [Line(f"{nd.name}  ({nd.op}, shape {nd.shape})", "heading"),
+             Line(describe(trace, nd), "sentence")]
+    lines += _array_block(f"upstream {grad_name(trace, step.node)} =", step.upstream, full)
+    total = gradient_sum(trace, step)
+    if total:
+        lines.append(Line(total, "equation"))
+    elif not step.terms and step.node == trace.root:
+        lines.append(Line("∂L/∂L = 1: the backward pass starts at the loss", "note"))
+    for record in step.inputs:
+        lines.append(Line(f"→ {trace.nodes[record.node].name}:  {formula(trace, step, record)}",
+                          "formula"))
+        lines.append(Line("  " + chain_rule(trace, step, record), "equation"))
+        local = local_name(trace, step.node, record.node)
+        if record.local is not None and record.local.size > 1:
+            if np.all(record.local == record.local.flat[0]):
+                lines.append(Line(f"  local {local} = {number(record.local.flat[0])} everywhere",
+                                  "value"))
+            else:
+                lines += _array_block(f"  local {local} =", record.local, full)
+        elif record.local is None and record.differentiable:
+            jac = trace.jacobian(step, record.position)
+            if jac is not None and jac.size > 1 and (full or jac.size <= SMALL):
+                lines += _array_block(f"  Jacobian {local} =", jac, full)
+        if record.reduced_axes:
+            lines += _array_block("  before the sum =", record.unreduced, full)
+        if record.contribution.size > 1:
+            lines += _array_block("  contribution =", record.contribution, full)
+        if len(trace.backward_step(record.node).terms) > 1 or record.grad_before.any():
+            lines.append(Line(f"  {grad_name(trace, record.node)} so far: "
+                              f"{short(record.grad_before)} → {short(record.grad_after)}", "note"))
+    return lines
+
+
+def update_lines(record: Any, optimizer_formula: str, full: bool = False) -> list[Line]:
+    """An optimizer step on one parameter: before, gradient, change and after."""
+    lines = [Line(f"update {record.name}", "heading"), Line(optimizer_formula, "formula")]
+    lines += _array_block("value   =", record.before, full)
+    lines += _array_block("grad    =", record.grad, full)
+    lines += _array_block("change  =", record.change, full)
+    lines += _array_block("new     =", record.after, full)
+    for key, value in record.state.items():
+        lines += _array_block(f"{key} =", value, full)
+    return lines
+
+
+def outcome_lines(loss_before: float, loss_after: float) -> list[Line]:
+    """The loss before the update and after it, from a re-run forward pass."""
+    change = loss_after - loss_before
+    verdict = "lower" if change < 0 else ("higher: the step overshot" if change > 0
+                                          else "unchanged")
+    return [Line("after the update", "heading"),
+            Line(f"loss {number(loss_before, 6)} → {number(loss_after, 6)}  "
+                 f"({'+' if change > 0 else ''}{number(change, 3)}, {verdict})", "equation")]

@@ -1,0 +1,185 @@
+"""What the debugger is looking at: a cursor over one cycle's records, a selection, breakpoints.
+
+Pure Python (no Textual), so every key's effect is testable without a terminal. The widgets only
+read this object and render it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tracer import Cycle, Moment, Network, Stepper, Trace
+from tracer.network import Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class NodeState:
+    """How one node looks at the current moment."""
+
+    status: str  # "pending", "current" or "done"
+    value_known: bool
+    grad_known: bool
+
+
+@dataclass
+class Debugger:
+    """One network's debugging session: the cycles so far and a cursor into the latest one."""
+
+    network: Network
+    cycles: list[Cycle] = field(default_factory=list)
+    breakpoints: set[int] = field(default_factory=set)
+    selected: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.cycles:
+            self.cycles.append(self.network.cycle())
+        self._start_cycle()
+
+    def _start_cycle(self) -> None:
+        self.timeline = self.cycle.timeline
+        self.stepper: Stepper[Moment] = Stepper(self.timeline)
+        self.selected = self.current_node if self.current_node is not None else 0
+
+    # --- what is being looked at ---------------------------------------------------------------
+
+    @property
+    def cycle(self) -> Cycle:
+        return self.cycles[-1]
+
+    @property
+    def trace(self) -> Trace:
+        return self.cycle.trace
+
+    @property
+    def moment(self) -> Moment:
+        return self.stepper.current
+
+    @property
+    def position(self) -> int:
+        return self.stepper.position
+
+    @property
+    def phase(self) -> str:
+        return self.moment.phase
+
+    @property
+    def current_node(self) -> int | None:
+        """The node of the current forward or backward step (``None`` in the update phase)."""
+        record = self.moment.record
+        return getattr(record, "node", None) if self.phase != "update" else None
+
+    @property
+    def update_applied(self) -> bool:
+        return isinstance(self.moment.record, Outcome)
+
+    def phase_bounds(self, phase: str) -> tuple[int, int]:
+        """First and last timeline positions of ``phase``."""
+        positions = [k for k, m in enumerate(self.timeline) if m.phase == phase]
+        return positions[0], positions[-1]
+
+    def node_state(self, node: int) -> NodeState:
+        n = len(self.trace.nodes)
+        phase, index = self.phase, self.moment.index
+        if phase == "forward":
+            status = "current" if index == node else ("done" if node < index else "pending")
+            return NodeState(status, node <= index, False)
+        if phase == "backward":
+            turn = n - 1 - node  # its backward step's index
+            status = "current" if index == turn else ("done" if turn < index else "pending")
+            return NodeState(status, True, turn <= index)
+        return NodeState("done", True, True)
+
+    def active_edges(self) -> set[tuple[int, int]]:
+        """Edges into the current node: where values flow in (forward) or gradients flow out
+        to (backward) at this step."""
+        node = self.current_node
+        if node is None:
+            return set()
+        return {(i, node) for i in self.trace.nodes[node].inputs}
+
+    # --- moving ------------------------------------------------------------------------------
+
+    def _moved(self) -> None:
+        if self.current_node is not None:
+            self.selected = self.current_node
+
+    def step(self, delta: int) -> None:
+        self.stepper.goto(max(0, self.position + delta))
+        self._moved()
+
+    def goto(self, position: int) -> None:
+        self.stepper.goto(position)
+        self._moved()
+
+    def continue_(self, reverse: bool = False) -> bool:
+        """Run to the next breakpoint, or to the end (start, if ``reverse``) of the phase.
+
+        Returns whether a breakpoint stopped it.
+        """
+        phase = self.phase
+        start, end = self.phase_bounds(phase)
+        limit = start if reverse else end
+        if self.position == limit:  # already at the phase's edge: go on into the next phase
+            self.step(-1 if reverse else 1)
+            phase = self.phase
+            start, end = self.phase_bounds(phase)
+            limit = start if reverse else end
+
+        def stop(m: Moment) -> bool:
+            return (m.phase != "update" and m.record.node in self.breakpoints) or m.phase != phase
+
+        hit = self.stepper.run_until(stop, reverse)
+        if not hit or self.phase != phase:  # ran out of the phase: stop on its last step
+            self.stepper.goto(limit)
+            hit = False
+        self._moved()
+        return hit
+
+    def apply_update(self) -> None:
+        """Show the update applied: the loss before and after it."""
+        self.goto(len(self.timeline) - 1)
+
+    def next_iteration(self) -> None:
+        """Re-run the forward pass on the updated parameters: a new cycle, cursor at its start."""
+        self.cycles.append(self.network.cycle())
+        self._start_cycle()
+
+    def toggle_breakpoint(self, node: int | None = None) -> bool:
+        """Toggle a breakpoint on ``node`` (default: the selection); return whether it is set."""
+        node = self.selected if node is None else node
+        if node in self.breakpoints:
+            self.breakpoints.discard(node)
+            return False
+        self.breakpoints.add(node)
+        return True
+
+    def position_of(self, phase: str, node: int) -> int:
+        """Timeline position of ``node``'s step in ``phase``."""
+        start, _ = self.phase_bounds(phase)
+        n = len(self.trace.nodes)
+        return start + (node if phase == "forward" else n - 1 - node)
+
+    def find(self, text: str) -> list[int]:
+        """Nodes whose name contains ``text`` (case-insensitive), exact matches first."""
+        text = text.strip().lower()
+        hits = [n.id for n in self.trace.nodes if text in n.name.lower()]
+        return sorted(hits, key=lambda k: self.trace.nodes[k].name.lower() != text)
+
+    def loss_history(self) -> list[float]:
+        """Loss before each cycle, then the loss after the latest update."""
+        return [c.loss for c in self.cycles] + [self.cycle.loss_after]
+
+    def available(self) -> dict[str, Callable[[], bool]]:
+        """Which key actions make sense now (the footer greys out the others)."""
+        last_backward = self.phase_bounds("backward")[1]
+        return {
+            "next": lambda: not self.stepper.at_end,
+            "back": lambda: not self.stepper.at_start,
+            "first": lambda: not self.stepper.at_start,
+            "last": lambda: not self.stepper.at_end,
+            "continue": lambda: not self.stepper.at_end,
+            "reverse_continue": lambda: not self.stepper.at_start,
+            "update": lambda: self.position >= last_backward and not self.update_applied,
+            "rerun": lambda: self.update_applied,
+        }
