@@ -20,12 +20,19 @@ EPS = 1e-6
 TOLERANCE = 1e-5
 
 
+# Below this magnitude gradients are compared absolutely. Central differences with EPS = 1e-6
+# carry about 1e-10·|f| of rounding noise, so a smaller floor flags correct vanishing gradients
+# (a saturated sigmoid's 2e-9 measures as 2.1e-9).
+FLOOR = 1e-4
+
+
 def relative_error(analytic: Array, numeric: Array) -> float:
-    """max |a − n| / max(|a|, |n|, 1e-8), elementwise, so tiny gradients are compared absolutely."""
+    """max |a − n| / max(|a|, |n|, FLOOR), elementwise, so tiny gradients are compared
+    absolutely."""
     a, n = np.asarray(analytic, dtype=float), np.asarray(numeric, dtype=float)
     if a.size == 0:
         return 0.0
-    scale = np.maximum(np.maximum(np.abs(a), np.abs(n)), 1e-8)
+    scale = np.maximum(np.maximum(np.abs(a), np.abs(n)), FLOOR)
     return float(np.max(np.abs(a - n) / scale))
 
 
@@ -79,7 +86,8 @@ def check_params(forward: Callable[[], Tensor], trace: Trace, eps: float = EPS,
             # so does a parameter the optimizer has moved since.
             data = tensor.data = node.value.copy()
             try:
-                numeric = numeric_gradient(lambda: float(forward().data), data, eps, limit)
+                numeric = numeric_gradient(lambda: float(forward().data.item()), data, eps,
+                                           limit)
             finally:
                 tensor.data = original
             probed = ~np.isnan(numeric)

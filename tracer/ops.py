@@ -111,7 +111,7 @@ DIV = register(Op(
 
 POW = _unary(
     "pow", lambda x, p: x ** p,
-    lambda x, out, p: (p * x ** (p - 1),),
+    lambda x, out, p: (p * x ** (p - 1) if p != 0 else np.zeros_like(x),),  # x⁰: 0, not 0·0⁻¹
     "∂(xᵖ)/∂x = p·xᵖ⁻¹", "{out} raises {x} to a fixed power", "{x}^{p:g}")
 
 NEG = _unary("neg", lambda x: -x, lambda x, out: (-1.0,),
@@ -236,12 +236,37 @@ SOFTMAX = register(Op(
 
 # --- losses (each averages over its elements, as PyTorch's default reduction does) -------------
 
+def sum_to_shape(g: Array, shape: tuple[int, ...]) -> tuple[Array, tuple[int, ...]]:
+    """Sum ``g`` over the axes numpy broadcast, back to an operand's ``shape``; also say which.
+
+    This is where a bias's gradient is summed over the batch.
+    """
+    if g.shape == shape:
+        return g, ()
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
+    return g.sum(axis=axes).reshape(shape), axes
+
+
+def _per_operand(g: Array, da: Array, db: Array, a: Array, b: Array) -> tuple[Array, Array]:
+    """A mean loss's gradients ``g·da/n`` and ``g·db/n`` (n: elements after broadcasting), each
+    summed back to its operand's shape."""
+    shape = np.broadcast(a, b).shape
+    n = int(np.prod(shape))
+    return (sum_to_shape(np.broadcast_to(g * da / n, shape), a.shape)[0],
+            sum_to_shape(np.broadcast_to(g * db / n, shape), b.shape)[0])
+
+
+def _mse_vjp(g: Array, p: Array, t: Array, out: Array) -> tuple[Array, Array]:
+    return _per_operand(g, 2 * (p - t), -2 * (p - t), p, t)
+
+
 MSE = register(Op(
     "mse", lambda p, t: np.mean((p - t) ** 2),
     ("∂mean((p−t)²)/∂p = 2(p−t)/n", "∂mean((p−t)²)/∂t = −2(p−t)/n"),
     "{out} is the mean squared error between the prediction {p} and the target {t}",
-    vjp=lambda g, p, t, out: (g * 2 * (p - t) / p.size, -g * 2 * (p - t) / p.size),
-    symbol="mse({p}, {t})", letters=("p", "t")))
+    vjp=_mse_vjp, symbol="mse({p}, {t})", letters=("p", "t")))
 
 
 def _xlogy(x: Array, y: Array) -> Array:
@@ -259,7 +284,7 @@ def _bce_vjp(g: Array, p: Array, y: Array, out: Array) -> tuple[Array, Array]:
     dp = -(np.where(y == 0, 0.0, y / np.where(y == 0, 1.0, p))
            - np.where(y == 1, 0.0, (1 - y) / np.where(y == 1, 1.0, 1 - p)))
     dy = -(np.log(p) - np.log1p(-p))
-    return g * dp / p.size, g * dy / p.size
+    return _per_operand(g, dp, dy, p, y)
 
 
 BCE = register(Op(
@@ -279,7 +304,7 @@ BCE_LOGITS = register(Op(
     "bce_logits", _bce_logits,
     ("∂BCE/∂z = (σ(z) − y)/n", "∂BCE/∂y = −z/n"),
     "{out} is the binary cross-entropy of the score {z} (a logit) against the label {y}",
-    vjp=lambda g, z, y, out: (g * (_sigmoid(z) - y) / z.size, -g * z / z.size),
+    vjp=lambda g, z, y, out: _per_operand(g, _sigmoid(z) - y, -z, z, y),
     symbol="bce_logits({z}, {y})", letters=("z", "y")))
 
 

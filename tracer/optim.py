@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .record import frozen
+from .record import frozen, snapshot
 from .tensor import Tensor
 
 Array = np.ndarray
@@ -57,8 +57,8 @@ class Optimizer:
             change = self._change(grad, state)
             before = p.data
             p.data = before + change
-            records.append(UpdateRecord(name, frozen(before), frozen(grad), frozen(change),
-                                        frozen(p.data), {k: frozen(v) for k, v in state.items()}))
+            records.append(UpdateRecord(name, snapshot(before), snapshot(grad), frozen(change),
+                                        frozen(p.data), {k: snapshot(v) for k, v in state.items()}))
         return tuple(records)
 
     def _change(self, grad: Array, state: dict[str, Array]) -> Array:

@@ -15,7 +15,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from .ops import Op
+from .ops import Op, sum_to_shape
 from .tensor import Tensor
 
 Array = np.ndarray
@@ -25,10 +25,18 @@ JACOBIAN_LIMIT = 64
 
 
 def frozen(a: Any) -> Array:
-    """A read-only float64 view of ``a`` (no copy when ``a`` already is a float64 array)."""
+    """A read-only float64 view of ``a``, for arrays the engine made and nobody else holds."""
     view = np.asarray(a, dtype=np.float64).view()
     view.flags.writeable = False
     return view
+
+
+def snapshot(a: Any) -> Array:
+    """A read-only float64 copy of ``a``: a record must not change when a leaf it was taken from
+    is later changed in place (``w.data -= lr * w.grad``)."""
+    copy = np.array(a, dtype=np.float64)
+    copy.flags.writeable = False
+    return copy
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +121,7 @@ class Trace:
 
     @property
     def loss(self) -> float:
-        return float(self.nodes[self.root].value)
+        return float(self.nodes[self.root].value.item())  # the root may be shaped (1,)
 
     @property
     def params(self) -> tuple[Node, ...]:
@@ -138,16 +146,19 @@ class Trace:
         Built from the op's own vector-Jacobian product applied to each unit vector, so it is
         exactly the derivative the backward step used.
         """
-        t = self.tensors[step.node]
-        x = t.inputs[position]
-        if t.data.size * x.data.size > JACOBIAN_LIMIT or not step.inputs[position].differentiable:
+        node = self.nodes[step.node]
+        x = self.nodes[node.inputs[position]]
+        too_big = node.value.size * x.value.size > JACOBIAN_LIMIT
+        if too_big or not step.inputs[position].differentiable:
             return None
+        values = [self.nodes[i].value for i in node.inputs]
         rows = []
-        for k in range(t.data.size):
-            unit = np.zeros(t.data.size)
+        for k in range(node.value.size):
+            unit = np.zeros(node.value.size)
             unit[k] = 1.0
-            contributions = _input_grads(t, unit.reshape(t.data.shape))
-            rows.append(np.ravel(contributions[position][0]))
+            grads = _input_grads(self.tensors[step.node], values, node.value,
+                                 unit.reshape(node.value.shape))
+            rows.append(np.ravel(grads[position][0]))
         return frozen(np.array(rows))
 
 
@@ -186,32 +197,22 @@ def _names(order: list[Tensor]) -> list[str]:
     return names
 
 
-def _unbroadcast(g: Array, shape: tuple[int, ...]) -> tuple[Array, tuple[int, ...]]:
-    """Sum ``g`` over the axes numpy broadcast, back to ``shape``; also say which axes."""
-    if g.shape == shape:
-        return g, ()
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
-    return g.sum(axis=axes).reshape(shape), axes
-
-
-def _input_grads(t: Tensor, g: Array) -> list[tuple[Array | None, Array | None, Array | None,
-                                                     tuple[int, ...]]]:
-    """For each input of ``t``: (contribution, local, unreduced, reduced axes) given upstream g."""
+def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
+                 ) -> list[tuple[Array | None, Array | None, Array | None, tuple[int, ...]]]:
+    """For each input of ``t`` (whose recorded values are ``values``, its own ``out``):
+    (contribution, local, unreduced, reduced axes) given the upstream gradient ``g``."""
     op = t.op
-    datas = [x.data for x in t.inputs]
     with np.errstate(all="ignore"):
         if op.elementwise:
-            out = []
-            for x, local in zip(t.inputs, op.local(*datas, t.data, **t.attrs), strict=True):
+            grads = []
+            for x, local in zip(values, op.local(*values, out, **t.attrs), strict=True):
                 full = g * local
-                if full.shape != t.data.shape:  # a constant local factor (add, sub, neg)
-                    full = np.broadcast_to(full, t.data.shape)
-                contribution, axes = _unbroadcast(full, x.data.shape)
-                out.append((contribution, local, full if axes else None, axes))
-            return out
-        return [(c, None, None, ()) for c in op.vjp(g, *datas, t.data, **t.attrs)]
+                if full.shape != out.shape:  # a constant local factor (add, sub, neg)
+                    full = np.broadcast_to(full, out.shape)
+                contribution, axes = sum_to_shape(full, x.shape)
+                grads.append((contribution, local, full if axes else None, axes))
+            return grads
+        return [(c, None, None, ()) for c in op.vjp(g, *values, out, **t.attrs)]
 
 
 def trace(root: Tensor) -> Trace:
@@ -237,6 +238,9 @@ def trace(root: Tensor) -> Trace:
     order = _topological(root)
     n = len(order)
     index = {id(t): i for i, t in enumerate(order)}
+    # Leaves are what users change in place (w.data -= ...): the record keeps its own copy, and
+    # every local derivative is computed from these values, so none of them aliases user data.
+    values = [frozen(t.data) if t.op else snapshot(t.data) for t in order]
     grads: list[Array | None] = [None] * n
     terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
     grads[n - 1] = np.ones_like(root.data)
@@ -248,8 +252,9 @@ def trace(root: Tensor) -> Trace:
             g = grads[i] = np.zeros_like(t.data)
         records = []
         if t.op is not None:
+            inputs = [values[index[id(x)]] for x in t.inputs]
             for pos, (x, (c, local, unreduced, axes)) in enumerate(
-                    zip(t.inputs, _input_grads(t, g), strict=True)):
+                    zip(t.inputs, _input_grads(t, inputs, values[i], g), strict=True)):
                 j = index[id(x)]
                 before = grads[j]
                 differentiable = c is not None
@@ -272,10 +277,10 @@ def trace(root: Tensor) -> Trace:
     nodes = []
     graph = nx.DiGraph()
     for i, t in enumerate(order):
-        t.grad = grads[i]
+        t.grad = np.array(grads[i])  # the tensor's own array, shared with no record or tensor
         inputs = tuple(index[id(x)] for x in t.inputs)
         kind = "loss" if i == n - 1 and t.op is not None else t.kind
-        node = Node(i, names[i], t.op.name if t.op else t.kind, kind, inputs, frozen(t.data),
+        node = Node(i, names[i], t.op.name if t.op else t.kind, kind, inputs, values[i],
                     frozen(grads[i]), dict(t.attrs))
         nodes.append(node)
         graph.add_node(i, name=node.name, op=node.op, kind=kind, shape=node.shape,

@@ -218,8 +218,11 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
         if where is not None:
             message += f" (at {where.filename}, line {where.lineno}: {where.line})"
         raise GraphError(message, where and where.filename, where and where.lineno) from None
+    data = np.asarray(data, dtype=np.float64)
+    if data.base is not None:  # a view (transpose, reshape, slice) would alias its input
+        data = data.copy()
     out = Tensor.__new__(Tensor)
-    out.data = np.asarray(data, dtype=np.float64)
+    out.data = data
     out.grad = None
     out.name = None
     out.kind = "op"

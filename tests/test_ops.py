@@ -1,0 +1,476 @@
+"""Every op of the table: its forward value against a numpy reference written here, its gradient
+against central finite differences of that reference and against PyTorch autograd (float64).
+
+Non-scalar outputs are reduced with fixed, uneven weights (``Σ wᵢ·outᵢ``) so that every element
+of the upstream gradient differs and a mixed-up element shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+import tracer
+from tracer import GraphError, Tensor, explain, param
+
+RNG = np.random.default_rng(20240611)
+
+FD_RTOL, FD_ATOL = 1e-6, 1e-8
+TORCH_RTOL, TORCH_ATOL = 1e-7, 1e-12
+
+
+def uniform(*shape: int, lo: float = -2.0, hi: float = 2.0) -> np.ndarray:
+    return RNG.uniform(lo, hi, size=shape)
+
+
+def positive(*shape: int) -> np.ndarray:
+    return uniform(*shape, lo=0.5, hi=2.0)
+
+
+def away_from_zero(*shape: int) -> np.ndarray:
+    """Values at least 0.2 from 0, so relu's kink is never within a finite-difference step."""
+    magnitude = uniform(*shape, lo=0.2, hi=2.0)
+    return magnitude * RNG.choice([-1.0, 1.0], size=shape)
+
+
+def weights(shape: tuple[int, ...]) -> np.ndarray:
+    """Fixed, uneven weights (both signs) that turn an output into a scalar."""
+    size = int(np.prod(shape))
+    return np.cos(np.arange(size) + 1.0).reshape(shape)
+
+
+# --- independent numpy references -------------------------------------------------------------
+
+def np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def np_softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def np_bce(p, y):
+    return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def np_bce_logits(z, y):
+    return np.mean(np.log1p(np.exp(z)) - y * z)
+
+
+def np_cross_entropy(z, target):
+    z2 = np.atleast_2d(z)
+    log_p = z2 - np.log(np.sum(np.exp(z2), axis=-1, keepdims=True))
+    if np.shape(target) == np.shape(z):
+        onehot = np.atleast_2d(target)
+    else:
+        onehot = np.eye(z2.shape[-1])[np.atleast_1d(target).astype(int)]
+    return -np.sum(onehot * log_p) / z2.shape[0]
+
+
+# --- the table --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    """One op application: the traced form, the numpy reference and the torch form."""
+
+    id: str
+    inputs: tuple[np.ndarray, ...]
+    traced: Callable[..., Tensor]
+    numpy: Callable[..., np.ndarray]
+    torch: Callable[..., object]  # torch(module, *tensors)
+    wrt: tuple[int, ...] | None = None  # differentiable inputs; None means all
+    integer_inputs: tuple[int, ...] = field(default=())  # class indices (torch wants long)
+
+    def differentiable(self) -> tuple[int, ...]:
+        return tuple(range(len(self.inputs))) if self.wrt is None else self.wrt
+
+
+def _ce_torch(t, z, y):
+    return t.nn.functional.cross_entropy(z, y)
+
+
+CASES = [
+    # elementwise arithmetic, same shapes and broadcast
+    Case("add", (uniform(2, 3), uniform(2, 3)), lambda a, b: a + b, np.add,
+         lambda t, a, b: a + b),
+    Case("add-bias-row", (uniform(4, 3), uniform(3)), lambda a, b: a + b, np.add,
+         lambda t, a, b: a + b),
+    Case("add-column-row", (uniform(3, 1), uniform(1, 4)), lambda a, b: a + b, np.add,
+         lambda t, a, b: a + b),
+    Case("add-scalar-matrix", (uniform(), uniform(2, 3)), lambda a, b: a + b, np.add,
+         lambda t, a, b: a + b),
+    Case("sub", (uniform(2, 3), uniform(2, 3)), lambda a, b: a - b, np.subtract,
+         lambda t, a, b: a - b),
+    Case("sub-broadcast", (uniform(2, 3), uniform(3)), lambda a, b: a - b, np.subtract,
+         lambda t, a, b: a - b),
+    Case("sub-matrix-scalar", (uniform(2, 3), uniform()), lambda a, b: a - b, np.subtract,
+         lambda t, a, b: a - b),
+    Case("mul", (uniform(2, 3), uniform(2, 3)), lambda a, b: a * b, np.multiply,
+         lambda t, a, b: a * b),
+    Case("mul-column-row", (uniform(3, 1), uniform(1, 4)), lambda a, b: a * b, np.multiply,
+         lambda t, a, b: a * b),
+    Case("mul-scalar-matrix", (uniform(), uniform(2, 3)), lambda a, b: a * b, np.multiply,
+         lambda t, a, b: a * b),
+    Case("mul-self", (uniform(2, 3),), lambda a: a * a, lambda a: a * a, lambda t, a: a * a),
+    Case("div", (uniform(2, 3), positive(2, 3)), lambda a, b: a / b, np.divide,
+         lambda t, a, b: a / b),
+    Case("div-broadcast", (uniform(2, 3), -positive(3)), lambda a, b: a / b, np.divide,
+         lambda t, a, b: a / b),
+    Case("div-by-scalar", (uniform(2, 3), positive()), lambda a, b: a / b, np.divide,
+         lambda t, a, b: a / b),
+    Case("pow-2", (uniform(2, 3),), lambda a: a**2, lambda a: a * a, lambda t, a: a**2),
+    Case("pow-3", (uniform(4),), lambda a: a**3, lambda a: a * a * a, lambda t, a: a**3),
+    Case("pow-half", (positive(4),), lambda a: a**0.5, np.sqrt, lambda t, a: a**0.5),
+    Case("pow-minus-1", (positive(4),), lambda a: a**-1, lambda a: 1.0 / a,
+         lambda t, a: a**-1),
+    Case("pow-0-at-zero", (np.array([0.0, 1.5, -2.0]),), lambda a: a**0, np.ones_like,
+         lambda t, a: a**0),
+    Case("pow-1-at-zero", (np.array([0.0, 1.5, -2.0]),), lambda a: a**1, lambda a: a,
+         lambda t, a: a**1),
+    Case("pow-1.5", (positive(2, 2),), lambda a: a**1.5, lambda a: a * np.sqrt(a),
+         lambda t, a: a**1.5),
+    Case("neg", (uniform(2, 3),), lambda a: -a, np.negative, lambda t, a: -a),
+    # nonlinearities
+    Case("relu", (away_from_zero(3, 4),), lambda a: a.relu(), lambda a: np.where(a > 0, a, 0.0),
+         lambda t, a: a.relu()),
+    Case("tanh", (uniform(3, 4),), lambda a: a.tanh(), np.tanh, lambda t, a: a.tanh()),
+    Case("sigmoid", (uniform(3, 4, lo=-5, hi=5),), lambda a: a.sigmoid(), np_sigmoid,
+         lambda t, a: a.sigmoid()),
+    Case("exp", (uniform(3, 4),), lambda a: a.exp(), np.exp, lambda t, a: a.exp()),
+    Case("log", (positive(3, 4),), lambda a: a.log(), np.log, lambda t, a: a.log()),
+    # matmul, every combination of 1-D and 2-D
+    Case("matmul-vec-vec", (uniform(3), uniform(3)), lambda a, b: a @ b, np.dot,
+         lambda t, a, b: a @ b),
+    Case("matmul-mat-vec", (uniform(2, 3), uniform(3)), lambda a, b: a @ b, np.dot,
+         lambda t, a, b: a @ b),
+    Case("matmul-vec-mat", (uniform(3), uniform(3, 4)), lambda a, b: a @ b, np.dot,
+         lambda t, a, b: a @ b),
+    Case("matmul-mat-mat", (uniform(2, 3), uniform(3, 4)), lambda a, b: a @ b, np.dot,
+         lambda t, a, b: a @ b),
+    # shape ops
+    Case("transpose", (uniform(2, 3),), lambda a: a.T, np.transpose, lambda t, a: a.T),
+    Case("reshape-matrix", (uniform(2, 3),), lambda a: a.reshape(3, 2),
+         lambda a: np.reshape(a, (3, 2)), lambda t, a: a.reshape(3, 2)),
+    Case("reshape-flat", (uniform(2, 3),), lambda a: a.reshape((6,)),
+         lambda a: np.reshape(a, 6), lambda t, a: a.reshape(6)),
+    Case("reshape-unflatten", (uniform(6),), lambda a: a.reshape(2, 3),
+         lambda a: np.reshape(a, (2, 3)), lambda t, a: a.reshape(2, 3)),
+    # indexing, including an element picked twice
+    Case("index-element", (uniform(4),), lambda a: a[1], lambda a: a[1], lambda t, a: a[1]),
+    Case("index-negative", (uniform(4),), lambda a: a[-1], lambda a: a[-1], lambda t, a: a[-1]),
+    Case("index-slice", (uniform(5),), lambda a: a[1:4], lambda a: a[1:4], lambda t, a: a[1:4]),
+    Case("index-repeated", (uniform(3),), lambda a: a[[0, 0, 1]], lambda a: a[[0, 0, 1]],
+         lambda t, a: a[[0, 0, 1]]),
+    Case("index-scalar-twice", (uniform(3),), lambda a: a[0] + a[0], lambda a: a[0] + a[0],
+         lambda t, a: a[0] + a[0]),
+    Case("index-row", (uniform(3, 4),), lambda a: a[1], lambda a: a[1], lambda t, a: a[1]),
+    Case("index-column", (uniform(3, 4),), lambda a: a[:, 2], lambda a: a[:, 2],
+         lambda t, a: a[:, 2]),
+    Case("index-matrix-element", (uniform(3, 4),), lambda a: a[2, 1], lambda a: a[2, 1],
+         lambda t, a: a[2, 1]),
+    # reductions over every kind of axis
+    *[Case(f"sum-axis-{axis}", (uniform(2, 3),), lambda a, axis=axis: a.sum(axis=axis),
+           lambda a, axis=axis: np.add.reduce(a, axis=axis),
+           lambda t, a, axis=axis: a.sum() if axis is None else a.sum(dim=axis))
+      for axis in (None, 0, 1, -1, (0, 1))],
+    Case("sum-3d-axes-0-2", (uniform(2, 3, 4),), lambda a: a.sum(axis=(0, 2)),
+         lambda a: np.add.reduce(a, axis=(0, 2)), lambda t, a: a.sum(dim=(0, 2))),
+    *[Case(f"mean-axis-{axis}", (uniform(2, 3),), lambda a, axis=axis: a.mean(axis=axis),
+           lambda a, axis=axis: np.add.reduce(a, axis=axis) / (
+               a.size if axis is None else np.prod(np.array(a.shape)[list(np.atleast_1d(axis))])),
+           lambda t, a, axis=axis: a.mean() if axis is None else a.mean(dim=axis))
+      for axis in (None, 0, 1, -1, (0, 1))],
+    Case("mean-3d-axes-0-2", (uniform(2, 3, 4),), lambda a: a.mean(axis=(0, 2)),
+         lambda a: np.add.reduce(a, axis=(0, 2)) / 8.0, lambda t, a: a.mean(dim=(0, 2))),
+    # softmax
+    Case("softmax-vector", (uniform(4),), lambda a: a.softmax(), np_softmax,
+         lambda t, a: t.softmax(a, dim=-1)),
+    Case("softmax-rows", (uniform(3, 4),), lambda a: tracer.softmax(a, axis=-1), np_softmax,
+         lambda t, a: t.softmax(a, dim=-1)),
+    Case("softmax-columns", (uniform(3, 4),), lambda a: a.softmax(axis=0),
+         lambda a: np_softmax(a, axis=0), lambda t, a: t.softmax(a, dim=0)),
+    # losses
+    Case("mse-vector", (uniform(4), uniform(4)), tracer.mse, lambda p, y: np.mean((p - y) ** 2),
+         lambda t, p, y: t.nn.functional.mse_loss(p, y)),
+    Case("mse-matrix", (uniform(3, 2), uniform(3, 2)), tracer.mse,
+         lambda p, y: np.mean((p - y) ** 2), lambda t, p, y: t.nn.functional.mse_loss(p, y)),
+    Case("mse-scalar-target", (uniform(4), uniform()), tracer.mse,
+         lambda p, y: np.mean((p - y) ** 2), lambda t, p, y: ((p - y) ** 2).mean()),
+    Case("mse-one-prediction-many-targets", (uniform(1), uniform(3)), tracer.mse,
+         lambda p, y: np.mean((p - y) ** 2), lambda t, p, y: ((p - y) ** 2).mean()),
+    Case("bce-hard-labels", (uniform(5, lo=0.05, hi=0.95), np.array([1.0, 0, 0, 1, 1])),
+         tracer.bce, np_bce, lambda t, p, y: t.nn.functional.binary_cross_entropy(p, y)),
+    Case("bce-soft-labels", (uniform(2, 3, lo=0.05, hi=0.95), uniform(2, 3, lo=0.1, hi=0.9)),
+         tracer.bce, np_bce, lambda t, p, y: t.nn.functional.binary_cross_entropy(p, y)),
+    Case("bce-scalar-label", (uniform(3, lo=0.05, hi=0.95), np.array(1.0)), tracer.bce, np_bce,
+         lambda t, p, y: -(y * p.log() + (1 - y) * (1 - p).log()).mean()),
+    Case("bce-with-logits", (uniform(5, lo=-4, hi=4), np.array([1.0, 0, 1, 0, 1])),
+         tracer.bce_with_logits, np_bce_logits,
+         lambda t, z, y: t.nn.functional.binary_cross_entropy_with_logits(z, y)),
+    Case("bce-with-logits-soft", (uniform(2, 2), uniform(2, 2, lo=0, hi=1)),
+         tracer.bce_with_logits, np_bce_logits,
+         lambda t, z, y: t.nn.functional.binary_cross_entropy_with_logits(z, y)),
+    Case("bce-with-logits-scalar-label", (uniform(2, 2), np.array(0.25)),
+         tracer.bce_with_logits, np_bce_logits,
+         lambda t, z, y: (t.nn.functional.softplus(z) - y * z).mean()),
+    Case("cross-entropy-index", (uniform(4), np.array(2.0)), tracer.cross_entropy,
+         np_cross_entropy, _ce_torch, wrt=(0,), integer_inputs=(1,)),
+    Case("cross-entropy-index-batch", (uniform(3, 4), np.array([2.0, 0.0, 3.0])),
+         tracer.cross_entropy, np_cross_entropy, _ce_torch, wrt=(0,), integer_inputs=(1,)),
+    Case("cross-entropy-onehot", (uniform(4), np.array([0.0, 1.0, 0.0, 0.0])),
+         tracer.cross_entropy, np_cross_entropy, _ce_torch, wrt=(0,)),
+    Case("cross-entropy-onehot-batch", (uniform(2, 3), np.array([[0.0, 0, 1], [1, 0, 0]])),
+         tracer.cross_entropy, np_cross_entropy, _ce_torch, wrt=(0,)),
+]
+
+IDS = [c.id for c in CASES]
+
+
+def engine(case: Case):
+    """Run the case through the engine; return the raw output, the scalar and each grad."""
+    leaves = [param(x, name=f"x{k}") if k in case.differentiable() else Tensor(x, name=f"x{k}")
+              for k, x in enumerate(case.inputs)]
+    out = case.traced(*leaves)
+    loss = out if out.data.ndim == 0 else (out * weights(out.shape)).sum()
+    loss.backward()
+    return out, loss, [leaf.grad for leaf in leaves]
+
+
+def reference_loss(case: Case) -> Callable[..., float]:
+    def f(*arrays):
+        out = np.asarray(case.numpy(*arrays), dtype=np.float64)
+        return float(out if out.ndim == 0 else np.sum(out * weights(out.shape)))
+    return f
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_forward_value_matches_numpy_reference(case):
+    out, _, _ = engine(case)
+    expected = np.asarray(case.numpy(*case.inputs), dtype=np.float64)
+    assert out.shape == expected.shape
+    np.testing.assert_allclose(out.data, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_gradient_matches_finite_differences(case, fd):
+    _, _, grads = engine(case)
+    numeric = fd(reference_loss(case), case.inputs, wrt=case.differentiable())
+    for k in case.differentiable():
+        assert grads[k].shape == case.inputs[k].shape, f"grad of input {k} has the wrong shape"
+        np.testing.assert_allclose(grads[k], numeric[k], rtol=FD_RTOL, atol=FD_ATOL,
+                                   err_msg=f"input {k}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_gradient_matches_torch_autograd(case):
+    torch = pytest.importorskip("torch", reason="PyTorch not installed: the autograd "
+                                                "cross-check needs it")
+    leaves = []
+    for k, x in enumerate(case.inputs):
+        if k in case.integer_inputs:
+            leaves.append(torch.tensor(x, dtype=torch.long))
+        else:
+            leaves.append(torch.tensor(x, dtype=torch.float64,
+                                       requires_grad=k in case.differentiable()))
+    out = case.torch(torch, *leaves)
+    loss = out if out.ndim == 0 else (out * torch.tensor(weights(tuple(out.shape)))).sum()
+    loss.backward()
+
+    ours, our_loss, grads = engine(case)
+    np.testing.assert_allclose(ours.data, out.detach().numpy(), rtol=TORCH_RTOL, atol=TORCH_ATOL)
+    np.testing.assert_allclose(float(our_loss.data), loss.item(), rtol=TORCH_RTOL,
+                               atol=TORCH_ATOL)
+    for k in case.differentiable():
+        np.testing.assert_allclose(grads[k], leaves[k].grad.numpy(), rtol=TORCH_RTOL,
+                                   atol=TORCH_ATOL, err_msg=f"input {k}")
+
+
+def test_every_registered_op_is_exercised_by_the_table():
+    seen = set()
+    for case in CASES:
+        stack = [engine(case)[0]]
+        while stack:
+            t = stack.pop()
+            if t.op is not None:
+                seen.add(t.op.name)
+            stack.extend(t.inputs)
+    assert set(tracer.OPS) - seen == set(), "ops without a test case"
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_every_node_can_be_described_and_written_as_an_expression(case):
+    leaves = [param(x, name=f"x{k}") for k, x in enumerate(case.inputs)]
+    trace = tracer.trace((case.traced(*leaves) * 1.0).sum())
+    for node in trace.nodes:
+        assert node.name in explain.describe(trace, node)
+        assert explain.expression(trace, node).startswith(f"{node.name} = ")
+        if trace.op(node.id) is not None:
+            assert len(trace.op(node.id).formulas) == len(node.inputs)
+
+
+def test_cross_entropy_labels_get_no_gradient():
+    z = param([[1.0, 2.0, 0.5], [0.1, -0.3, 0.2]], name="z")
+    labels = Tensor([2.0, 0.0], name="labels")
+    t = tracer.cross_entropy(z, labels).backward()
+    (step,) = [s for s in t.backward if s.node == t.root]
+    label_record = next(r for r in step.inputs if r.node == t.find("labels").id)
+    assert not label_record.differentiable
+    assert not np.any(labels.grad)
+
+
+# --- reflected operators ---------------------------------------------------------------------
+
+REFLECTED = [
+    ("1 + t", lambda t: 1 + t, lambda x: 1 + x, "add"),
+    ("2 * t", lambda t: 2 * t, lambda x: 2 * x, "mul"),
+    ("10.0 / t", lambda t: 10.0 / t, lambda x: 10.0 / x, "div"),
+    ("1 - t", lambda t: 1 - t, lambda x: 1 - x, "sub"),
+    ("ndarray + t", lambda t: np.array([1.0, -2.0, 3.0]) + t,
+     lambda x: np.array([1.0, -2.0, 3.0]) + x, "add"),
+    ("ndarray * t", lambda t: np.array([1.0, -2.0, 3.0]) * t,
+     lambda x: np.array([1.0, -2.0, 3.0]) * x, "mul"),
+    ("ndarray - t", lambda t: np.array([1.0, -2.0, 3.0]) - t,
+     lambda x: np.array([1.0, -2.0, 3.0]) - x, "sub"),
+    ("ndarray @ t", lambda t: np.array([[1.0, 0.5, 2.0]]) @ t,
+     lambda x: np.array([[1.0, 0.5, 2.0]]) @ x, "matmul"),
+]
+
+
+@pytest.mark.parametrize(("expression", "traced", "reference", "op"), REFLECTED,
+                         ids=[r[0] for r in REFLECTED])
+def test_reflected_operator_gives_tensor_with_right_value_and_gradient(
+        expression, traced, reference, op, fd):
+    x = np.array([0.7, -1.3, 2.1])
+    t = param(x, name="t")
+    out = traced(t)
+    assert isinstance(out, Tensor), f"{expression} gave {type(out).__name__}, not a Tensor"
+    assert out.op.name == op
+    np.testing.assert_allclose(out.data, reference(x), rtol=1e-15)
+    w = weights(out.shape)
+    (out * w).sum().backward()
+    (numeric,) = fd(lambda v: np.sum(reference(v) * w), [x])
+    np.testing.assert_allclose(t.grad, numeric, rtol=FD_RTOL, atol=FD_ATOL)
+
+
+def test_reflected_subtraction_keeps_the_operand_order():
+    t = param(2.0, name="t")
+    out = 1 - t
+    assert [x.name for x in out.inputs] == ["1", "t"]
+    out.backward()
+    assert t.grad == -1.0
+
+
+def test_power_rejects_a_tensor_exponent():
+    with pytest.raises(TypeError, match="number exponent"):
+        param(2.0) ** Tensor(3.0)
+
+
+# --- numerical stability ---------------------------------------------------------------------
+
+def test_sigmoid_is_finite_far_into_both_tails():
+    x = param([1000.0, -1000.0, 745.0, -745.0], name="x")
+    y = x.sigmoid()
+    y.sum().backward()
+    assert np.all(np.isfinite(y.data)) and np.all(np.isfinite(x.grad))
+    np.testing.assert_array_equal(y.data[[0, 2]], [1.0, 1.0])
+    assert 0.0 <= y.data[1] < 1e-300 and y.data[3] < 1e-300
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0, y.data[3] * (1 - y.data[3])])
+
+
+@pytest.mark.parametrize(("p", "label"), [(1.0, 1.0), (0.0, 0.0)])
+def test_bce_of_a_sure_right_answer_is_zero_with_finite_gradient(p, label):
+    prob = param([p], name="p")
+    loss = tracer.bce(prob, Tensor([label], name="y"))
+    loss.backward()
+    assert loss.data == 0.0
+    # d/dp of −log p at p = 1 is −1; of −log(1 − p) at p = 0 it is +1.
+    np.testing.assert_array_equal(prob.grad, [-1.0 if label == 1.0 else 1.0])
+
+
+def test_bce_with_logits_is_finite_for_huge_scores_and_has_exact_values():
+    z = param([1000.0, -1000.0, 1000.0, -1000.0], name="z")
+    y = Tensor([1.0, 0.0, 0.0, 1.0], name="y")
+    loss = tracer.bce_with_logits(z, y)
+    loss.backward()
+    # right answers cost log(1 + e^-1000) = 0 in float64; wrong ones cost 1000 each.
+    assert float(loss.data) == pytest.approx(2000.0 / 4, rel=1e-15)
+    np.testing.assert_allclose(z.grad, np.array([0.0, 0.0, 1.0, -1.0]) / 4, atol=1e-300)
+
+
+def test_bce_with_logits_for_huge_scores_equals_torch():
+    torch = pytest.importorskip("torch", reason="PyTorch not installed: the autograd "
+                                                "cross-check needs it")
+    z_values, y_values = [1000.0, -1000.0, 1000.0, -1000.0, 3.0], [1.0, 0.0, 0.0, 1.0, 0.3]
+    z = param(z_values)
+    loss = tracer.bce_with_logits(z, Tensor(y_values))
+    loss.backward()
+    tz = torch.tensor(z_values, dtype=torch.float64, requires_grad=True)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        tz, torch.tensor(y_values, dtype=torch.float64))
+    expected.backward()
+    np.testing.assert_allclose(float(loss.data), expected.item(), rtol=TORCH_RTOL)
+    np.testing.assert_allclose(z.grad, tz.grad.numpy(), rtol=TORCH_RTOL, atol=TORCH_ATOL)
+
+
+@pytest.mark.parametrize("target", [0, 1])
+def test_cross_entropy_with_logits_1000_apart_is_finite_and_exact(target):
+    z = param([1000.0, 0.0], name="z")
+    loss = tracer.cross_entropy(z, Tensor(float(target)))
+    loss.backward()
+    # log-softmax of [1000, 0] is [0, −1000] to float64 precision.
+    assert float(loss.data) == pytest.approx([0.0, 1000.0][target], abs=1e-12)
+    np.testing.assert_allclose(z.grad, np.array([1.0, 0.0]) - np.eye(2)[target], atol=1e-300)
+
+
+def test_cross_entropy_with_logits_1000_apart_equals_torch():
+    torch = pytest.importorskip("torch", reason="PyTorch not installed: the autograd "
+                                                "cross-check needs it")
+    values = [[1000.0, 0.0, -5.0], [0.0, 1000.0, 999.0]]
+    labels = [1, 2]
+    z = param(values)
+    loss = tracer.cross_entropy(z, Tensor(labels))
+    loss.backward()
+    tz = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    expected = torch.nn.functional.cross_entropy(tz, torch.tensor(labels))
+    expected.backward()
+    assert np.isfinite(float(loss.data))
+    np.testing.assert_allclose(float(loss.data), expected.item(), rtol=TORCH_RTOL)
+    np.testing.assert_allclose(z.grad, tz.grad.numpy(), rtol=TORCH_RTOL, atol=TORCH_ATOL)
+
+
+def test_softmax_of_values_1000_apart_is_finite():
+    x = param([1000.0, 0.0], name="x")
+    s = x.softmax()
+    (s * Tensor([1.0, 2.0])).sum().backward()
+    np.testing.assert_allclose(s.data, [1.0, 0.0], atol=1e-300)
+    assert np.all(np.isfinite(x.grad))
+    # ∂(s₀ + 2s₁)/∂x = s ⊙ (w − s·w) with s = [1, e^-1000]: zero to float64 precision.
+    np.testing.assert_allclose(x.grad, [0.0, 0.0], atol=1e-300)
+
+
+# --- shape errors ----------------------------------------------------------------------------
+
+def test_matmul_shape_mismatch_names_op_operands_shapes_and_caller_line():
+    a = param(np.ones((2, 3)), name="A")
+    b = param(np.ones((2, 3)), name="B")
+    with pytest.raises(GraphError) as info:
+        a @ b
+    caller = info.tb  # the first frame is this test: Python's own record of the failing line
+    message = str(info.value)
+    assert "matmul" in message
+    assert "A" in message and "B" in message
+    assert message.count("(2, 3)") >= 2
+    assert caller.tb_frame.f_code.co_filename.endswith("test_ops.py")
+    assert "test_ops.py" in message and f"line {caller.tb_lineno}" in message
+    assert info.value.filename == caller.tb_frame.f_code.co_filename
+    assert info.value.lineno == caller.tb_lineno
+    assert isinstance(info.value, ValueError)
+
+
+def test_broadcast_mismatch_in_add_is_a_graph_error_naming_add():
+    with pytest.raises(GraphError, match=r"add .*x \(2, 3\).*y \(4,\)"):
+        param(np.ones((2, 3)), name="x") + param(np.ones(4), name="y")

@@ -1,0 +1,410 @@
+"""The recorded graph and the backward step records: order, broadcasting sums, fan-out terms,
+idempotent backward, read-only records, and Jacobians.
+
+Expected gradients here are worked out by hand in each test (or by finite differences), never
+taken from the engine.
+"""
+
+from __future__ import annotations
+
+import re
+
+import networkx as nx
+import numpy as np
+import pytest
+
+import tracer
+from tracer import BackwardStep, Stepper, Tensor, param
+
+
+def node_id(trace, tensor: Tensor) -> int:
+    """The node a tensor became in ``trace``."""
+    return next(k for k, x in enumerate(trace.tensors) if x is tensor)
+
+
+def record_for(trace, consumer: int, name: str):
+    """The InputGrad a consumer's backward step sent to the node called ``name``."""
+    step = trace.backward_step(consumer)
+    (record,) = [r for r in step.inputs if r.node == trace.find(name).id]
+    return record
+
+
+def assert_records_equal(a, b):
+    """Two step records are equal field by field (arrays compared by value)."""
+    assert type(a) is type(b)
+    for slot in a.__slots__:
+        x, y = getattr(a, slot), getattr(b, slot)
+        if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            np.testing.assert_array_equal(x, y, err_msg=slot)
+        elif isinstance(x, tuple) and x and hasattr(x[0], "__slots__"):
+            assert len(x) == len(y)
+            for p, q in zip(x, y, strict=True):
+                assert_records_equal(p, q)
+        elif slot == "terms":
+            assert [k for k, _ in x] == [k for k, _ in y]
+            for (_, p), (_, q) in zip(x, y, strict=True):
+                np.testing.assert_array_equal(p, q)
+        else:
+            assert x == y, slot
+
+
+@pytest.fixture
+def small_trace():
+    """loss = Σ tanh(W @ x + b): a layer with a bias, eight nodes in all."""
+    w = param([[0.1, -0.2], [0.3, 0.4], [-0.5, 0.6]], name="W")
+    x = Tensor([1.0, 2.0], name="x")
+    b = param([0.01, 0.02, 0.03], name="b")
+    return (w @ x + b).tanh().sum().backward()
+
+
+# --- the graph and the order of the records ---------------------------------------------------
+
+def test_graph_is_a_digraph_in_forward_order_with_edges_from_input_to_output(small_trace):
+    t = small_trace
+    assert isinstance(t.graph, nx.DiGraph)
+    assert list(t.graph.nodes) == [n.id for n in t.nodes] == list(range(len(t.nodes)))
+    assert set(t.graph.edges) == {(i, n.id) for n in t.nodes for i in n.inputs}
+    for n in t.nodes:
+        assert all(i < n.id for i in n.inputs), "inputs must come before the op that uses them"
+    assert nx.is_directed_acyclic_graph(t.graph)
+    assert t.root == len(t.nodes) - 1 and t.nodes[t.root].kind == "loss"
+
+
+def test_backward_steps_are_one_per_node_in_reverse_topological_order(small_trace):
+    t = small_trace
+    order = [s.node for s in t.backward]
+    assert order == list(reversed(range(len(t.nodes))))
+    assert [s.index for s in t.backward] == list(range(len(t.nodes)))
+    for node in range(len(t.nodes)):
+        assert t.backward_step(node).node == node
+    assert all(isinstance(s, BackwardStep) for s in t.backward)
+
+
+def test_nodes_have_user_names_and_numbered_automatic_names(small_trace):
+    t = small_trace
+    assert {n.name for n in t.nodes if n.kind in ("param", "input")} == {"W", "x", "b"}
+    assert [n.op for n in t.nodes if n.kind not in ("param", "input")] == [
+        "matmul", "add", "tanh", "sum"]
+    for n in t.nodes:
+        if n.kind in ("op", "loss"):
+            assert re.fullmatch(rf"{n.op}_\d+", n.name), n.name
+    assert t.find("W").kind == "param" and t.find("x").kind == "input"
+    with pytest.raises(KeyError):
+        t.find("no such node")
+
+
+def test_automatic_names_are_unique_when_an_op_repeats():
+    a = param(1.5, name="a")
+    t = ((a * 2.0) * (a * 3.0)).backward()
+    names = [n.name for n in t.nodes if n.op == "mul"]
+    assert len(names) == 3 and len(set(names)) == 3
+    assert len({n.name for n in t.nodes if n.kind != "constant"}) == len(
+        [n for n in t.nodes if n.kind != "constant"])
+
+
+def test_forward_steps_carry_each_node_value(small_trace):
+    t = small_trace
+    assert [f.node for f in t.forward] == list(range(len(t.nodes)))
+    w = np.array([[0.1, -0.2], [0.3, 0.4], [-0.5, 0.6]])
+    expected = np.tanh(w @ [1.0, 2.0] + [0.01, 0.02, 0.03])
+    assert t.loss == pytest.approx(expected.sum(), rel=1e-15)
+    tanh_node = next(n for n in t.nodes if n.op == "tanh")
+    np.testing.assert_allclose(t.forward[tanh_node.id].value, expected, rtol=1e-15)
+
+
+def test_upstream_of_root_is_one_and_leaf_steps_have_no_inputs(small_trace):
+    t = small_trace
+    assert t.backward[0].node == t.root and t.backward[0].upstream == 1.0
+    assert t.backward[0].terms == ()
+    for n in t.nodes:
+        if n.is_leaf:
+            assert t.backward_step(n.id).inputs == ()
+
+
+def test_each_input_record_is_upstream_times_local_and_grad_accumulates():
+    x = param([0.5, -1.5, 2.0], name="x")
+    y = param([1.5, 0.25, -0.75], name="y")
+    t = (x * y).tanh().sum().backward()
+    tanh_id = next(n.id for n in t.nodes if n.op == "tanh")
+    mul_id = next(n.id for n in t.nodes if n.op == "mul")
+    upstream = 1.0 - np.tanh(x.data * y.data) ** 2  # ∂Σtanh(m)/∂m
+    step = t.backward_step(mul_id)
+    np.testing.assert_allclose(step.upstream, upstream, rtol=1e-15)
+    rx = record_for(t, mul_id, "x")
+    np.testing.assert_array_equal(rx.local, y.data)  # ∂(x·y)/∂x = y
+    np.testing.assert_allclose(rx.contribution, upstream * y.data, rtol=1e-15)
+    np.testing.assert_array_equal(rx.grad_before, 0.0)
+    np.testing.assert_array_equal(rx.grad_after, rx.contribution)
+    assert rx.position == 0 and rx.reduced_axes == () and rx.unreduced is None
+    assert record_for(t, tanh_id, t.nodes[mul_id].name).position == 0
+
+
+# --- broadcasting: the sum back to each operand's shape ---------------------------------------
+
+def test_bias_gradient_is_summed_over_the_batch_axis():
+    h = param([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], name="h")
+    b = param([0.1, 0.2, 0.3], name="b")
+    scale = Tensor([[1.0, -2.0, 0.5], [3.0, 0.25, -1.0]], name="scale")
+    t = ((h + b) * scale).sum().backward()
+    add_id = next(n.id for n in t.nodes if n.op == "add")
+    rb = record_for(t, add_id, "b")
+    assert rb.reduced_axes == (0,)
+    np.testing.assert_array_equal(rb.unreduced, scale.data)  # upstream × 1, before the sum
+    np.testing.assert_array_equal(rb.contribution, scale.data.sum(axis=0))
+    np.testing.assert_array_equal(b.grad, [4.0, -1.75, -0.5])
+    rh = record_for(t, add_id, "h")
+    assert rh.reduced_axes == () and rh.unreduced is None
+    np.testing.assert_array_equal(h.grad, scale.data)
+
+
+def test_column_plus_row_sums_each_operand_over_the_other_axis():
+    col = param([[1.0], [2.0], [3.0]], name="col")
+    row = param([[10.0, 20.0]], name="row")
+    up = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    outer = col * row
+    t = (outer * Tensor(up, name="up")).sum().backward()
+    rc, rr = record_for(t, node_id(t, outer), "col"), record_for(t, node_id(t, outer), "row")
+    assert rc.reduced_axes == (1,) and rr.reduced_axes == (0,)
+    np.testing.assert_array_equal(rc.unreduced, up * [[10.0, 20.0]])
+    np.testing.assert_array_equal(rr.unreduced, up * [[1.0], [2.0], [3.0]])
+    # ∂/∂colᵢ = Σⱼ upᵢⱼ·rowⱼ ; ∂/∂rowⱼ = Σᵢ upᵢⱼ·colᵢ
+    np.testing.assert_array_equal(col.grad, [[50.0], [110.0], [170.0]])
+    np.testing.assert_array_equal(row.grad, [[22.0, 28.0]])
+    assert col.grad.shape == (3, 1) and row.grad.shape == (1, 2)
+
+
+def test_scalar_times_matrix_sums_over_every_axis():
+    s = param(3.0, name="s")
+    m = param([[1.0, 2.0], [3.0, 4.0]], name="m")
+    scaled = s * m
+    t = scaled.sum().backward()
+    rs = record_for(t, node_id(t, scaled), "s")
+    assert rs.reduced_axes == (0, 1)
+    np.testing.assert_array_equal(rs.unreduced, m.data)
+    assert s.grad.shape == () and s.grad == 10.0
+    np.testing.assert_array_equal(m.grad, np.full((2, 2), 3.0))
+
+
+# --- fan-out: one value feeding several consumers ---------------------------------------------
+
+def test_fan_out_terms_sum_to_upstream_term_by_term_in_processing_order():
+    x = param(0.3, name="x")
+    a = x * 2.0
+    b = x.tanh()
+    c = x * 3.0
+    loss = a * 5.0 + b * 7.0 + c
+    t = loss.backward()
+    xs = t.backward_step(t.find("x").id)
+    consumers = [k for k, _ in xs.terms]
+    ids = {"a": node_id(t, a), "b": node_id(t, b), "c": node_id(t, c)}
+    assert sorted(consumers) == sorted(ids.values())
+    # consumers are processed in backward order (decreasing node id), and terms follow it
+    processed = [s.node for s in t.backward if s.node in ids.values()]
+    assert consumers == processed
+    by_consumer = dict(xs.terms)
+    assert by_consumer[ids["a"]] == pytest.approx(5.0 * 2.0)
+    assert by_consumer[ids["b"]] == pytest.approx(7.0 * (1 - np.tanh(0.3) ** 2), rel=1e-15)
+    assert by_consumer[ids["c"]] == pytest.approx(3.0)
+    assert float(xs.upstream) == pytest.approx(sum(float(c) for _, c in xs.terms), rel=1e-15)
+    assert float(x.grad) == pytest.approx(10.0 + 7.0 * (1 - np.tanh(0.3) ** 2) + 3.0, rel=1e-15)
+    # each term is exactly the contribution recorded at its consumer, and the running sum shows
+    running = 0.0
+    for consumer, term in xs.terms:
+        rec = record_for(t, consumer, "x")
+        np.testing.assert_array_equal(rec.contribution, term)
+        assert rec.grad_before == pytest.approx(running)
+        running += float(term)
+        assert rec.grad_after == pytest.approx(running)
+
+
+def test_same_tensor_as_both_inputs_gets_both_contributions():
+    x = param([1.5, -2.0], name="x")
+    t = (x * x).sum().backward()
+    step = t.backward_step(t.find("x").id)
+    mul_step = t.backward_step(next(n.id for n in t.nodes if n.op == "mul"))
+    assert [r.node for r in mul_step.inputs] == [t.find("x").id] * 2
+    assert [r.position for r in mul_step.inputs] == [0, 1]
+    assert len(step.terms) == 2
+    for _, term in step.terms:
+        np.testing.assert_array_equal(term, x.data)
+    np.testing.assert_array_equal(x.grad, 2 * x.data)
+    np.testing.assert_array_equal(mul_step.inputs[1].grad_before, x.data)
+    np.testing.assert_array_equal(mul_step.inputs[1].grad_after, 2 * x.data)
+
+
+def test_repeated_scalar_index_adds_both_picks():
+    w = param([0.5, -1.0, 2.0], name="w")
+    (w[0] + w[0]).backward()
+    np.testing.assert_array_equal(w.grad, [2.0, 0.0, 0.0])
+
+
+# --- backward(): idempotent, complete, scalar only --------------------------------------------
+
+def test_backward_twice_gives_the_same_gradients_not_double():
+    w = param([[0.2, -0.4], [0.6, 0.1]], name="w")
+    x = Tensor([1.0, -1.0], name="x")
+    hidden = (w @ x).sigmoid()
+    loss = (hidden * hidden).sum()
+    loss.backward()
+    first = {name: t.grad.copy() for name, t in (("w", w), ("hidden", hidden), ("x", x))}
+    loss.backward()
+    for name, t in (("w", w), ("hidden", hidden), ("x", x)):
+        np.testing.assert_array_equal(t.grad, first[name], err_msg=name)
+    np.testing.assert_allclose(hidden.grad, 2 * hidden.data, rtol=1e-15)
+
+
+def test_backward_fills_grad_on_interior_nodes_and_the_root():
+    a = Tensor(-4.0, name="a")
+    w = param([[0.15, 0.25]], name="W1")
+    y = (a * w + 1).tanh()
+    loss = y.sum()
+    trace = loss.backward()
+    assert isinstance(trace, tracer.Trace)
+    assert loss.grad == 1.0
+    np.testing.assert_array_equal(y.grad, [[1.0, 1.0]])
+    pre = y.inputs[0]
+    np.testing.assert_allclose(pre.grad, 1 - np.tanh(-4.0 * w.data + 1) ** 2, rtol=1e-15)
+    np.testing.assert_allclose(w.grad, -4.0 * pre.grad, rtol=1e-15)
+    assert a.grad.shape == () and a.grad == pytest.approx(float(np.sum(pre.grad * w.data)))
+    for t in (a, w, y, pre, loss):
+        assert t.grad.dtype == np.float64 and t.grad.shape == t.data.shape
+
+
+def test_non_scalar_backward_raises_a_clear_value_error():
+    v = param([1.0, 2.0, 3.0], name="v")
+    with pytest.raises(ValueError, match=r"scalar.*\(3,\)"):
+        (v * 2).backward()
+
+
+def test_backward_from_a_one_element_vector_works_and_reports_its_loss():
+    v = param([2.0], name="v")
+    trace = (v * v).backward()
+    np.testing.assert_array_equal(v.grad, [4.0])
+    assert trace.loss == 4.0
+
+
+# --- records are read-only and stay as recorded ---------------------------------------------
+
+def _all_record_arrays(t, updates=()):
+    for n in t.nodes:
+        yield f"node {n.name} value", n.value
+        yield f"node {n.name} grad", n.grad
+    for f in t.forward:
+        yield f"forward {f.index}", f.value
+    for s in t.backward:
+        yield f"step {s.index} upstream", s.upstream
+        for k, term in s.terms:
+            yield f"step {s.index} term from {k}", term
+        for r in s.inputs:
+            for slot in ("local", "contribution", "unreduced", "grad_before", "grad_after"):
+                if getattr(r, slot) is not None:
+                    yield f"step {s.index} input {r.position} {slot}", getattr(r, slot)
+    for u in updates:
+        for slot in ("before", "grad", "change", "after"):
+            yield f"update {u.name} {slot}", getattr(u, slot)
+        for key, value in u.state.items():
+            yield f"update {u.name} state {key}", value
+
+
+def _broadcast_trace():
+    w = param([[0.5, -0.5], [0.25, 1.0]], name="w")
+    b = param([0.1, -0.1], name="b")
+    x = Tensor([[1.0, 2.0], [3.0, 4.0]], name="x")
+    h = (x @ w.T + b).tanh()
+    return w, b, x, (h * h).mean().backward()
+
+
+def test_every_record_array_is_read_only():
+    *_, t = _broadcast_trace()
+    arrays = list(_all_record_arrays(t))
+    assert len(arrays) > 20
+    for label, array in arrays:
+        with pytest.raises(ValueError, match="read-only"):
+            array[...] = 0.0
+        assert not array.flags.writeable, label
+
+
+def test_records_do_not_change_when_tensors_are_changed_in_place():
+    w, b, x, t = _broadcast_trace()
+    snapshot = [(label, a.copy()) for label, a in _all_record_arrays(t)]
+    w.data -= 0.1 * w.grad  # a hand-written SGD step, in place
+    b.data += 1.0
+    x.data *= 2.0
+    for tensor in (w, b, x):
+        tensor.grad *= 0.0
+    for (label, before), (_, now) in zip(snapshot, _all_record_arrays(t), strict=True):
+        np.testing.assert_array_equal(now, before, err_msg=label)
+
+
+def test_tensor_grads_are_not_shared_between_tensors():
+    w = param([[1.0, 2.0], [3.0, 4.0]], name="w")
+    wt = w.T
+    (wt * Tensor([[1.0, 2.0], [3.0, 4.0]])).sum().backward()
+    w.grad[0, 0] = 99.0
+    assert wt.grad[0, 0] == 1.0
+
+
+def test_tracing_the_same_graph_twice_gives_equal_records():
+    *_, first = _broadcast_trace()
+    root = first.tensors[first.root]
+    second = root.backward()
+    assert len(first.backward) == len(second.backward)
+    for p, q in zip(first.backward, second.backward, strict=True):
+        assert_records_equal(p, q)
+    for p, q in zip(first.nodes, second.nodes, strict=True):
+        assert_records_equal(p, q)
+
+
+def test_stepping_a_trace_twice_gives_equal_records():
+    *_, t = _broadcast_trace()
+    stepper = Stepper(t.backward)
+    walks = []
+    for _ in range(2):
+        seen = [stepper.first()]
+        while not stepper.at_end:
+            seen.append(stepper.next())
+        walks.append(seen)
+    assert len(walks[0]) == len(t.backward)
+    for p, q in zip(*walks, strict=True):
+        assert_records_equal(p, q)
+
+
+# --- Jacobians ------------------------------------------------------------------------------
+
+def test_jacobian_of_a_structural_op_matches_finite_differences(fd):
+    z = param([0.2, -1.0, 0.7], name="z")
+    s = z.softmax()
+    t = (s * Tensor([1.0, 2.0, 3.0])).sum().backward()
+    step = t.backward_step(next(n.id for n in t.nodes if n.op == "softmax"))
+    jac = t.jacobian(step, 0)
+
+    def softmax(v):
+        e = np.exp(v - v.max())
+        return e / e.sum()
+
+    numeric = np.array([fd(lambda v, k=k: softmax(v)[k], [z.data])[0] for k in range(3)])
+    np.testing.assert_allclose(jac, numeric, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(step.inputs[0].contribution, step.upstream @ jac, rtol=1e-12)
+
+
+def test_jacobian_of_an_elementwise_op_is_diagonal_of_its_local():
+    x = param([0.3, -0.6], name="x")
+    t = x.tanh().sum().backward()
+    step = t.backward_step(next(n.id for n in t.nodes if n.op == "tanh"))
+    np.testing.assert_allclose(t.jacobian(step, 0), np.diag(1 - np.tanh(x.data) ** 2),
+                               rtol=1e-15)
+
+
+def test_jacobian_is_none_when_too_big_or_for_labels():
+    z = param(np.zeros((10, 10)), name="z")
+    t = (z.softmax() * 1.0).sum().backward()
+    step = t.backward_step(next(n.id for n in t.nodes if n.op == "softmax"))
+    assert t.jacobian(step, 0) is None
+    logits = param([[0.1, 0.2]], name="logits")
+    t2 = tracer.cross_entropy(logits, Tensor([1.0])).backward()
+    assert t2.jacobian(t2.backward[0], 1) is None
+
+
+def test_trace_rejects_a_non_tensor():
+    with pytest.raises(TypeError):
+        tracer.trace(np.float64(1.0))
