@@ -177,9 +177,6 @@ def test_cycle_loss_after_equals_an_independent_re_evaluation():
     assert cycle.loss_after < cycle.loss
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="tracer/network.py: Network.loss() calls float() on a (1,)-shaped "
-                          "loss, which NumPy 2 refuses; network.py is outside this suite's remit")
 def test_cycle_accepts_a_loss_shaped_one_element_vector():
     w = param([[0.3, -0.8]], name="w")
     x = Tensor([1.0, 2.0], name="x")

@@ -107,7 +107,7 @@ class Network:
 
     def loss(self) -> float:
         """The loss at the current parameters, from an untraced forward pass."""
-        return float(self.root().data)
+        return float(self.root().data.item())  # the loss may be shaped (1,)
 
     def trace(self) -> Trace:
         return trace(self.root())

@@ -1,0 +1,162 @@
+"""The ``gradstep`` command: open the debugger, list the scenarios, or trace one headlessly.
+
+::
+
+    gradstep                         the debugger, starting at the scenario picker
+    gradstep open TARGET             the debugger on a scenario name or a .py/.toml file
+    gradstep TARGET                  the same as open
+    gradstep list                    the built-in scenarios, one line each
+    gradstep trace TARGET            one training cycle as a readable handout
+    gradstep trace TARGET --json     the same cycle as JSON (the schema is in the README)
+
+A bad target or network file prints a one-paragraph message on stderr and exits with status 2.
+``list`` and ``trace`` never import Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from scenarios import LoadError, catalog, load
+from scenarios.loader import user_code_failure
+from tracer import report
+
+from . import __version__
+
+COMMANDS = ("list", "trace", "open")
+EXIT_BAD_INPUT = 2
+
+TARGET_HELP = ("a built-in scenario name (see `gradstep list`) or the path of a .py or .toml "
+               "network file")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of iterations, 1 or more, not "
+                                         f"{text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for ``gradstep`` and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="gradstep",
+        description="A terminal step-through debugger for backpropagation. With no command, "
+                    "opens the debugger on the scenario picker; `gradstep TARGET` is the same "
+                    "as `gradstep open TARGET`.",
+        epilog="Bad input exits with status 2 and a message on stderr.")
+    parser.add_argument("--version", action="version", version=f"gradstep {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    opener = commands.add_parser(
+        "open", help="open the debugger on a scenario or network file",
+        description="Open the interactive debugger on TARGET, or on the scenario picker when "
+                    "TARGET is left out. The network is loaded (and checked) first.")
+    opener.add_argument("target", nargs="?", metavar="TARGET", help=TARGET_HELP)
+
+    lister = commands.add_parser(
+        "list", help="list the built-in scenarios",
+        description="List the built-in scenarios: name and title, one line each.")
+    lister.add_argument("-l", "--long", action="store_true",
+                        help="also print each scenario's description")
+
+    tracer_ = commands.add_parser(
+        "trace", help="run one training cycle headlessly and print it",
+        description="Run one training cycle of TARGET (forward pass, backward pass, optimizer "
+                    "step, forward again) and print it: as a readable handout (text or "
+                    "Markdown), or as JSON for programs.")
+    tracer_.add_argument("target", metavar="TARGET", help=TARGET_HELP)
+    form = tracer_.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_const", const="json", dest="format",
+                      help="print JSON (the same as --format json)")
+    form.add_argument("--format", choices=("text", "markdown", "json"),
+                      help="text (the default), markdown (a handout) or json")
+    tracer_.add_argument("--steps", type=_positive, metavar="N",
+                         help="train for N iterations in all (the first is the one shown in "
+                              "full) and add the loss of each iteration")
+    return parser
+
+
+def _normalise(argv: list[str]) -> list[str]:
+    """``gradstep`` -> ``open``; ``gradstep TARGET`` -> ``open TARGET``."""
+    if not argv:
+        return ["open"]
+    if argv[0] not in COMMANDS and not argv[0].startswith("-"):
+        return ["open", *argv]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``gradstep`` command line; return the exit status.
+
+    Parameters
+    ----------
+    argv
+        The arguments after the program name (``sys.argv[1:]`` when ``None``).
+
+    Returns
+    -------
+    int
+        0 on success, 2 for bad input (a message has been printed on stderr).
+    """
+    args = build_parser().parse_args(_normalise(list(sys.argv[1:] if argv is None else argv)))
+    try:
+        if args.command == "list":
+            return _list(args.long)
+        if args.command == "trace":
+            return _trace(args.target, args.format or "text", args.steps)
+        return _open(args.target)
+    except LoadError as exc:
+        print(f"gradstep: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `gradstep trace … | head`: the reader left; that is fine
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _list(long: bool) -> int:
+    scenarios = catalog()
+    width = max(len(s.name) for s in scenarios)
+    for s in scenarios:
+        print(f"{s.name.ljust(width)}  {s.title}")
+        if long and s.description:
+            print(textwrap.indent(textwrap.fill(s.description, 80), " " * (width + 2)))
+    return 0
+
+
+def _trace(target: str, form: str, steps: int | None) -> int:
+    # Anything the network file prints goes to stderr, so stdout stays one clean document.
+    with contextlib.redirect_stdout(sys.stderr):
+        network = load(target)
+        try:
+            result = report.run_report(network, steps)
+        except LoadError:
+            raise
+        except Exception as exc:
+            failure = user_code_failure(exc, network)
+            if failure is None:
+                raise
+            raise failure from exc
+    render = {"json": report.dumps, "markdown": report.to_markdown, "text": report.to_text}[form]
+    text = render(result)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+def _open(target: str | None) -> int:
+    network = load(target) if target is not None else None
+    from tui.app import run_app  # imported here so that list and trace never load Textual
+
+    run_app(network)
+    return 0

@@ -1,0 +1,46 @@
+"""XOR: the classic problem no single neuron can solve, learned by a 2-4-1 network.
+
+One step barely moves the loss; run many (`gradstep trace xor --steps 300`, or keep pressing
+`u` then `r` in the debugger) and watch the predictions separate.
+"""
+
+from tracer import Tensor, bce, param
+
+TITLE = "XOR: learning over many iterations"
+DESCRIPTION = (
+    "A 2-4-1 network (tanh hidden layer, sigmoid output, binary cross-entropy) learns XOR from "
+    "its four examples, all in one batch. One update barely moves the loss, but a few hundred "
+    "take it from 0.72 to near 0: step through one, then train with --steps and watch it fall."
+)
+LR = 1.0
+
+X = Tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], name="X")
+y = Tensor([[0.0], [1.0], [1.0], [0.0]], name="y")
+# Small fixed starting weights (drawn once, uniform in ±1, rounded), so every run is the same.
+W1 = param([[0.27, -0.46, -0.92, -0.97], [0.63, 0.83, 0.21, 0.46]], name="W1")
+b1 = param([0.0, 0.0, 0.0, 0.0], name="b1")
+W2 = param([[0.09], [0.87], [0.63], [-0.99]], name="W2")
+b2 = param([0.0], name="b2")
+
+
+def forward():
+    xw1 = X @ W1
+    xw1.name = "XW1"
+    z1 = xw1 + b1
+    z1.name = "z1"
+    h1 = z1.tanh()
+    h1.name = "h1"
+    hw2 = h1 @ W2
+    hw2.name = "h1W2"
+    z2 = hw2 + b2
+    z2.name = "z2"
+    yhat = z2.sigmoid()
+    yhat.name = "yhat"
+    loss = bce(yhat, y)
+    loss.name = "loss"
+    return loss
+
+
+def story(trace):
+    predictions = ", ".join(f"{p:.2f}" for p in trace.find("yhat").value.ravel())
+    return f"predicts [{predictions}] for the targets [0, 1, 1, 0]"

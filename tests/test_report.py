@@ -1,0 +1,132 @@
+"""tracer.report: the JSON object (validated against tests/schema) and the readable handouts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from scenarios import BUILTIN_NAMES, load
+from tracer import Network, Tensor, param
+from tracer.report import dumps, jsonable, run_report, to_json, to_markdown, to_text
+
+SCHEMA = json.loads((Path(__file__).parent / "schema" / "trace.schema.json").read_text())
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def validated(text: str) -> dict:
+    data = json.loads(text)
+    VALIDATOR.validate(data)
+    return data
+
+
+def test_the_schema_is_a_valid_json_schema():
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+@pytest.mark.parametrize("name", BUILTIN_NAMES)
+def test_every_scenarios_json_matches_the_schema_and_the_records(name):
+    report = run_report(load(name))
+    data = validated(dumps(report))
+    trace = report.cycle.trace
+    assert data["scenario"] == name and "steps" not in data
+    assert len(data["nodes"]) == len(trace.nodes) == len(data["backward"])
+    assert [n["id"] for n in data["nodes"]] == list(range(len(trace.nodes)))
+    assert [s["node"] for s in data["backward"]] == list(range(len(trace.nodes) - 1, -1, -1))
+    for node, record in zip(data["nodes"], trace.nodes, strict=True):
+        assert np.shape(node["value"]) == record.shape == tuple(node["shape"])
+        np.testing.assert_array_equal(node["grad"], record.grad)
+    assert set(data["params"]) == {u.name for u in report.cycle.updates}
+    for update in report.cycle.updates:
+        entry = data["params"][update.name]
+        np.testing.assert_allclose(np.add(entry["value"], entry["update"]), entry["new"])
+    assert data["loss_after"] < data["loss"]
+
+
+def test_json_with_steps_matches_the_schema():
+    data = validated(dumps(run_report(load("house-price"), steps=5)))
+    assert data["steps"] == 5 and len(data["losses"]) == 6
+    assert data["losses"] == sorted(data["losses"], reverse=True)
+    assert data["final_prediction"].startswith("predicted $")
+
+
+def test_structural_ops_give_their_jacobian_when_small():
+    data = to_json(run_report(load("digit-4-vs-9")))
+    (ce,) = [s for s in data["backward"] if s["op"] == "cross_entropy"]
+    scores, label = ce["inputs"]
+    assert scores["local_kind"] == "jacobian" and np.shape(scores["local"]) == (1, 2)
+    assert label["differentiable"] is False and label["local"] is None
+
+
+def test_non_finite_numbers_are_strings_and_the_json_stays_valid():
+    x = param(0.0, name="x")
+    network = Network(forward=lambda: x.log(), name="log-zero", params=[x])
+    text = dumps(run_report(network))
+    assert "NaN" not in text and "Infinity" not in text
+    data = validated(text)
+    assert data["loss"] == "-inf"
+    assert data["params"]["x"]["grad"] == "inf"
+    assert data["params"]["x"]["new"] == "-inf"
+    assert data["loss_after"] == "nan"
+
+
+def test_jsonable_keeps_nesting_and_types():
+    assert jsonable(np.array([[1.0, np.nan], [np.inf, -np.inf]])) == [[1.0, "nan"],
+                                                                      ["inf", "-inf"]]
+    assert jsonable(np.float64(2.5)) == 2.5 and jsonable(np.array(3.0)) == 3.0
+    assert jsonable([np.int64(1), True, "a", None]) == [1, True, "a", None]
+
+
+def test_text_handout_has_a_chain_rule_line_per_backward_input():
+    report = run_report(load("micrograd-neuron"))
+    text = to_text(report)
+    trace = report.cycle.trace
+    for heading in ("Forward pass (10 nodes)", "Backward pass: the chain rule, step by step",
+                    "Update: sgd (lr 0.1)", "Loss before and after the update"):
+        assert f"{heading}\n{'-' * len(heading)}" in text
+    inputs = sum(len(step.inputs) for step in trace.backward)
+    assert sum(line.startswith("  ∂L/∂") and " = ∂L/∂" in line
+               for line in text.splitlines()) == inputs
+    assert "∂L/∂n = ∂L/∂o × ∂o/∂n = 1 × 0.5 = 0.5" in text
+    assert "∂L/∂w1 = ∂L/∂x1w1 × ∂x1w1/∂w1 = 0.5 × 2 = 1" in text
+    assert "loss 0.707107 → 0.558997  (-0.148, lower)" in text
+
+
+def test_large_arrays_get_their_value_after_the_equation():
+    text = to_text(run_report(load("xor")))
+    assert "∂L/∂h1 = ∂L/∂h1W2 · ∂h1W2/∂h1  → 4×4 |·|=" in text
+    assert "summed over axis 0 back to shape (4,)" in text
+
+
+def test_markdown_handout_uses_headings_fences_and_tables():
+    report = run_report(load("chain-rule"), steps=3)
+    md = to_markdown(report)
+    assert md.startswith("# chain-rule: The chain rule at a fork\n")
+    assert "```text\n∂L/∂f = 1: the backward pass starts at the loss\n" in md
+    assert "∂L/∂x = -1 = 1 + (-2)  (from f, xy)  ← it fed 2 places, so the gradients add" in md
+    assert "| x | 3 | -1 | 0.1 | 3.1 |" in md
+    assert "## Training: 3 iterations" in md and "| iteration | loss before it |" in md
+    assert md.count("```") % 2 == 0
+
+
+def test_long_training_is_summarised_in_the_handout():
+    text = to_text(run_report(load("xor"), steps=100))
+    rows = [line for line in text.splitlines() if line.strip()[:1].isdigit()
+            and len(line.split()) == 2]
+    assert 15 <= len(rows) <= 22
+    assert rows[0].split()[0] == "0" and rows[-1].split()[0] == "100"
+
+
+def test_run_report_refuses_zero_steps():
+    with pytest.raises(ValueError, match="at least 1"):
+        run_report(load("chain-rule"), steps=0)
+
+
+def test_a_network_without_words_reports_none():
+    w = param(1.0, name="w")
+    data = to_json(run_report(Network(forward=lambda: w * Tensor(2.0), name="bare")))
+    assert data["prediction"] is None and data["prediction_after"] is None
+    assert data["title"] == "" and data["source"] is None
