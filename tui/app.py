@@ -1,11 +1,77 @@
-"""The Textual app (placeholder until the TUI lands)."""
+"""The gradstep app: a scenario picker and the debugger screen, nothing more.
+
+Everything shown comes from the tracer's records; this module only decides which screen shows.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from scenarios import catalog
+from scenarios.loader import LoadError, load
 from tracer import Network
+
+from .debugger_screen import DebuggerScreen
+from .help_screen import HelpScreen
+from .picker_screen import PickerScreen
+
+
+class GradstepApp(App):
+    """Step through backpropagation. Opens on ``network``, or on the picker when it is None."""
+
+    TITLE = "gradstep"
+    CSS_PATH = "app.tcss"
+
+    def __init__(self, network: Network | None = None) -> None:
+        super().__init__()
+        self.network = network
+
+    def on_mount(self) -> None:
+        self.push_screen(PickerScreen())
+        if self.network is not None:
+            self.push_screen(DebuggerScreen(self.network))
+
+    def open_target(self, target: str) -> str | None:
+        """Load a scenario name or file and open the debugger on it; return the error, if any."""
+        try:
+            network = load(target)
+        except LoadError as exc:
+            self.show_error(str(exc))
+            return str(exc)
+        if isinstance(self.screen, DebuggerScreen):
+            self.pop_screen()
+        self.push_screen(DebuggerScreen(network))
+        return None
+
+    def open_picker(self) -> None:
+        while isinstance(self.screen, DebuggerScreen):
+            self.pop_screen()
+
+    def show_error(self, message: str) -> None:
+        self.notify(message, title="could not open", severity="error", timeout=12, markup=False)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(DebuggerScreen.BINDINGS))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for s in catalog():
+            yield SystemCommand(f"Scenario: {s.name}", s.title,
+                                lambda name=s.name: self.open_target(name))
+        yield SystemCommand("Open a file or scenario…", "Back to the scenario picker",
+                            self.open_picker)
+        if isinstance(screen, DebuggerScreen) and screen.debugger is not None:
+            yield SystemCommand("Toggle zoom", "Full boxes or one-line chips", screen.action_zoom)
+            yield SystemCommand("Expand arrays", "Show large arrays in full in the inspector",
+                                screen.action_expand)
+            for node in screen.debugger.trace.nodes:
+                yield SystemCommand(f"Go to node: {node.name}", f"{node.op}, shape {node.shape}",
+                                    lambda k=node.id: screen.select(k))
 
 
 def run_app(network: Network | None = None) -> None:
     """Open the debugger on ``network``, or on the scenario picker when it is ``None``."""
-    raise SystemExit("gradstep: the interactive debugger is not built yet; "
-                     "use `gradstep trace TARGET` meanwhile.")
+    GradstepApp(network).run()

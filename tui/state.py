@@ -6,7 +6,6 @@ read this object and render it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tracer import Cycle, Moment, Network, Stepper, Trace
@@ -170,16 +169,7 @@ class Debugger:
         """Loss before each cycle, then the loss after the latest update."""
         return [c.loss for c in self.cycles] + [self.cycle.loss_after]
 
-    def available(self) -> dict[str, Callable[[], bool]]:
-        """Which key actions make sense now (the footer greys out the others)."""
-        last_backward = self.phase_bounds("backward")[1]
-        return {
-            "next": lambda: not self.stepper.at_end,
-            "back": lambda: not self.stepper.at_start,
-            "first": lambda: not self.stepper.at_start,
-            "last": lambda: not self.stepper.at_end,
-            "continue": lambda: not self.stepper.at_end,
-            "reverse_continue": lambda: not self.stepper.at_start,
-            "update": lambda: self.position >= last_backward and not self.update_applied,
-            "rerun": lambda: self.update_applied,
-        }
+    @property
+    def can_update(self) -> bool:
+        """The backward pass is done (every gradient known) and the update not yet shown."""
+        return self.position >= self.phase_bounds("backward")[1] and not self.update_applied

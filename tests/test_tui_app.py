@@ -1,0 +1,219 @@
+"""The real app, driven through Textual's Pilot."""
+
+import pytest
+from textual.widgets import Input, OptionList
+
+from scenarios import load
+from tests.screen_text import check_golden, svg_text
+from tui.app import GradstepApp
+from tui.debugger_screen import DebuggerScreen
+from tui.graph_view import CHIPS, GraphView
+from tui.help_screen import HelpScreen
+from tui.picker_screen import PickerScreen
+
+
+async def settle(pilot) -> None:
+    """Let screen switches and the tracing worker finish."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def press(pilot, *keys: str) -> None:
+    for key in keys:
+        await pilot.press(key)
+    await settle(pilot)
+
+
+def debugger_of(app):
+    screen = app.screen
+    assert isinstance(screen, DebuggerScreen)
+    return screen.debugger
+
+
+def screen_text(app) -> str:
+    return svg_text(app.export_screenshot())
+
+
+@pytest.fixture
+def mazur_app():
+    return GradstepApp(load("mazur"))
+
+
+async def test_opens_on_the_picker_without_a_network():
+    app = GradstepApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, PickerScreen)
+        names = [o.id for o in app.screen.query_one(OptionList).options]
+        assert "mazur" in names and "chain-rule" in names
+        await press(pilot, "enter")  # the first scenario
+        assert isinstance(app.screen, DebuggerScreen)
+        assert app.screen.network.name == names[0]
+
+
+async def test_picker_opens_a_file_and_shows_a_broken_file_in_the_app(tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("from tracer import param\nw = param(1.0, name='w')\ndef forward(:\n")
+    app = GradstepApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "o")
+        app.screen.query_one(Input).value = str(broken)
+        await press(pilot, "enter")
+        assert isinstance(app.screen, PickerScreen)  # still running, still on the picker
+        error = str(app.screen.query_one("#picker-error").render())
+        assert "broken.py" in error and "line 3" in error
+        good = tmp_path / "good.py"
+        good.write_text("from tracer import param\nw = param(3.0, name='w')\n"
+                        "def forward():\n    return w * w\n")
+        app.screen.query_one(Input).value = str(good)
+        await press(pilot, "enter")
+        assert isinstance(app.screen, DebuggerScreen)
+        assert debugger_of(app).cycle.loss == 9.0
+
+
+async def test_step_keys_move_the_cursor(mazur_app):
+    async with mazur_app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(mazur_app)
+        await press(pilot, "n", "space", "right")
+        assert debugger.position == 3
+        await press(pilot, "N", "left")
+        assert debugger.position == 1
+        await press(pilot, "G")
+        assert debugger.stepper.at_end and debugger.update_applied
+        await press(pilot, "g")
+        assert debugger.position == 0
+
+
+async def test_continue_and_breakpoints(mazur_app):
+    async with mazur_app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(mazur_app)
+        w5 = debugger.trace.find("w5").id
+        debugger.selected = w5
+        await press(pilot, "b")
+        assert w5 in debugger.breakpoints
+        await press(pilot, "g", "c")
+        assert debugger.current_node == w5
+        await press(pilot, "c")
+        assert debugger.position == debugger.phase_bounds("forward")[1]
+        await press(pilot, "C")
+        assert debugger.current_node == w5
+
+
+async def test_update_and_rerun_are_available_only_when_they_make_sense(mazur_app):
+    async with mazur_app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = mazur_app.screen
+        debugger = debugger_of(mazur_app)
+        assert screen.check_action("update", ()) is None  # greyed out in the footer
+        await press(pilot, "u")
+        assert debugger.phase == "forward"
+        await press(pilot, "c", "c")  # through forward, then backward
+        assert screen.check_action("update", ()) is True
+        await press(pilot, "u")
+        assert debugger.update_applied
+        loss_after = debugger.cycle.loss_after
+        await press(pilot, "r")
+        assert debugger.cycle.iteration == 2
+        assert debugger.cycle.loss == pytest.approx(loss_after)
+        assert "iteration 2" in screen_text(mazur_app)
+
+
+async def test_selection_keys_and_mouse(mazur_app):
+    async with mazur_app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(mazur_app)
+        start = debugger.selected
+        await press(pilot, "l")
+        assert debugger.selected != start
+        moved = debugger.selected
+        await press(pilot, "h")
+        assert debugger.selected != moved
+        await press(pilot, "j")
+        await press(pilot, "k")
+        graph = mazur_app.screen.query_one(GraphView)
+        target = debugger.trace.find("w1").id
+        box = graph.layout_.boxes[target]
+        graph.scroll_to(box.x, box.y, animate=False, immediate=True)
+        await pilot.pause()
+        x, y = box.x - int(graph.scroll_x) + 2, box.y - int(graph.scroll_y) + 1
+        await pilot.click(GraphView, offset=(x, y))
+        await settle(pilot)
+        assert debugger.selected == target
+        await press(pilot, "enter")  # go to w1's step in the current phase
+        assert debugger.current_node == target
+
+
+async def test_find_selects_a_node(mazur_app):
+    async with mazur_app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "slash")
+        await pilot.press(*"out_o2")
+        await press(pilot, "enter")
+        debugger = debugger_of(mazur_app)
+        assert debugger.trace.nodes[debugger.selected].name == "out_o2"
+        assert "out_o2" in screen_text(mazur_app)
+
+
+async def test_help_lists_every_key_and_closes(mazur_app):
+    async with mazur_app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "question_mark")
+        assert isinstance(mazur_app.screen, HelpScreen)
+        text = screen_text(mazur_app)
+        for words in ("Continue", "Breakpoint", "Find", "Update", "Re-run", "Inspector"):
+            assert words in text
+        await press(pilot, "escape")
+        assert isinstance(mazur_app.screen, DebuggerScreen)
+
+
+async def test_zoom_and_expand(mazur_app):
+    async with mazur_app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "z")
+        graph = mazur_app.screen.query_one(GraphView)
+        assert graph.zoom == CHIPS and graph.layout_.height < 60
+        await press(pilot, "e", "z")
+        assert mazur_app.screen.full_arrays and graph.zoom != CHIPS
+
+
+async def test_resizing_never_crashes(mazur_app):
+    async with mazur_app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for size in ((80, 24), (40, 12), (200, 60), (120, 40)):
+            await pilot.resize_terminal(*size)
+            await press(pilot, "n")
+        assert debugger_of(mazur_app).position == 4
+        assert "gradstep" in screen_text(mazur_app)
+
+
+async def test_inspector_shows_the_chain_rule_with_numbers(mazur_app):
+    """At ∂E/∂net_o1 Mazur's article reads 0.74136507 × 0.186815602 = 0.138498562."""
+    async with mazur_app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(mazur_app)
+        net_o1 = debugger.trace.find("net_o1").id
+        debugger.goto(debugger.position_of("backward", debugger.trace.find("out_o1").id))
+        mazur_app.screen.refresh_view()
+        await settle(pilot)
+        shown = mazur_app.screen.query_one("#inspector").plain
+        assert "∂L/∂net_o1 = ∂L/∂out_o1 × ∂out_o1/∂net_o1 = 0.7414 × 0.1868 = 0.1385" in shown
+        assert "∂L/∂out_o1" in screen_text(mazur_app)
+        assert debugger.trace.nodes[net_o1].grad == pytest.approx(0.138498562, rel=1e-8)
+
+
+@pytest.mark.parametrize("moment", ["start", "backward-fork", "after-update"])
+async def test_main_screen_snapshots(mazur_app, moment):
+    async with mazur_app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(mazur_app)
+        if moment == "backward-fork":  # out_h1 fed two places: its gradient is a sum
+            debugger.goto(debugger.position_of("backward", debugger.trace.find("out_h1").id))
+        elif moment == "after-update":
+            debugger.apply_update()
+        mazur_app.screen.refresh_view()
+        await settle(pilot)
+        check_golden(f"mazur-{moment}", screen_text(mazur_app))

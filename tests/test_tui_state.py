@@ -1,0 +1,97 @@
+"""The debugger's cursor, selection and breakpoints, without a terminal."""
+
+import pytest
+
+from scenarios import load
+from tui.state import Debugger
+
+
+@pytest.fixture
+def mazur() -> Debugger:
+    return Debugger(load("mazur"))
+
+
+def test_starts_at_the_first_forward_step(mazur):
+    assert mazur.phase == "forward" and mazur.position == 0
+    assert mazur.current_node == 0 and mazur.selected == 0
+
+
+def test_timeline_is_forward_then_backward_then_update(mazur):
+    n = len(mazur.trace.nodes)
+    phases = [m.phase for m in mazur.timeline]
+    assert phases == ["forward"] * n + ["backward"] * n + ["update"] * (len(phases) - 2 * n)
+    assert len(mazur.cycle.updates) == 8  # w1..w8; the biases are constants
+
+
+def test_step_forward_and_back_returns_the_same_records(mazur):
+    before = mazur.moment
+    mazur.step(5)
+    mazur.step(-5)
+    assert mazur.moment is before
+
+
+def test_node_state_follows_the_phases(mazur):
+    last = len(mazur.trace.nodes) - 1
+    mazur.goto(3)
+    assert mazur.node_state(3).status == "current"
+    assert mazur.node_state(2).status == "done" and mazur.node_state(2).value_known
+    assert not mazur.node_state(4).value_known
+    mazur.goto(mazur.position_of("backward", last))  # the loss's backward step comes first
+    assert mazur.node_state(last).grad_known
+    assert not mazur.node_state(0).grad_known and mazur.node_state(0).value_known
+
+
+def test_active_edges_lead_into_the_current_node(mazur):
+    loss = mazur.trace.root
+    mazur.goto(mazur.position_of("backward", loss))
+    assert mazur.active_edges() == {(i, loss) for i in mazur.trace.nodes[loss].inputs}
+
+
+def test_continue_stops_at_the_end_of_the_phase_then_goes_on(mazur):
+    assert mazur.continue_() is False
+    assert mazur.position == mazur.phase_bounds("forward")[1]
+    mazur.continue_()
+    assert mazur.phase == "backward" and mazur.position == mazur.phase_bounds("backward")[1]
+
+
+def test_continue_stops_at_a_breakpoint_in_either_direction(mazur):
+    w5 = mazur.trace.find("w5").id
+    mazur.toggle_breakpoint(w5)
+    assert mazur.continue_() is True
+    assert mazur.current_node == w5 and mazur.phase == "forward"
+    mazur.continue_()  # on to the end of the forward phase
+    mazur.continue_()  # into the backward phase, where w5's gradient is computed
+    assert mazur.phase == "backward" and mazur.current_node == w5
+    mazur.goto(mazur.phase_bounds("backward")[1])
+    assert mazur.continue_(reverse=True) is True and mazur.current_node == w5
+
+
+def test_toggle_breakpoint_twice_removes_it(mazur):
+    assert mazur.toggle_breakpoint(4) is True
+    assert mazur.toggle_breakpoint(4) is False
+    assert not mazur.breakpoints
+
+
+def test_update_only_after_the_backward_pass(mazur):
+    assert not mazur.can_update
+    mazur.goto(mazur.phase_bounds("backward")[1])
+    assert mazur.can_update
+    mazur.apply_update()
+    assert mazur.update_applied and not mazur.can_update
+
+
+def test_next_iteration_runs_forward_on_the_updated_weights(mazur):
+    first = mazur.cycle
+    mazur.apply_update()
+    mazur.next_iteration()
+    assert mazur.cycle.iteration == 2 and mazur.position == 0
+    assert mazur.cycle.loss == pytest.approx(first.loss_after)
+    assert mazur.cycle.loss < first.loss
+    assert mazur.loss_history()[:2] == [first.loss, mazur.cycle.loss]
+
+
+def test_find_puts_exact_matches_first(mazur):
+    hits = mazur.find("w1")
+    assert mazur.trace.nodes[hits[0]].name == "w1"
+    assert all("w1" in mazur.trace.nodes[k].name.lower() for k in hits)
+    assert mazur.find("no such node") == []
