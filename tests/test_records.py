@@ -331,17 +331,19 @@ def test_records_do_not_change_when_tensors_are_changed_in_place():
     b.data += 1.0
     x.data *= 2.0
     for tensor in (w, b, x):
-        tensor.grad *= 0.0
+        tensor.grad = tensor.grad * 0.0  # zeroing by assignment is how .grad is reset
     for (label, before), (_, now) in zip(snapshot, _all_record_arrays(t), strict=True):
         np.testing.assert_array_equal(now, before, err_msg=label)
 
 
-def test_tensor_grads_are_not_shared_between_tensors():
+def test_writing_into_a_grad_in_place_fails_loudly_instead_of_changing_records():
     w = param([[1.0, 2.0], [3.0, 4.0]], name="w")
     wt = w.T
-    (wt * Tensor([[1.0, 2.0], [3.0, 4.0]])).sum().backward()
-    w.grad[0, 0] = 99.0
+    t = (wt * Tensor([[1.0, 2.0], [3.0, 4.0]])).sum().backward()
+    with pytest.raises(ValueError, match="read-only"):
+        w.grad[0, 0] = 99.0
     assert wt.grad[0, 0] == 1.0
+    assert t.nodes[0].grad[0, 0] == 1.0
 
 
 def test_tracing_the_same_graph_twice_gives_equal_records():

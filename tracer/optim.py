@@ -52,13 +52,15 @@ class Optimizer:
         for name, p in params:
             if p.kind != "param":
                 continue  # inputs and constants are never trained
-            grad = np.zeros_like(p.data) if p.grad is None else p.grad
+            grad = frozen(np.zeros_like(p.data) if p.grad is None else p.grad)
             state = self._state.setdefault(id(p), {})
-            change = self._change(grad, state)
-            before = p.data
+            change = frozen(self._change(grad, state))
+            # The old array leaves the tensor here, so the record may keep it without a copy;
+            # the new one stays the tensor's (writable) data, so the record keeps a copy.
+            before = frozen(p.data)
             p.data = before + change
-            records.append(UpdateRecord(name, snapshot(before), snapshot(grad), frozen(change),
-                                        frozen(p.data), {k: snapshot(v) for k, v in state.items()}))
+            records.append(UpdateRecord(name, before, grad, change, snapshot(p.data),
+                                        {k: frozen(v) for k, v in state.items()}))
         return tuple(records)
 
     def _change(self, grad: Array, state: dict[str, Array]) -> Array:

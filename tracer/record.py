@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
 import networkx as nx
 import numpy as np
@@ -25,10 +26,11 @@ JACOBIAN_LIMIT = 64
 
 
 def frozen(a: Any) -> Array:
-    """A read-only float64 view of ``a``, for arrays the engine made and nobody else holds."""
-    view = np.asarray(a, dtype=np.float64).view()
-    view.flags.writeable = False
-    return view
+    """``a`` as a float64 array made read-only in place: for arrays the engine made and nobody
+    else holds (the engine never writes into an array after making it)."""
+    a = np.asarray(a, dtype=np.float64)
+    a.flags.writeable = False
+    return a
 
 
 def snapshot(a: Any) -> Array:
@@ -39,8 +41,11 @@ def snapshot(a: Any) -> Array:
     return copy
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+# Records are NamedTuples: immutable like frozen dataclasses, and several times cheaper to make,
+# which matters because a trace makes one per node and one per edge.
+
+
+class Node(NamedTuple):
     """One value of the computation, in forward order (``id`` is its position)."""
 
     id: int
@@ -61,8 +66,7 @@ class Node:
         return not self.inputs and self.kind != "op"
 
 
-@dataclass(frozen=True, slots=True)
-class ForwardStep:
+class ForwardStep(NamedTuple):
     """Node ``node`` computed ``value`` from the values of ``inputs``."""
 
     index: int
@@ -71,8 +75,7 @@ class ForwardStep:
     value: Array
 
 
-@dataclass(frozen=True, slots=True)
-class InputGrad:
+class InputGrad(NamedTuple):
     """What one backward step sends to one of its inputs.
 
     ``contribution`` = upstream × local derivative, summed back to the input's shape. Where numpy
@@ -93,8 +96,7 @@ class InputGrad:
     differentiable: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class BackwardStep:
+class BackwardStep(NamedTuple):
     """One node's turn in the backward pass.
 
     ``upstream`` is ∂L/∂node; ``terms`` lists what each consumer contributed to it, in the order
@@ -115,9 +117,19 @@ class Trace:
     nodes: tuple[Node, ...]
     forward: tuple[ForwardStep, ...]
     backward: tuple[BackwardStep, ...]
-    graph: nx.DiGraph
     tensors: tuple[Tensor, ...]
     root: int
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The graph as a ``networkx.DiGraph`` (nodes in forward order, edges input -> output;
+        node attributes name, op, kind, shape, value, grad), built on first use."""
+        graph = nx.DiGraph()
+        for node in self.nodes:
+            graph.add_node(node.id, name=node.name, op=node.op, kind=node.kind, shape=node.shape,
+                           value=node.value, grad=node.grad)
+            graph.add_edges_from((j, node.id) for j in node.inputs)
+        return graph
 
     @property
     def loss(self) -> float:
@@ -153,12 +165,13 @@ class Trace:
             return None
         values = [self.nodes[i].value for i in node.inputs]
         rows = []
-        for k in range(node.value.size):
-            unit = np.zeros(node.value.size)
-            unit[k] = 1.0
-            grads = _input_grads(self.tensors[step.node], values, node.value,
-                                 unit.reshape(node.value.shape))
-            rows.append(np.ravel(grads[position][0]))
+        with np.errstate(all="ignore"):
+            for k in range(node.value.size):
+                unit = np.zeros(node.value.size)
+                unit[k] = 1.0
+                grads = _input_grads(self.tensors[step.node], values, node.value,
+                                     unit.reshape(node.value.shape))
+                rows.append(np.ravel(grads[position][0]))
         return frozen(np.array(rows))
 
 
@@ -198,21 +211,26 @@ def _names(order: list[Tensor]) -> list[str]:
 
 
 def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
-                 ) -> list[tuple[Array | None, Array | None, Array | None, tuple[int, ...]]]:
+                 ) -> list[tuple[Array | None, Any, Array | None, tuple[int, ...]]]:
     """For each input of ``t`` (whose recorded values are ``values``, its own ``out``):
-    (contribution, local, unreduced, reduced axes) given the upstream gradient ``g``."""
+    (contribution, local, unreduced, reduced axes) given the upstream gradient ``g``.
+
+    Call it under ``np.errstate(all="ignore")``: NaN and inf are diagnosed, not warned about.
+    """
     op = t.op
-    with np.errstate(all="ignore"):
-        if op.elementwise:
-            grads = []
-            for x, local in zip(values, op.local(*values, out, **t.attrs), strict=True):
-                full = g * local
-                if full.shape != out.shape:  # a constant local factor (add, sub, neg)
-                    full = np.broadcast_to(full, out.shape)
-                contribution, axes = sum_to_shape(full, x.shape)
-                grads.append((contribution, local, full if axes else None, axes))
-            return grads
+    if not op.elementwise:
         return [(c, None, None, ()) for c in op.vjp(g, *values, out, **t.attrs)]
+    grads = []
+    for x, local in zip(values, op.local(*values, out, **t.attrs), strict=True):
+        if isinstance(local, float) and local in (1.0, -1.0):  # add, sub, neg: no product needed
+            full = g if local > 0 else -g
+        else:
+            full = g * local
+        if full.shape != out.shape:  # a broadcast local factor
+            full = np.broadcast_to(full, out.shape)
+        contribution, axes = sum_to_shape(full, x.shape)
+        grads.append((contribution, local, full if axes else None, axes))
+    return grads
 
 
 def trace(root: Tensor) -> Trace:
@@ -228,7 +246,8 @@ def trace(root: Tensor) -> Trace:
     Trace
         Nodes in forward order, forward steps, backward steps in reverse topological order, and
         the ``networkx.DiGraph``. As a side effect every tensor's ``.grad`` is set (replaced, never
-        accumulated, so tracing twice gives the same gradients).
+        accumulated, so tracing twice gives the same gradients); it is the record's read-only
+        array: assign a new array rather than writing into it.
     """
     if not isinstance(root, Tensor):
         raise TypeError(f"trace() needs a Tensor, got {type(root).__name__}")
@@ -243,48 +262,58 @@ def trace(root: Tensor) -> Trace:
     values = [frozen(t.data) if t.op else snapshot(t.data) for t in order]
     grads: list[Array | None] = [None] * n
     terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
-    grads[n - 1] = np.ones_like(root.data)
+    grads[n - 1] = frozen(np.ones_like(root.data))
+    shared: dict[tuple[Any, tuple[int, ...]], Array] = {}  # zeros and constant locals, by shape
+
+    def constant(value: Any, shape: tuple[int, ...]) -> Array:
+        key = (value, shape)
+        if key not in shared:
+            shared[key] = frozen(np.full(shape, value))
+        return shared[key]
+
     backward = []
-    for i in range(n - 1, -1, -1):
-        t = order[i]
-        g = grads[i]
-        if g is None:  # only reachable through non-differentiable inputs (labels)
-            g = grads[i] = np.zeros_like(t.data)
-        records = []
-        if t.op is not None:
-            inputs = [values[index[id(x)]] for x in t.inputs]
-            for pos, (x, (c, local, unreduced, axes)) in enumerate(
-                    zip(t.inputs, _input_grads(t, inputs, values[i], g), strict=True)):
-                j = index[id(x)]
-                before = grads[j]
-                differentiable = c is not None
-                if c is None:
-                    c = np.zeros_like(x.data)
-                if before is None:
-                    before, after = np.zeros_like(x.data), c
-                else:
-                    after = before + c
-                grads[j] = after
-                terms[j].append((i, c))
-                records.append(InputGrad(
-                    j, pos, None if local is None else frozen(np.broadcast_to(local, t.data.shape)),
-                    frozen(c), None if unreduced is None else frozen(unreduced), axes,
-                    frozen(before), frozen(after), differentiable))
-        backward.append(BackwardStep(n - 1 - i, i, frozen(g),
-                                     tuple((k, frozen(c)) for k, c in terms[i]), tuple(records)))
+    with np.errstate(all="ignore"):
+        for i in range(n - 1, -1, -1):
+            t = order[i]
+            g = grads[i]
+            if g is None:  # only reachable through non-differentiable inputs (labels)
+                g = grads[i] = constant(0.0, t.data.shape)
+            records = []
+            if t.op is not None:
+                out = values[i]
+                inputs = [index[id(x)] for x in t.inputs]
+                for pos, (j, (c, local, unreduced, axes)) in enumerate(zip(
+                        inputs, _input_grads(t, [values[j] for j in inputs], out, g),
+                        strict=True)):
+                    shape = values[j].shape
+                    differentiable = c is not None
+                    c = constant(0.0, shape) if c is None else frozen(c)
+                    before = grads[j]
+                    if before is None:
+                        before, after = constant(0.0, shape), c
+                    else:
+                        after = frozen(before + c)
+                    grads[j] = after
+                    terms[j].append((i, c))
+                    if local is not None:
+                        if isinstance(local, float):
+                            local = constant(local, out.shape)
+                        elif local.shape != out.shape:
+                            local = np.broadcast_to(local, out.shape)  # read-only already
+                        else:
+                            local = frozen(local)
+                    records.append(InputGrad(
+                        j, pos, local, c, None if unreduced is None else frozen(unreduced), axes,
+                        before, after, differentiable))
+            backward.append(BackwardStep(n - 1 - i, i, g, tuple(terms[i]), tuple(records)))
 
     names = _names(order)
     nodes = []
-    graph = nx.DiGraph()
     for i, t in enumerate(order):
-        t.grad = np.array(grads[i])  # the tensor's own array, shared with no record or tensor
-        inputs = tuple(index[id(x)] for x in t.inputs)
+        t.grad = grads[i]
         kind = "loss" if i == n - 1 and t.op is not None else t.kind
-        node = Node(i, names[i], t.op.name if t.op else t.kind, kind, inputs, values[i],
-                    frozen(grads[i]), dict(t.attrs))
-        nodes.append(node)
-        graph.add_node(i, name=node.name, op=node.op, kind=kind, shape=node.shape,
-                       value=node.value, grad=node.grad)
-        graph.add_edges_from((j, i) for j in inputs)
+        nodes.append(Node(i, names[i], t.op.name if t.op else t.kind, kind,
+                          tuple(index[id(x)] for x in t.inputs), values[i], grads[i],
+                          dict(t.attrs)))
     forward = tuple(ForwardStep(k, k, nd.inputs, nd.value) for k, nd in enumerate(nodes))
-    return Trace(tuple(nodes), forward, tuple(backward), graph, tuple(order), n - 1)
+    return Trace(tuple(nodes), forward, tuple(backward), tuple(order), n - 1)

@@ -1,0 +1,409 @@
+"""The benchmark problems, and each contender's full training cycle on them.
+
+A *problem* is an MLP (layer sizes, activation, loss, data, initial weights, learning rate). A
+*contender* runs one full cycle on it: forward (traced, for gradstep), backward (recorded, for
+gradstep) and a plain SGD update ``W ← W − lr·∂L/∂W``. Every contender computes the same loss
+with the same maths; :func:`verify` checks that their losses, gradients and updated parameters
+agree before anything is timed, so a benchmark cannot silently time different work.
+
+Contenders: hand-written numpy (no tracing: the floor), PyTorch eager on the CPU (float64, one
+thread), micrograd 0.1.0 from PyPI (scalar ``Value`` objects, its own ``micrograd.nn.MLP``) and
+gradstep (``tracer.trace`` + ``tracer.SGD``, the work of ``Network.cycle()`` without its re-run
+forward for ``loss_after``; that re-run is timed separately as ``Network.cycle()``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tracer import SGD, Network, Tensor, cross_entropy, mse, param, trace
+
+ALPHA = 1e-4  # the micrograd demo's L2 regularisation strength
+
+Weights = tuple[tuple[np.ndarray, np.ndarray], ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One network, its data and its initial weights (``W`` is ``(fan_in, fan_out)``)."""
+
+    key: str
+    title: str
+    sizes: tuple[int, ...]
+    activation: str  # "relu" or "tanh", on every hidden layer
+    last_activation: bool  # also on the output layer
+    loss: str  # "svm" (max-margin + L2, as micrograd's demo), "ce" (softmax CE) or "mse"
+    X: np.ndarray
+    target: np.ndarray  # svm: (n, 1) of ±1; ce: (n,) class indices; mse: (n, out)
+    weights: Weights
+    lr: float
+
+    @property
+    def layers(self) -> int:
+        return len(self.weights)
+
+    @property
+    def n_params(self) -> int:
+        return sum(w.size + b.size for w, b in self.weights)
+
+    def activated(self, k: int) -> bool:
+        return k < self.layers - 1 or self.last_activation
+
+    @property
+    def loss_text(self) -> str:
+        return {"svm": f"SVM max-margin + {ALPHA:g}·L2 (the micrograd demo's loss)",
+                "ce": "softmax cross-entropy", "mse": "MSE"}[self.loss]
+
+
+# --- the three problems -----------------------------------------------------------------------
+
+
+def make_moons(n: int = 100, noise: float = 0.1, seed: int = 1337) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaved half circles, like ``sklearn.datasets.make_moons`` (labels 0 and 1)."""
+    rng = np.random.default_rng(seed)
+    n_out = n // 2
+    n_in = n - n_out
+    t_out = np.linspace(0, np.pi, n_out)
+    t_in = np.linspace(0, np.pi, n_in)
+    X = np.vstack([np.column_stack([np.cos(t_out), np.sin(t_out)]),
+                   np.column_stack([1 - np.cos(t_in), 1 - np.sin(t_in) - 0.5])])
+    y = np.concatenate([np.zeros(n_out), np.ones(n_in)])
+    X = X + rng.normal(scale=noise, size=X.shape)
+    order = rng.permutation(n)
+    return X[order], y[order]
+
+
+def demo_problem() -> Problem:
+    """micrograd's demo: MLP 2-16-16-1 on 100 moons, ReLU, max-margin loss + L2, micrograd's
+    own initialisation (weights uniform in [−1, 1], biases 0)."""
+    X, y = make_moons(100, noise=0.1)
+    rng = np.random.default_rng(0)
+    sizes = (2, 16, 16, 1)
+    weights = tuple((rng.uniform(-1, 1, size=(a, b)), np.zeros(b))
+                    for a, b in itertools.pairwise(sizes))
+    return Problem("demo", "micrograd demo: MLP 2-16-16-1, 100 points, ReLU", sizes, "relu",
+                   False, "svm", X, (2 * y - 1).reshape(-1, 1), weights, lr=0.1)
+
+
+def _scaled(rng: np.random.Generator, sizes: tuple[int, ...], gain: float) -> Weights:
+    return tuple((rng.normal(scale=gain / np.sqrt(a), size=(a, b)), rng.uniform(-0.1, 0.1, b))
+                 for a, b in itertools.pairwise(sizes))
+
+
+def mnist_problem() -> Problem:
+    """An MNIST-sized MLP 784-128-10, batch 64, ReLU, softmax cross-entropy (random pixels)."""
+    rng = np.random.default_rng(1)
+    sizes = (784, 128, 10)
+    X = rng.random((64, 784))
+    labels = rng.integers(0, 10, size=64).astype(np.float64)
+    return Problem("mnist", "MLP 784-128-10, batch 64, ReLU", sizes, "relu", False, "ce", X,
+                   labels, _scaled(rng, sizes, np.sqrt(2.0)), lr=0.05)
+
+
+def chain_problem(depth: int = 20, width: int = 32, batch: int = 16) -> Problem:
+    """A deep narrow chain: ``depth`` tanh layers of width ``width``, MSE to a random target."""
+    rng = np.random.default_rng(2)
+    sizes = (width,) * (depth + 1)
+    X = rng.normal(size=(batch, width))
+    target = rng.uniform(-0.5, 0.5, size=(batch, width))
+    return Problem("chain", f"{depth}-layer tanh chain, width {width}, batch {batch}", sizes,
+                   "tanh", True, "mse", X, target, _scaled(rng, sizes, 1.0), lr=0.05)
+
+
+PROBLEMS: dict[str, Callable[[], Problem]] = {
+    "demo": demo_problem, "mnist": mnist_problem, "chain": chain_problem}
+
+
+# --- contenders -------------------------------------------------------------------------------
+
+
+class Contender:
+    """One way of running the cycle. After :meth:`cycle`: :meth:`loss` (before the update),
+    :meth:`grads` and :meth:`params` (after the update), as ``[W1, b1, W2, b2, ...]``."""
+
+    label = ""
+
+    def cycle(self) -> None:
+        raise NotImplementedError
+
+    def loss(self) -> float:
+        raise NotImplementedError
+
+    def grads(self) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def params(self) -> list[np.ndarray]:
+        raise NotImplementedError
+
+
+class NumpyMLP(Contender):
+    """The same maths written out by hand: forward, manual backward, in-place SGD. No graph."""
+
+    label = "numpy, hand-written (floor)"
+
+    def __init__(self, p: Problem):
+        self.p = p
+        self.W = [w.copy() for w, _ in p.weights]
+        self.b = [b.copy() for _, b in p.weights]
+        self.onehot = np.eye(p.sizes[-1])[p.target.astype(int)] if p.loss == "ce" else None
+        self._loss = np.nan
+        self._grads: list[np.ndarray] = []
+
+    def cycle(self) -> None:
+        p, W, b = self.p, self.W, self.b
+        relu = p.activation == "relu"
+        h = p.X
+        ins, outs = [], []
+        for k in range(p.layers):
+            ins.append(h)
+            h = h @ W[k] + b[k]
+            if p.activated(k):
+                h = np.maximum(h, 0.0) if relu else np.tanh(h)
+            outs.append(h)
+        if p.loss == "svm":
+            y = p.target
+            margin = 1.0 - y * h
+            reg = sum(float((w * w).sum() + (c * c).sum()) for w, c in zip(W, b, strict=True))
+            loss = np.maximum(margin, 0.0).mean() + ALPHA * reg
+            dh = -y * (margin > 0) / margin.size
+        elif p.loss == "ce":
+            shifted = h - h.max(axis=1, keepdims=True)
+            logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            loss = -(self.onehot * logp).sum() / h.shape[0]
+            dh = (np.exp(logp) - self.onehot) / h.shape[0]
+        else:
+            diff = h - p.target
+            loss = (diff * diff).mean()
+            dh = 2.0 * diff / diff.size
+        grads: list[np.ndarray] = [np.empty(0)] * (2 * p.layers)
+        for k in range(p.layers - 1, -1, -1):
+            if p.activated(k):
+                out = outs[k]
+                dz = dh * (out > 0) if relu else dh * (1.0 - out * out)
+            else:
+                dz = dh
+            gw = ins[k].T @ dz
+            gb = dz.sum(axis=0)
+            if p.loss == "svm":
+                gw += 2 * ALPHA * W[k]
+                gb += 2 * ALPHA * b[k]
+            if k:
+                dh = dz @ W[k].T
+            grads[2 * k], grads[2 * k + 1] = gw, gb
+        for k in range(p.layers):
+            W[k] -= p.lr * grads[2 * k]
+            b[k] -= p.lr * grads[2 * k + 1]
+        self._loss, self._grads = loss, grads
+
+    def loss(self) -> float:
+        return float(self._loss)
+
+    def grads(self) -> list[np.ndarray]:
+        return self._grads
+
+    def params(self) -> list[np.ndarray]:
+        return [a for pair in zip(self.W, self.b, strict=True) for a in pair]
+
+
+class TorchMLP(Contender):
+    """PyTorch eager on the CPU, float64, one intra-op thread; the leanest eager SGD step
+    (``p.sub_(p.grad, alpha=lr)`` under ``no_grad``, grads reset to ``None``)."""
+
+    label = "PyTorch eager (f64, 1 thread)"
+
+    def __init__(self, p: Problem):
+        import torch
+        import torch.nn.functional as F
+
+        torch.set_num_threads(1)
+        self.torch, self.F, self.p = torch, F, p
+        self.ps = [torch.tensor(a, dtype=torch.float64, requires_grad=True)
+                   for w, b in p.weights for a in (w, b)]
+        self.X = torch.tensor(p.X, dtype=torch.float64)
+        dtype = torch.long if p.loss == "ce" else torch.float64
+        self.target = torch.tensor(p.target, dtype=dtype)
+        self._loss = None
+        self._grads: list = []
+
+    def forward(self):
+        torch, p = self.torch, self.p
+        h = self.X
+        for k in range(p.layers):
+            h = h @ self.ps[2 * k] + self.ps[2 * k + 1]
+            if p.activated(k):
+                h = torch.relu(h) if p.activation == "relu" else torch.tanh(h)
+        if p.loss == "svm":
+            reg = None
+            for q in self.ps:
+                term = (q * q).sum()
+                reg = term if reg is None else reg + term
+            return torch.relu(1 - self.target * h).mean() + ALPHA * reg
+        if p.loss == "ce":
+            return self.F.cross_entropy(h, self.target)
+        return self.F.mse_loss(h, self.target)
+
+    def cycle(self) -> None:
+        loss = self.forward()
+        loss.backward()
+        lr = self.p.lr
+        with self.torch.no_grad():
+            for q in self.ps:
+                q.sub_(q.grad, alpha=lr)
+        self._grads = [q.grad for q in self.ps]
+        for q in self.ps:
+            q.grad = None
+        self._loss = loss
+
+    def loss(self) -> float:
+        return float(self._loss.item())
+
+    def grads(self) -> list[np.ndarray]:
+        return [g.numpy() for g in self._grads]
+
+    def params(self) -> list[np.ndarray]:
+        return [q.detach().numpy() for q in self.ps]
+
+
+class MicrogradMLP(Contender):
+    """micrograd 0.1.0 (PyPI): its ``nn.MLP`` of scalar ``Value`` objects, the demo's loss code
+    verbatim (minus the accuracy), initial weights copied from the problem."""
+
+    label = "micrograd 0.1.0 (scalar Values)"
+
+    def __init__(self, p: Problem):
+        if p.loss != "svm" or p.activation != "relu" or p.last_activation:
+            raise ValueError("micrograd's MLP has ReLU hidden layers and a linear output only")
+        from micrograd.engine import Value
+        from micrograd.nn import MLP
+
+        random.seed(1337)
+        self.Value, self.p = Value, p
+        self.model = MLP(p.sizes[0], list(p.sizes[1:]))
+        for layer, (w, b) in zip(self.model.layers, p.weights, strict=True):
+            for j, neuron in enumerate(layer.neurons):
+                for i, wi in enumerate(neuron.w):
+                    wi.data = float(w[i, j])
+                neuron.b.data = float(b[j])
+        self.rows = p.X.tolist()
+        self.ys = [float(v) for v in p.target.ravel()]
+        self._loss = None
+        self.nodes = 0
+
+    def cycle(self) -> None:
+        Value, model = self.Value, self.model
+        inputs = [list(map(Value, row)) for row in self.rows]
+        scores = list(map(model, inputs))
+        losses = [(1 + -yi * si).relu() for yi, si in zip(self.ys, scores, strict=True)]
+        data_loss = sum(losses) * (1.0 / len(losses))
+        reg_loss = ALPHA * sum(q * q for q in model.parameters())
+        total_loss = data_loss + reg_loss
+        model.zero_grad()
+        total_loss.backward()
+        for q in model.parameters():
+            q.data -= self.p.lr * q.grad
+        self._loss = total_loss
+
+    def count_nodes(self) -> int:
+        """Values in the last cycle's graph."""
+        seen, stack = set(), [self._loss]
+        while stack:
+            v = stack.pop()
+            if id(v) not in seen:
+                seen.add(id(v))
+                stack.extend(v._prev)
+        return len(seen)
+
+    def _layout(self, attr: str) -> list[np.ndarray]:
+        out = []
+        for layer in self.model.layers:
+            out.append(np.array([[getattr(wi, attr) for wi in n.w] for n in layer.neurons],
+                                dtype=np.float64).T)
+            out.append(np.array([getattr(n.b, attr) for n in layer.neurons], dtype=np.float64))
+        return out
+
+    def loss(self) -> float:
+        return float(self._loss.data)
+
+    def grads(self) -> list[np.ndarray]:
+        return self._layout("grad")
+
+    def params(self) -> list[np.ndarray]:
+        return self._layout("data")
+
+
+class GradstepMLP(Contender):
+    """gradstep, vectorised: ``relu(X @ W1 + b1)`` ... built from ``tracer.Tensor`` ops, then
+    ``tracer.trace`` (graph, forward and backward records) and ``tracer.SGD`` (update records)."""
+
+    label = "gradstep (trace + SGD)"
+
+    def __init__(self, p: Problem):
+        self.p = p
+        self.ps = [param(a, name=f"{'Wb'[i % 2]}{i // 2 + 1}")
+                   for i, a in enumerate(a for pair in p.weights for a in pair)]
+        self.X = Tensor(p.X, name="X")
+        self.target = Tensor(p.target, name="y")
+        self.optimizer = SGD(p.lr)
+        self.recorded = None
+
+    def forward(self):
+        p = self.p
+        h = self.X
+        for k in range(p.layers):
+            h = h @ self.ps[2 * k] + self.ps[2 * k + 1]
+            if p.activated(k):
+                h = h.relu() if p.activation == "relu" else h.tanh()
+        if p.loss == "svm":
+            reg = None
+            for q in self.ps:
+                term = (q * q).sum()
+                reg = term if reg is None else reg + term
+            return (1 - self.target * h).relu().mean() + ALPHA * reg
+        if p.loss == "ce":
+            return cross_entropy(h, self.target)
+        return mse(h, self.target)
+
+    def cycle(self) -> None:
+        # What Network.cycle() does before its loss_after forward: trace, then update the
+        # parameters found in the graph, recording every step.
+        recorded = trace(self.forward())
+        self.updates = self.optimizer.step(
+            [(n.name, recorded.tensors[n.id]) for n in recorded.params])
+        self.recorded = recorded
+
+    def network(self):
+        """A ``tracer.Network`` over the same forward function (its own copy of the weights)."""
+        twin = GradstepMLP(self.p)
+        return Network(twin.forward, name=self.p.key, optimizer=SGD(self.p.lr), params=twin.ps)
+
+    def loss(self) -> float:
+        return self.recorded.loss
+
+    def grads(self) -> list[np.ndarray]:
+        return [q.grad for q in self.ps]
+
+    def params(self) -> list[np.ndarray]:
+        return [q.data for q in self.ps]
+
+
+def verify(p: Problem, contenders: list[Contender], rtol: float = 1e-8) -> None:
+    """Run one cycle of each contender from the same initial weights and check that the loss,
+    every gradient and every updated parameter agree with the first contender's."""
+    for c in contenders:
+        c.cycle()
+    ref = contenders[0]
+    names = [f"{'Wb'[i % 2]}{i // 2 + 1}" for i in range(2 * p.layers)]
+    for c in contenders[1:]:
+        where = f"[{p.key}] {c.label} vs {ref.label}"
+        np.testing.assert_allclose(c.loss(), ref.loss(), rtol=rtol, err_msg=f"{where}: loss")
+        for what, mine, theirs in (("∂L/∂", c.grads(), ref.grads()),
+                                   ("updated ", c.params(), ref.params())):
+            for name, a, b in zip(names, mine, theirs, strict=True):
+                np.testing.assert_allclose(
+                    a, b, rtol=rtol, atol=1e-12 + rtol * float(np.abs(b).max()),
+                    err_msg=f"{where}: {what}{name}")
