@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
 
 import networkx as nx
@@ -31,6 +31,13 @@ def frozen(a: Any) -> Array:
     a = np.asarray(a, dtype=np.float64)
     a.flags.writeable = False
     return a
+
+
+@lru_cache(maxsize=512)
+def constant(value: float, shape: tuple[int, ...]) -> Array:
+    """A shared read-only array of ``value``: the zeros a gradient starts from, and the constant
+    local derivatives of add, sub and neg. Safe to share because nothing writes into it."""
+    return frozen(np.full(shape, value))
 
 
 def snapshot(a: Any) -> Array:
@@ -189,7 +196,7 @@ def _topological(root: Tensor) -> list[Tensor]:
             continue
         seen.add(id(t))
         stack.append((t, True))
-        stack.extend((x, False) for x in reversed(t.inputs) if id(x) not in seen)
+        stack.extend((x, False) for x in reversed(t._inputs) if id(x) not in seen)
     return order
 
 
@@ -201,7 +208,7 @@ def _names(order: list[Tensor]) -> list[str]:
     for t in order:
         base = t.name
         if not base:
-            stem = t.op.name if t.op else t.kind
+            stem = t._op.name if t._op else t.kind
             per_op[stem] += 1
             base = f"{stem}_{per_op[stem]}"
         seen[base] += 1
@@ -217,11 +224,11 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
 
     Call it under ``np.errstate(all="ignore")``: NaN and inf are diagnosed, not warned about.
     """
-    op = t.op
-    if not op.elementwise:
-        return [(c, None, None, ()) for c in op.vjp(g, *values, out, **t.attrs)]
+    op = t._op
+    if op.local is None:
+        return [(c, None, None, ()) for c in op.vjp(g, *values, out, **t._attrs)]
     grads = []
-    for x, local in zip(values, op.local(*values, out, **t.attrs), strict=True):
+    for x, local in zip(values, op.local(*values, out, **t._attrs), strict=True):
         if isinstance(local, float) and local in (1.0, -1.0):  # add, sub, neg: no product needed
             full = g if local > 0 else -g
         else:
@@ -259,18 +266,10 @@ def trace(root: Tensor) -> Trace:
     index = {id(t): i for i, t in enumerate(order)}
     # Leaves are what users change in place (w.data -= ...): the record keeps its own copy, and
     # every local derivative is computed from these values, so none of them aliases user data.
-    values = [frozen(t.data) if t.op else snapshot(t.data) for t in order]
+    values = [t.data if t._op else snapshot(t.data) for t in order]  # op outputs: read-only
     grads: list[Array | None] = [None] * n
     terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
     grads[n - 1] = frozen(np.ones_like(root.data))
-    shared: dict[tuple[Any, tuple[int, ...]], Array] = {}  # zeros and constant locals, by shape
-
-    def constant(value: Any, shape: tuple[int, ...]) -> Array:
-        key = (value, shape)
-        if key not in shared:
-            shared[key] = frozen(np.full(shape, value))
-        return shared[key]
-
     backward = []
     with np.errstate(all="ignore"):
         for i in range(n - 1, -1, -1):
@@ -279,9 +278,9 @@ def trace(root: Tensor) -> Trace:
             if g is None:  # only reachable through non-differentiable inputs (labels)
                 g = grads[i] = constant(0.0, t.data.shape)
             records = []
-            if t.op is not None:
+            if t._op is not None:
                 out = values[i]
-                inputs = [index[id(x)] for x in t.inputs]
+                inputs = [index[id(x)] for x in t._inputs]
                 for pos, (j, (c, local, unreduced, axes)) in enumerate(zip(
                         inputs, _input_grads(t, [values[j] for j in inputs], out, g),
                         strict=True)):
@@ -311,9 +310,9 @@ def trace(root: Tensor) -> Trace:
     nodes = []
     for i, t in enumerate(order):
         t.grad = grads[i]
-        kind = "loss" if i == n - 1 and t.op is not None else t.kind
-        nodes.append(Node(i, names[i], t.op.name if t.op else t.kind, kind,
-                          tuple(index[id(x)] for x in t.inputs), values[i], grads[i],
-                          dict(t.attrs)))
+        kind = "loss" if i == n - 1 and t._op is not None else t.kind
+        nodes.append(Node(i, names[i], t._op.name if t._op else t.kind, kind,
+                          tuple(index[id(x)] for x in t._inputs), values[i], grads[i],
+                          dict(t._attrs)))
     forward = tuple(ForwardStep(k, k, nd.inputs, nd.value) for k, nd in enumerate(nodes))
     return Trace(tuple(nodes), forward, tuple(backward), tuple(order), n - 1)

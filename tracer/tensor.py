@@ -219,8 +219,11 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
             message += f" (at {where.filename}, line {where.lineno}: {where.line})"
         raise GraphError(message, where and where.filename, where and where.lineno) from None
     data = np.asarray(data, dtype=np.float64)
-    if data.base is not None:  # a view (transpose, reshape, slice) would alias its input
-        data = data.copy()
+    if data.base is not None or any(data is t.data for t in inputs):
+        data = data.copy()  # a view (transpose, reshape, slice) or an input itself would alias it
+    # An op's result is read-only from birth: the trace records it as is, with no copy, and
+    # nothing (the engine included) ever writes into it.
+    data.flags.writeable = False
     out = Tensor.__new__(Tensor)
     out.data = data
     out.grad = None
