@@ -8,6 +8,9 @@
     gradstep list                    the built-in scenarios, one line each
     gradstep trace TARGET            one training cycle as a readable handout
     gradstep trace TARGET --json     the same cycle as JSON (the schema is in the README)
+    gradstep check TARGET [--json]   diagnose the gradients; exit 1 if it finds a problem
+    gradstep serve [TARGET]          the debugger in a web browser (loopback by default)
+    gradstep export TARGET --svg DIR --dot FILE   one SVG per step; the graph as Graphviz DOT
 
 A bad target or network file prints a one-paragraph message on stderr and exits with status 2.
 ``list`` and ``trace`` never import Textual.
@@ -27,8 +30,11 @@ from scenarios.loader import user_code_failure
 from tracer import report
 
 from . import __version__
+from . import check as check_command
+from . import export as export_command
+from . import serve as serve_command
 
-COMMANDS = ("list", "trace", "open")
+COMMANDS = ("list", "trace", "check", "open", "serve", "export")
 EXIT_BAD_INPUT = 2
 
 TARGET_HELP = ("a built-in scenario name (see `gradstep list`) or the path of a .py or .toml "
@@ -62,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Open the interactive debugger on TARGET, or on the scenario picker when "
                     "TARGET is left out. The network is loaded (and checked) first.")
     opener.add_argument("target", nargs="?", metavar="TARGET", help=TARGET_HELP)
+    opener.add_argument("--present", action="store_true",
+                        help="presenter mode: graph and narration only, projector theme "
+                             "(toggle in the app with P)")
+    opener.add_argument("--quiz", action="store_true",
+                        help="quiz mode: each backward step asks for its gradient first")
 
     lister = commands.add_parser(
         "list", help="list the built-in scenarios",
@@ -83,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     tracer_.add_argument("--steps", type=_positive, metavar="N",
                          help="train for N iterations in all (the first is the one shown in "
                               "full) and add the loss of each iteration")
+    check_command.add_parser(commands, TARGET_HELP)
+    serve_command.add_parser(commands, TARGET_HELP)
+    export_command.add_parser(commands, TARGET_HELP)
     return parser
 
 
@@ -90,8 +104,8 @@ def _normalise(argv: list[str]) -> list[str]:
     """``gradstep`` -> ``open``; ``gradstep TARGET`` -> ``open TARGET``."""
     if not argv:
         return ["open"]
-    if argv[0] not in COMMANDS and not argv[0].startswith("-"):
-        return ["open", *argv]
+    if argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
+        return ["open", *argv]  # a target, or open's own options (--present, --quiz)
     return argv
 
 
@@ -106,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 2 for bad input (a message has been printed on stderr).
+        0 on success, 1 when ``check`` finds a problem, 2 for bad input (a message has been
+        printed on stderr).
     """
     args = build_parser().parse_args(_normalise(list(sys.argv[1:] if argv is None else argv)))
     try:
@@ -114,7 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list(args.long)
         if args.command == "trace":
             return _trace(args.target, args.format or "text", args.steps)
-        return _open(args.target)
+        if args.command == "check":
+            return check_command.run(args)
+        if args.command == "serve":
+            return serve_command.run(args)
+        if args.command == "export":
+            return export_command.run(args)
+        return _open(args.target, present=args.present, quiz=args.quiz)
     except LoadError as exc:
         print(f"gradstep: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -154,9 +175,9 @@ def _trace(target: str, form: str, steps: int | None) -> int:
     return 0
 
 
-def _open(target: str | None) -> int:
+def _open(target: str | None, present: bool = False, quiz: bool = False) -> int:
     network = load(target) if target is not None else None
     from tui.app import run_app  # imported here so that list and trace never load Textual
 
-    run_app(network)
+    run_app(network, present=present, quiz=quiz)
     return 0

@@ -16,7 +16,19 @@ from pathlib import Path
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
-# Teaching order: one scalar node at a time first, then vectors, matrices and training.
+# Scenarios built to misbehave, each with one problem `gradstep check` finds (the debugging
+# lessons, after the healthy ones).
+PROBLEM_NAMES: tuple[str, ...] = (
+    "vanishing-sigmoid",
+    "exploding",
+    "dead-relu",
+    "nan-log",
+    "unused-param",
+    "buggy-custom-op",
+)
+
+# Teaching order: one scalar node at a time first, then vectors, matrices and training, then
+# debugging.
 BUILTIN_NAMES: tuple[str, ...] = (
     "chain-rule",
     "micrograd-neuron",
@@ -25,7 +37,9 @@ BUILTIN_NAMES: tuple[str, ...] = (
     "house-price",
     "dog-vs-cat",
     "digit-4-vs-9",
+    "broadcast-bias",
     "xor",
+    *PROBLEM_NAMES,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import html
 import os
 import re
@@ -12,8 +13,14 @@ _TEXT = re.compile(r'<text class="[^"]*" x="([\d.]+)" y="[\d.]+" textLength="[\d
                    r'clip-path="url\(#[\w-]+-line-(\d+)\)">(.*?)</text>', re.S)
 
 
+# Scrollbar thumbs are drawn with eighth blocks whose exact glyph depends on sub-cell scroll
+# offsets; they are blanked so that a golden file records content, not thumb positions.
+_THUMBS = str.maketrans(dict.fromkeys("▁▂▃▄▅▆▇█", " "))
+
+
 def svg_text(svg: str) -> str:
-    """Rebuild the screen's characters from the SVG's positioned text runs."""
+    """Rebuild the screen's characters from the SVG's positioned text runs (scrollbar thumbs
+    blanked)."""
     rows: dict[int, dict[int, str]] = {}
     for x, line, content in _TEXT.findall(svg):
         col = round(float(x) / CELL)
@@ -22,7 +29,8 @@ def svg_text(svg: str) -> str:
     out = []
     for line in range(max(rows, default=-1) + 1):
         cells = rows.get(line, {})
-        out.append("".join(cells.get(c, " ") for c in range(max(cells, default=-1) + 1)).rstrip())
+        line_text = "".join(cells.get(c, " ") for c in range(max(cells, default=-1) + 1))
+        out.append(line_text.translate(_THUMBS).rstrip())
     return "\n".join(out)
 
 
@@ -33,4 +41,8 @@ def check_golden(name: str, text: str) -> None:
         path.write_text(text + "\n", encoding="utf-8")
         if os.environ.get("GRADSTEP_UPDATE_GOLDEN") != "1":
             raise AssertionError(f"golden file {path} was missing: written, check it by eye")
-    assert text + "\n" == path.read_text(encoding="utf-8"), f"screen differs from {path}"
+    expected = path.read_text(encoding="utf-8")
+    if text + "\n" != expected:
+        diff = difflib.unified_diff(expected.splitlines(), text.splitlines(), "golden", "now",
+                                    lineterm="", n=1)
+        raise AssertionError(f"screen differs from {path}:\n" + "\n".join(diff))

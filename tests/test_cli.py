@@ -154,20 +154,31 @@ def opened(monkeypatch):
     import tui.app
 
     calls = []
-    monkeypatch.setattr(tui.app, "run_app", lambda network=None: calls.append(network))
+    monkeypatch.setattr(tui.app, "run_app", lambda network=None, **options: calls.append(
+        (network, options)))
     return calls
 
 
 @pytest.mark.parametrize("argv", [["open", "cookies"], ["cookies"]])
 def test_open_loads_then_starts_the_tui(argv, opened):
     assert main(argv) == 0
-    (network,) = opened
+    ((network, options),) = opened
     assert network.name == "cookies" and network.iteration == 0
+    assert options == {"present": False, "quiz": False}
 
 
 def test_no_arguments_opens_the_picker(opened):
     assert main([]) == 0
-    assert opened == [None]
+    assert opened == [(None, {"present": False, "quiz": False})]
+
+
+@pytest.mark.parametrize("argv", [["--present", "mazur"], ["open", "mazur", "--present"],
+                                  ["mazur", "--present", "--quiz"]])
+def test_presenter_and_quiz_flags_reach_the_tui(argv, opened):
+    assert main(argv) == 0
+    ((network, options),) = opened
+    assert network.name == "mazur" and options["present"]
+    assert options["quiz"] == ("--quiz" in argv)
 
 
 def test_open_with_a_bad_target_exits_2_before_the_tui(opened, capsys):

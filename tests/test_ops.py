@@ -15,6 +15,7 @@ import pytest
 
 import tracer
 from tracer import GraphError, Tensor, explain, param
+from tracer.custom import is_custom
 
 RNG = np.random.default_rng(20240611)
 
@@ -298,7 +299,8 @@ def test_every_registered_op_is_exercised_by_the_table():
             if t.op is not None:
                 seen.add(t.op.name)
             stack.extend(t.inputs)
-    assert set(tracer.OPS) - seen == set(), "ops without a test case"
+    engine_ops = {name for name, op in tracer.OPS.items() if not is_custom(op)}  # not a file's
+    assert engine_ops - seen == set(), "ops without a test case"
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

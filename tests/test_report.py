@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from scenarios import BUILTIN_NAMES, load
+from scenarios.catalog import PROBLEM_NAMES
 from tracer import Network, Tensor, param
 from tracer.report import dumps, jsonable, run_report, to_json, to_markdown, to_text
 
@@ -38,12 +39,15 @@ def test_every_scenarios_json_matches_the_schema_and_the_records(name):
     assert [s["node"] for s in data["backward"]] == list(range(len(trace.nodes) - 1, -1, -1))
     for node, record in zip(data["nodes"], trace.nodes, strict=True):
         assert np.shape(node["value"]) == record.shape == tuple(node["shape"])
-        np.testing.assert_array_equal(node["grad"], record.grad)
+        np.testing.assert_array_equal(np.asarray(node["grad"], dtype=float), record.grad)
     assert set(data["params"]) == {u.name for u in report.cycle.updates}
     for update in report.cycle.updates:
         entry = data["params"][update.name]
-        np.testing.assert_allclose(np.add(entry["value"], entry["update"]), entry["new"])
-    assert data["loss_after"] < data["loss"]
+        np.testing.assert_allclose(np.add(np.asarray(entry["value"], dtype=float),
+                                          np.asarray(entry["update"], dtype=float)),
+                                   np.asarray(entry["new"], dtype=float))  # "nan" -> nan
+    if name not in PROBLEM_NAMES:  # some are built not to learn; test_scenarios checks why
+        assert data["loss_after"] < data["loss"]
 
 
 def test_json_with_steps_matches_the_schema():

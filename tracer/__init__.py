@@ -9,8 +9,12 @@
 [1.0, 2.0]
 """
 
+from .custom import CustomOp, CustomOpError
+from .diagnostics import Finding, diagnose
+from .dot import to_dot
 from .functional import bce, bce_with_logits, cross_entropy, mse, softmax
 from .gradcheck import check_node, check_params
+from .narration import narrate
 from .network import Cycle, Moment, Network, NetworkError, Outcome
 from .ops import OPS, Op, register
 from .optim import SGD, Adam, Momentum, Optimizer, UpdateRecord, make_optimizer
@@ -19,9 +23,10 @@ from .stepper import Stepper
 from .tensor import GraphError, Tensor, param
 
 __all__ = [
-    "OPS", "SGD", "Adam", "BackwardStep", "Cycle", "ForwardStep", "GraphError", "InputGrad",
+    "OPS", "SGD", "Adam", "BackwardStep", "CustomOp", "CustomOpError", "Cycle", "Finding",
+    "ForwardStep", "GraphError", "InputGrad",
     "Moment", "Momentum", "Network", "NetworkError", "Node", "Op", "Optimizer", "Outcome",
     "Stepper", "Tensor", "Trace", "UpdateRecord", "bce", "bce_with_logits", "check_node",
-    "check_params", "cross_entropy", "make_optimizer", "mse", "param", "register", "softmax",
-    "trace",
+    "check_params", "cross_entropy", "diagnose", "make_optimizer", "mse", "narrate", "param",
+    "register", "softmax", "to_dot", "trace",
 ]

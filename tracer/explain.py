@@ -7,6 +7,7 @@ with its actual values (:func:`chain_rule`).
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,3 +242,83 @@ def outcome_lines(loss_before: float, loss_after: float) -> list[Line]:
     return [Line("after the update", "heading"),
             Line(f"loss {number(loss_before, 6)} → {number(loss_after, 6)}  "
                  f"({'+' if change > 0 else ''}{number(change, 3)}, {verdict})", "equation")]
+
+
+# --- quiz -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A backward step asked as a question: ``lines`` to show, and the ``answer`` (a number) when
+    it can be typed in, ``None`` when the gradient is an array."""
+
+    lines: list[Line]
+    answer: float | None
+
+
+def quiz_question(trace: Trace, step: BackwardStep) -> Question | None:
+    """The chain rule of ``step`` with its known numbers and a ``?`` where the product goes.
+
+    Asks about the step's first differentiable input; ``None`` for a leaf (nothing to compute).
+    """
+    record = next((r for r in step.inputs if r.differentiable), None)
+    if record is None:
+        return None
+    nd = trace.nodes[step.node]
+    lhs = grad_name(trace, record.node)
+    up, loc = grad_name(trace, step.node), local_name(trace, step.node, record.node)
+    lines = [Line(f"{nd.name}  ({nd.op}): what is {lhs}?", "heading"),
+             Line(describe(trace, nd), "sentence"),
+             Line(formula(trace, step, record), "formula")]
+    scalar = record.contribution.size == 1 and step.upstream.size == 1
+    if scalar and record.local is not None:
+        lines.append(Line(f"{lhs} = {up} × {loc} = {short(step.upstream)} × "
+                          f"{short(record.local)} = ?", "equation"))
+    elif scalar:
+        lines.append(Line(f"{lhs} = {up} · {loc} with {up} = {short(step.upstream)}: ?",
+                          "equation"))
+    else:
+        lines.append(Line(f"{lhs} = ?  (an array of shape {record.contribution.shape})",
+                          "equation"))
+    lines.append(Line("type a to answer, n to reveal", "note"))
+    return Question(lines, float(record.contribution.item()) if scalar else None)
+
+
+def grade(guess: str, answer: float) -> tuple[bool, str]:
+    """Whether a typed ``guess`` matches ``answer`` to the precision shown (1% or 0.001), and a
+    sentence saying so."""
+    try:
+        value = float(guess.replace("−", "-").strip())
+    except ValueError:
+        return False, f"{guess!r} is not a number; the answer is {number(answer)}"
+    right = abs(value - answer) <= max(1e-3, 0.01 * abs(answer))
+    verdict = "right" if right else "not quite"
+    return right, f"{number(value)}: {verdict}, the answer is {number(answer)}"
+
+
+# --- what-ifs: values as text a person can edit, and back ------------------------------------
+
+
+def literal(a: Array) -> str:
+    """An array as Python literal text at full precision: ``0.15``, ``[[0.1, 0.2]]``."""
+    a = np.asarray(a)
+    return repr(a.item()) if a.ndim == 0 else repr(a.tolist())
+
+
+def parse_assignment(text: str) -> tuple[str, float | list]:
+    """``"w1 = 0.5"`` or ``"b = [0.1, -0.2]"`` -> ``(name, value)``; ``ValueError`` otherwise.
+
+    Only number literals and lists of them are read (``ast.literal_eval``): nothing is executed.
+    """
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ValueError(f"write NAME = VALUE (e.g. w1 = 0.5 or lr = 0.1), not {text!r}")
+    try:
+        parsed = ast.literal_eval(value.strip().replace("−", "-"))
+        array = np.array(parsed, dtype=np.float64)
+    except (ValueError, SyntaxError, TypeError):
+        raise ValueError(f"{value.strip()!r} is not a number or a list of numbers") from None
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite, not {value.strip()}")
+    return name, array.item() if array.ndim == 0 else array.tolist()

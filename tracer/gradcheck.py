@@ -108,7 +108,8 @@ def check_node(trace: Trace, node: int, eps: float = EPS,
     if t.op is None:
         return []
     u = np.asarray(step.upstream)
-    inputs = [x.data.copy() for x in t.inputs]
+    # The recorded values, not the tensors' current data: parameters move after an update.
+    inputs = [trace.nodes[i].value.copy() for i in trace.nodes[node].inputs]
 
     def f() -> float:
         return float(np.sum(u * t.op.forward(*inputs, **t.attrs)))

@@ -7,7 +7,7 @@ then re-run the forward pass for the loss after. The TUI, the CLI and tests all 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,7 @@ class Cycle:
     updates: tuple[UpdateRecord, ...]
     loss_after: float
     optimizer: str
+    optimizer_state: Any = None  # the optimizer's memory before this cycle's step (what-ifs)
 
     @property
     def loss(self) -> float:
@@ -120,9 +121,44 @@ class Network:
         for k, p in enumerate(p for p in self.params if id(p) not in in_graph):
             p.grad = np.zeros_like(p.data)  # the loss does not depend on it
             pairs.append((p.name or f"param_unused_{k + 1}", p))
+        state = self.optimizer.snapshot()
         updates = self.optimizer.step(pairs)
         self.iteration += 1
-        return Cycle(self.iteration, recorded, updates, self.loss(), self.optimizer.describe())
+        return Cycle(self.iteration, recorded, updates, self.loss(), self.optimizer.describe(),
+                     state)
+
+    def what_if(self, cycle: Cycle, values: Mapping[str, Any] | None = None,
+                lr: float | None = None) -> Cycle:
+        """Re-run ``cycle`` from where it started, with some leaves or the learning rate changed.
+
+        Every parameter goes back to the value ``cycle`` traced, and the optimizer to the state
+        it had then; then the named leaves (parameters or inputs, by node name) take their new
+        values and the cycle runs again. Changed inputs stay changed for later cycles.
+
+        Raises ``KeyError`` for a name that is not a leaf of the graph and ``ValueError`` for a
+        value of the wrong shape or a learning rate that is not a positive number.
+        """
+        recorded = cycle.trace
+        changes = {}
+        for name, value in (values or {}).items():
+            node = recorded.find(name)
+            if node.inputs:
+                raise KeyError(f"{name} is computed by the network; only parameters and inputs "
+                               f"can be changed")
+            new = np.array(value, dtype=np.float64)
+            if new.shape != node.shape and new.size == node.value.size:
+                new = new.reshape(node.shape)
+            if new.shape != node.shape:
+                raise ValueError(f"{name} has shape {node.shape}, not {new.shape}")
+            changes[node.id] = new
+        if lr is not None:
+            self.optimizer.set_lr(lr)
+        for node in recorded.nodes:
+            if node.kind == "param" or node.id in changes:
+                recorded.tensors[node.id].data = changes.get(node.id, node.value).copy()
+        self.optimizer.restore(cycle.optimizer_state)
+        self.iteration = cycle.iteration - 1
+        return self.cycle()
 
     def train(self, steps: int) -> list[float]:
         """Run ``steps`` cycles; return the loss before each, then the final loss."""

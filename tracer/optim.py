@@ -39,9 +39,7 @@ class Optimizer:
     formula = ""
 
     def __init__(self, lr: float = 0.1):
-        if not np.isfinite(lr) or lr <= 0:
-            raise ValueError(f"the learning rate must be a positive number, not {lr!r}")
-        self.lr = float(lr)
+        self.set_lr(lr)
         self._state: dict[int, dict[str, Array]] = {}
         self.iteration = 0
 
@@ -65,6 +63,24 @@ class Optimizer:
 
     def _change(self, grad: Array, state: dict[str, Array]) -> Array:
         raise NotImplementedError
+
+    def snapshot(self) -> tuple[int, dict[int, dict[str, Array]]]:
+        """The optimizer's memory (iteration and per-parameter state), to :meth:`restore` later.
+
+        The state's arrays are never written in place, so a shallow copy per parameter keeps
+        the snapshot intact.
+        """
+        return self.iteration, {k: dict(v) for k, v in self._state.items()}
+
+    def restore(self, snapshot: tuple[int, dict[int, dict[str, Array]]] | None) -> None:
+        if snapshot is not None:
+            self.iteration, state = snapshot
+            self._state = {k: dict(v) for k, v in state.items()}
+
+    def set_lr(self, lr: float) -> None:
+        if not np.isfinite(lr) or lr <= 0:
+            raise ValueError(f"the learning rate must be a positive number, not {lr!r}")
+        self.lr = float(lr)
 
     def describe(self) -> str:
         return f"{self.name} (lr {self.lr:g})"

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import explain
+from . import explain, narration
 from .network import Cycle, Network
 from .record import BackwardStep, InputGrad, Trace
 
@@ -183,7 +183,8 @@ def dumps(report: Report, indent: int | None = 2) -> str:
 @dataclass(frozen=True)
 class Block:
     """A piece of the handout: ``heading`` (with ``level``), ``paragraph``, ``lines`` (kept
-    as they are, one per line) or ``table`` (``header`` and ``rows``)."""
+    as they are, one per line), ``table`` (``header`` and ``rows``) or ``steps`` (a numbered
+    list whose ``rows`` are ``(label, sentence)`` pairs)."""
 
     kind: str
     text: str = ""
@@ -257,6 +258,11 @@ def handout(report: Report) -> list[Block]:
     if report.prediction_after:
         outcome.append(f"prediction after: {report.prediction_after}")
     blocks.append(Block("lines", lines=tuple(outcome)))
+    blocks.append(Block("heading", "Step by step, in words"))
+    words = narration.narrate_timeline(cycle, prediction=report.prediction,
+                                       prediction_after=report.prediction_after)
+    blocks.append(Block("steps", rows=tuple(
+        (narration.title(cycle, m), text) for m, text in zip(cycle.timeline, words, strict=True))))
     if report.losses is not None:
         blocks.append(Block("heading", f"Training: {len(report.losses) - 1} iterations"))
         blocks.append(Block("table", header=("iteration", "loss before it"),
@@ -289,6 +295,9 @@ def to_text(report: Report, width: int = 100) -> str:
             out += [*textwrap.wrap(block.text, width), ""]
         elif block.kind == "lines":
             out += [*("  " + line for line in block.lines), ""]
+        elif block.kind == "steps":  # one line each: a sentence is found by its step number
+            out += [*(f"  {k}. {label}: {text}" for k, (label, text) in
+                      enumerate(block.rows, 1)), ""]
         else:
             out += [*_table_text(block), ""]
     return "\n".join(out).strip("\n") + "\n"
@@ -296,6 +305,13 @@ def to_text(report: Report, width: int = 100) -> str:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def _inline(text: str) -> str:
+    """Text in running Markdown: characters that would start emphasis, code or HTML escaped."""
+    for char in "\\*`<":
+        text = text.replace(char, "\\" + char)
+    return text
 
 
 def to_markdown(report: Report) -> str:
@@ -308,6 +324,9 @@ def to_markdown(report: Report) -> str:
             out += [block.text, ""]
         elif block.kind == "lines":
             out += ["```text", *block.lines, "```", ""]
+        elif block.kind == "steps":
+            out += [*(f"{k}. **{_inline(label)}**: {_inline(text)}" for k, (label, text) in
+                      enumerate(block.rows, 1)), ""]
         else:
             out.append("| " + " | ".join(map(_cell, block.header)) + " |")
             out.append("|" + "|".join(" --- " for _ in block.header) + "|")

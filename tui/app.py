@@ -17,6 +17,7 @@ from tracer import Network
 from .debugger_screen import DebuggerScreen
 from .help_screen import HelpScreen
 from .picker_screen import PickerScreen
+from .themes import PROJECTOR_DARK, PROJECTOR_LIGHT, THEMES
 
 
 class GradstepApp(App):
@@ -25,14 +26,23 @@ class GradstepApp(App):
     TITLE = "gradstep"
     CSS_PATH = "app.tcss"
 
-    def __init__(self, network: Network | None = None) -> None:
+    def __init__(self, network: Network | None = None, *, present: bool = False,
+                 quiz: bool = False) -> None:
         super().__init__()
         self.network = network
+        self.present, self.quiz = present, quiz
 
     def on_mount(self) -> None:
+        for theme in THEMES:
+            self.register_theme(theme)
+        if self.present:
+            self.theme = PROJECTOR_LIGHT.name
         self.push_screen(PickerScreen())
         if self.network is not None:
-            self.push_screen(DebuggerScreen(self.network))
+            self.push_screen(self.debugger_screen(self.network))
+
+    def debugger_screen(self, network: Network) -> DebuggerScreen:
+        return DebuggerScreen(network, quiz=self.quiz, present=self.present)
 
     def open_target(self, target: str) -> str | None:
         """Load a scenario name or file and open the debugger on it; return the error, if any."""
@@ -43,7 +53,7 @@ class GradstepApp(App):
             return str(exc)
         if isinstance(self.screen, DebuggerScreen):
             self.pop_screen()
-        self.push_screen(DebuggerScreen(network))
+        self.push_screen(self.debugger_screen(network))
         return None
 
     def open_picker(self) -> None:
@@ -64,7 +74,30 @@ class GradstepApp(App):
         yield SystemCommand("Open a file or scenario…", "Back to the scenario picker",
                             self.open_picker)
         if isinstance(screen, DebuggerScreen) and screen.debugger is not None:
+            yield SystemCommand("Presenter mode", "Graph and narration only, large (P)",
+                                screen.action_present)
+            yield SystemCommand("Projector theme, light", "High contrast for a projector",
+                                lambda: setattr(self, "theme", PROJECTOR_LIGHT.name))
+            yield SystemCommand("Projector theme, dark", "High contrast, dark",
+                                lambda: setattr(self, "theme", PROJECTOR_DARK.name))
+            yield SystemCommand("Quiz mode", "Ask each gradient before revealing it",
+                                screen.action_quiz)
+            yield SystemCommand("What if…", "Change a parameter, an input or the learning "
+                                "rate and re-run (w)", screen.action_what_if)
+            yield SystemCommand("Train N iterations", "Run more iterations and plot the loss (t)",
+                                screen.action_train)
             yield SystemCommand("Toggle zoom", "Full boxes or one-line chips", screen.action_zoom)
+            yield SystemCommand("Collapse or open the selected group",
+                                "A layer or neuron as one box, or opened up (x)",
+                                screen.action_collapse)
+            yield SystemCommand("Collapse or open all groups",
+                                "Every layer and neuron as one box, or all opened (X)",
+                                screen.action_collapse_all)
+            yield SystemCommand("Neighbourhood view", "Only the nodes a few hops from the "
+                                "current one (v; < and > for fewer or more hops)",
+                                screen.action_neighbourhood)
+            yield SystemCommand("Toggle minimap", "An overview of the whole graph with the "
+                                "window marked (m)", screen.action_minimap)
             yield SystemCommand("Expand arrays", "Show large arrays in full in the inspector",
                                 screen.action_expand)
             for node in screen.debugger.trace.nodes:
@@ -72,6 +105,10 @@ class GradstepApp(App):
                                     lambda k=node.id: screen.select(k))
 
 
-def run_app(network: Network | None = None) -> None:
-    """Open the debugger on ``network``, or on the scenario picker when it is ``None``."""
-    GradstepApp(network).run()
+def run_app(network: Network | None = None, *, present: bool = False, quiz: bool = False) -> None:
+    """Open the debugger on ``network``, or on the scenario picker when it is ``None``.
+
+    ``present`` starts in presenter mode with the projector theme; ``quiz`` asks for each
+    backward step's gradient before revealing it.
+    """
+    GradstepApp(network, present=present, quiz=quiz).run()

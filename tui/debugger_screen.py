@@ -8,24 +8,36 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, LoadingIndicator, OptionList, Static, TabbedContent, TabPane
 
-from tracer import Network
+from tracer import Network, explain
+from tracer.narration import narrate
 
 from .find_screen import FindScreen
 from .graph_layout import Layout
-from .graph_view import CHIPS, FULL, GraphView, compute_layout, nearest_box
+from .graph_view import CHIPS, FULL, GraphView, compute_layout
 from .help_screen import HelpScreen
 from .inspector import Inspector
 from .params_panel import ParamsPanel
+from .prompt_screen import PromptScreen
 from .state import Debugger
 from .status_bar import StatusBar
 from .step_list import StepList
+from .training_panel import TrainingPanel
 
 # The legend names the graph's component classes, so it shows exactly the colours in use.
 LEGEND = (("current", "graph--current"), ("done", "graph--done"), ("pending", "graph--pending"),
           ("param", "graph--param"), ("input/const", "graph--input"), ("loss", "graph--loss"),
           ("── flow now", "graph--edge-active"), ("● breakpoint", "graph--breakpoint"))
+
+
+def narration_text(debugger: Debugger) -> str:
+    """The narration bar: the current step in plain English (kept back while a quiz asks)."""
+    if debugger.hidden:
+        return "Quiz: work out the gradient in the inspector, then press a to answer or n to see."
+    before, after = debugger.predictions()
+    return narrate(debugger.cycle, debugger.moment, prediction=before, prediction_after=after)
 
 
 class DebuggerScreen(Screen):
@@ -50,11 +62,29 @@ class DebuggerScreen(Screen):
         Binding("u", "update", "Update"),
         Binding("r", "rerun", "Re-run"),
         Binding("z", "zoom", "Zoom", show=False),
+        Binding("x", "collapse", "Collapse/open the selected group", show=False),
+        Binding("X", "collapse_all", "Collapse/open all groups", show=False),
+        Binding("v", "neighbourhood", "Neighbourhood view", show=False),
+        Binding("less_than_sign", "hops(-1)", "Fewer hops", show=False),
+        Binding("greater_than_sign", "hops(1)", "More hops", show=False),
+        Binding("m", "minimap", "Minimap", show=False),
         Binding("e", "expand", "Expand arrays", show=False),
+        Binding("p", "autoplay", "Play/pause"),
+        Binding("plus,equals_sign", "pace(0.5)", "Faster", show=False),
+        Binding("minus", "pace(2)", "Slower", show=False),
+        Binding("P", "present", "Presenter mode", show=False),
+        Binding("a", "answer", "Answer (quiz)", show=False),
+        Binding("w", "what_if", "What if…", show=False),
+        Binding("t", "train", "Train N iterations", show=False),
+        Binding("left_square_bracket", "iteration(-1)", "Previous iteration", show=False),
+        Binding("right_square_bracket", "iteration(1)", "Next iteration", show=False),
+        Binding("s", "screenshot", "Save an SVG screenshot", show=False),
         Binding("o", "open", "Open…", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
     ]
+
+    PACE_LIMITS = (0.05, 5.0)  # seconds per step for autoplay
 
     # The debugger's own word on which actions make sense now; the footer greys out the rest.
     _AVAILABLE = {
@@ -64,13 +94,20 @@ class DebuggerScreen(Screen):
         "back": lambda d: not d.stepper.at_start,
         "first": lambda d: not d.stepper.at_start,
         "reverse_continue": lambda d: not d.stepper.at_start,
-        "update": lambda d: d.can_update,
-        "rerun": lambda d: d.update_applied,
+        "update": lambda d: d.can_update and d.latest,
+        "rerun": lambda d: d.update_applied and d.latest,
+        "answer": lambda d: d.question is not None and d.question.answer is not None,
+        "what_if": lambda d: d.latest,
+        "iteration": lambda d: len(d.cycles) > 1,
     }
 
-    def __init__(self, network: Network) -> None:
+    def __init__(self, network: Network, quiz: bool = False, present: bool = False) -> None:
         super().__init__()
         self.network = network
+        self.quiz = quiz
+        self.set_class(present, "-present")
+        self.pace = 1.0
+        self.player: Timer | None = None
         self.debugger: Debugger | None = None
         self.layouts: dict[str, Layout] = {}
         self.zoom = FULL
@@ -79,6 +116,7 @@ class DebuggerScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar(" gradstep │ tracing…", id="status")
+        yield Static(id="narration", markup=False)
         with Horizontal(id="main"):
             with Vertical(id="graph-column"):
                 yield GraphView(id="graph")
@@ -90,6 +128,8 @@ class DebuggerScreen(Screen):
                         yield StepList(id="steps")
                     with TabPane("Parameters", id="params-tab"):
                         yield ParamsPanel(id="params")
+                    with TabPane("Training", id="training-tab"):
+                        yield TrainingPanel(id="training")
         yield LoadingIndicator(id="loading")
         yield Footer()
 
@@ -102,13 +142,11 @@ class DebuggerScreen(Screen):
     @work(thread=True, exclusive=True, group="prepare")
     def prepare(self, next_cycle: bool = False) -> None:
         try:
-            debugger = self.debugger or Debugger(self.network)
+            debugger = self.debugger or Debugger(self.network, quiz=self.quiz)
             if next_cycle:
                 debugger.next_iteration()
-            layout = self.layouts.get(self.zoom)
-            if layout is None or len(layout.boxes) != len(debugger.trace.nodes):
-                self.layouts = {}
-                layout = compute_layout(debugger, self.zoom)
+            # The graph's view options (collapsed groups, neighbourhood); it caches layouts.
+            layout = compute_layout(debugger, self.zoom, self.query_one(GraphView).state)
         except Exception as exc:  # the user's network code may raise anything
             self.app.call_from_thread(self.failed, exc)
             return
@@ -126,6 +164,7 @@ class DebuggerScreen(Screen):
             legend.append(f" {label} ", graph.get_component_rich_style(component))
         self.query_one("#legend", Static).update(legend)
         self.query_one(StepList).show(debugger)
+        self.query_one(TrainingPanel).show(debugger)
         self.query_one(GraphView).focus()
         self.refresh_view(moved=False)
 
@@ -139,6 +178,7 @@ class DebuggerScreen(Screen):
     def refresh_view(self, moved: bool = True) -> None:
         debugger = self.debugger
         self.query_one(StatusBar).show(debugger)
+        self.query_one("#narration", Static).update(narration_text(debugger))
         self.query_one(GraphView).update_state()
         self.query_one(Inspector).show(debugger, self.full_arrays)
         self.query_one(ParamsPanel).show(debugger)
@@ -167,7 +207,7 @@ class DebuggerScreen(Screen):
     # --- actions -------------------------------------------------------------------------------
 
     def action_next(self) -> None:
-        self._move(lambda d: d.step(1))
+        self._move(lambda d: d.next_in_quiz())
 
     def action_back(self) -> None:
         self._move(lambda d: d.step(-1))
@@ -199,10 +239,9 @@ class DebuggerScreen(Screen):
             self.refresh_view(moved=False)
 
     def action_select(self, direction: str) -> None:
-        layout = self.layouts.get(self.zoom)
-        if self.debugger is None or layout is None:
+        if self.debugger is None:
             return
-        node = nearest_box(layout.boxes, self.debugger.selected, direction)
+        node = self.query_one(GraphView).neighbour(direction)
         if node is not None:
             self.select(node)
 
@@ -230,10 +269,159 @@ class DebuggerScreen(Screen):
             self.zoom = CHIPS if self.zoom == FULL else FULL
             self.prepare()
 
+    # Big graphs: collapsing groups, the neighbourhood view, the minimap (tui/graph_view.py).
+
+    def _graph_says(self, change) -> None:
+        if self.debugger is not None:
+            self.notify(change(self.query_one(GraphView)), markup=False)
+
+    def action_collapse(self) -> None:
+        self._graph_says(GraphView.toggle_group)
+
+    def action_collapse_all(self) -> None:
+        self._graph_says(GraphView.toggle_all)
+
+    def action_neighbourhood(self) -> None:
+        self._graph_says(GraphView.toggle_neighbourhood)
+
+    def action_hops(self, delta: int) -> None:
+        self._graph_says(lambda graph: graph.change_hops(delta))
+
+    def action_minimap(self) -> None:
+        self._graph_says(GraphView.toggle_minimap)
+
     def action_expand(self) -> None:
         self.full_arrays = not self.full_arrays
         if self.debugger is not None:
             self.query_one(Inspector).show(self.debugger, self.full_arrays)
+
+    # --- classroom: autoplay, presenter mode, quiz, what-ifs, training ---------------------------
+
+    def action_autoplay(self) -> None:
+        if self.player is not None:
+            self.stop_autoplay()
+        elif self.debugger is not None and not self.debugger.stepper.at_end:
+            self.player = self.set_interval(self.pace, self.autoplay_tick)
+            self.notify(f"autoplay: a step every {self.pace:g} s (+/- to change, p to pause)")
+
+    def stop_autoplay(self) -> None:
+        if self.player is not None:
+            self.player.stop()
+            self.player = None
+
+    def autoplay_tick(self) -> None:
+        """One autoplay step; pause at a breakpoint and at the end of each phase."""
+        debugger = self.debugger
+        if debugger is None or debugger.stepper.at_end:
+            self.stop_autoplay()
+            return
+        phase = debugger.phase
+        self._move(lambda d: d.next_in_quiz())
+        end_of_phase = debugger.position == debugger.phase_bounds(phase)[1]
+        if end_of_phase or debugger.current_node in debugger.breakpoints or debugger.hidden:
+            self.stop_autoplay()
+
+    def action_pace(self, factor: float) -> None:
+        low, high = self.PACE_LIMITS
+        self.pace = min(max(self.pace * factor, low), high)
+        if self.player is not None:
+            self.stop_autoplay()
+            self.action_autoplay()
+        else:
+            self.notify(f"autoplay pace: a step every {self.pace:g} s")
+
+    def action_present(self) -> None:
+        self.toggle_class("-present")
+
+    def action_quiz(self) -> None:
+        self.quiz = not self.quiz
+        if self.debugger is not None:
+            self.debugger.quiz = self.quiz
+            self.refresh_view(moved=False)
+        self.notify("quiz mode " + ("on: each gradient is asked before it is shown"
+                                    if self.quiz else "off"))
+
+    def action_answer(self) -> None:
+        question = self.debugger.question if self.debugger else None
+        if question is None or question.answer is None:
+            return
+
+        def graded(text: str | None) -> None:
+            if text is not None and text.strip():
+                right, message = explain.grade(text, question.answer)
+                self.notify(message, severity="information" if right else "warning")
+                self._move(lambda d: d.reveal())
+
+        self.app.push_screen(PromptScreen("Your answer", "a number; checked to 1%"), graded)
+
+    def action_what_if(self) -> None:
+        debugger = self.debugger
+        if debugger is None or not debugger.latest:
+            return
+        node = debugger.trace.nodes[debugger.selected]
+        if node.inputs:
+            value = f"lr = {debugger.network.optimizer.lr:g}"
+        else:
+            value = f"{node.name} = {explain.literal(node.value)}"
+        self.app.push_screen(PromptScreen(
+            "What if…", "NAME = VALUE for a parameter or input (arrays as [..]), or lr = VALUE; "
+            "the passes re-run from this iteration's start", value), self._what_if)
+
+    def _what_if(self, text: str | None) -> None:
+        if not text:
+            return
+        try:
+            name, value = explain.parse_assignment(text)
+            values, lr = ({}, value) if name == "lr" else ({name: value}, None)
+            before = self.debugger.what_if(values, lr)
+        except (KeyError, ValueError, TypeError) as exc:
+            self.notify(str(exc).strip("'\""), title="what-if", severity="error", markup=False)
+            return
+        except Exception as exc:  # the user's network code may raise anything
+            self.app.show_error(str(exc))
+            return
+        self.query_one(StepList).show(self.debugger)
+        self.query_one(TrainingPanel).show(self.debugger)
+        self.refresh_view(moved=False)
+        after = self.debugger.cycle.loss
+        self.notify(f"{text}: loss {explain.number(before, 6)} → {explain.number(after, 6)}",
+                    title="what-if", markup=False)
+
+    def action_train(self) -> None:
+        if self.debugger is not None:
+            self.app.push_screen(PromptScreen("Train how many iterations?", "1 to 10000", "50"),
+                                 self._train)
+
+    def _train(self, text: str | None) -> None:
+        try:
+            iterations = int(text or "")
+        except ValueError:
+            return
+        if 1 <= iterations <= 10_000:
+            self.run_training(iterations)
+
+    @work(thread=True, exclusive=True, group="prepare")
+    def run_training(self, iterations: int) -> None:
+        try:
+            self.debugger.train(iterations)
+        except Exception as exc:  # the user's network code may raise anything
+            self.app.call_from_thread(self.app.show_error, str(exc))
+        self.app.call_from_thread(self.iterations_changed)
+
+    def iterations_changed(self) -> None:
+        self.query_one(StepList).show(self.debugger)
+        self.query_one(TrainingPanel).show(self.debugger)
+        self.query_one(TabbedContent).active = "training-tab"
+        self.refresh_view(moved=False)
+
+    def action_iteration(self, delta: int) -> None:
+        if self.debugger is not None:
+            self.debugger.view(self.debugger.viewing + delta)
+            self.iterations_changed()
+
+    def action_screenshot(self) -> None:
+        path = self.app.save_screenshot()
+        self.notify(f"saved {path}", markup=False)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.BINDINGS))
@@ -247,6 +435,13 @@ class DebuggerScreen(Screen):
         self.select(message.node)
 
     def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
-        if message.option_list.id == "steps":
+        if message.option_list.id == "iterations":
+            self.debugger.view(message.option_index)
+            self.iterations_changed()
+        elif message.option_list.id == "steps":
             self._move(lambda d: d.goto(message.option_index))
             self.query_one(GraphView).focus()
+
+    def on_step_list_chosen(self, message: StepList.Chosen) -> None:
+        self._move(lambda d: d.goto(message.index))
+        self.query_one(GraphView).focus()

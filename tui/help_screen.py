@@ -59,7 +59,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog", id="help"):
-            yield Static(help_text(self.bindings))
+            yield Static(help_text(self.bindings), id="help-text")
 
     def action_close(self) -> None:
         self.dismiss(None)

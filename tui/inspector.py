@@ -36,6 +36,9 @@ def inspector_lines(debugger: Debugger, full: bool = False) -> list[explain.Line
             return explain.outcome_lines(moment.record.loss_before, moment.record.loss_after)
         return explain.update_lines(moment.record, debugger.network.optimizer.formula, full)
     node = debugger.selected
+    question = debugger.question
+    if question is not None and node == debugger.current_node:
+        return question.lines
     state = debugger.node_state(node)
     if state.grad_known:
         lines = explain.backward_lines(trace, trace.backward_step(node), full)

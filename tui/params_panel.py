@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Sparkline, Static
 
 from tracer import explain
@@ -13,20 +14,31 @@ from tracer.network import Outcome
 from .state import Debugger
 
 
-def param_rows(debugger: Debugger) -> list[tuple[str, str, str, str, str]]:
-    """One row per parameter: name, value, gradient, change, new value, as known now."""
+def param_cells(debugger: Debugger) -> list[tuple[str, str, str, str, str]]:
+    """Every parameter's row with everything known (formatted once per cycle: a network of
+    thousands of parameters would otherwise format them all at every step)."""
+    return [(u.name, explain.short(u.before), explain.short(u.grad), explain.short(u.change),
+             explain.short(u.after)) for u in debugger.cycle.updates]
+
+
+def param_rows(debugger: Debugger, cells: list | None = None
+               ) -> list[tuple[str, str, str, str, str]]:
+    """One row per parameter: name, value, gradient, change, new value, as known now.
+
+    ``cells`` is :func:`param_cells` of the same cycle, if the caller keeps it.
+    """
+    cells = param_cells(debugger) if cells is None else cells
     rows = []
     state = debugger.node_state
-    by_name = {n.name: n for n in debugger.trace.params}
+    ids = {n.name: n.id for n in debugger.trace.params}
     applied = debugger.phase == "update"
-    for k, update in enumerate(debugger.cycle.updates):
-        node = by_name.get(update.name)
-        grad_known = node is None or state(node.id).grad_known
-        shown = applied and (debugger.update_applied or k <= debugger.moment.index)
-        rows.append((update.name, explain.short(update.before),
-                     explain.short(update.grad) if grad_known else "·",
-                     explain.short(update.change) if grad_known else "·",
-                     explain.short(update.after) if shown else "·"))
+    index = debugger.moment.index
+    for k, (name, before, grad, change, after) in enumerate(cells):
+        node = ids.get(name)
+        grad_known = node is None or state(node).grad_known
+        shown = applied and (debugger.update_applied or k <= index)
+        rows.append((name, before, grad if grad_known else "·", change if grad_known else "·",
+                     after if shown else "·"))
     return rows
 
 
@@ -53,20 +65,40 @@ class ParamsPanel(Vertical):
         yield Sparkline([], id="loss-spark")
 
     _shown: tuple = ()
+    _cells: tuple = (None, [])  # (cycle, param_cells of it)
+    REBUILD = 40  # changed rows beyond which rebuilding the table is cheaper than updating
 
     def show(self, debugger: Debugger) -> None:
-        rows = param_rows(debugger)
+        if self._cells[0] is not debugger.cycle:
+            self._cells = (debugger.cycle, param_cells(debugger))
+        rows = param_rows(debugger, self._cells[1])
         loss = loss_line(debugger)
         history = debugger.loss_history()
         cursor = debugger.moment.index if debugger.phase == "update" else None
         if (rows, loss.plain, history, cursor) == self._shown:
-            return  # most steps change nothing here: skip the table's costly rebuild
+            return  # most steps change nothing here
+        old = self._shown[0] if self._shown else []
         self._shown = (rows, loss.plain, history, cursor)
         table = self.query_one(DataTable)
-        table.clear()
-        for row in rows:
-            table.add_row(*(Text(cell, no_wrap=True, overflow="ellipsis") for cell in row))
+        changed = [r for r, (new, was) in enumerate(zip(rows, old, strict=False)) if new != was]
+        if len(old) == len(rows) == table.row_count and len(changed) <= self.REBUILD:
+            # A step changes a row or two: update those cells only (a rebuild measures every
+            # cell of the table again, a tenth of a second with a thousand parameters).
+            columns = table.ordered_columns
+            for r in changed:
+                for c, (new, was) in enumerate(zip(rows[r], old[r], strict=True)):
+                    if new != was:
+                        wider = len(new) > columns[c].content_width
+                        table.update_cell_at(Coordinate(r, c), _cell(new), update_width=wider)
+        else:
+            table.clear()
+            for row in rows:
+                table.add_row(*(_cell(cell) for cell in row))
         if cursor is not None and cursor < len(rows):
             table.move_cursor(row=cursor)
         self.query_one("#loss-line", Static).update(loss, layout=False)
-        self.query_one(Sparkline).data = history
+        self.query_one(Sparkline).data = debugger.loss_curve()
+
+
+def _cell(text: str) -> Text:
+    return Text(text, no_wrap=True, overflow="ellipsis")

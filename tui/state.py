@@ -6,9 +6,10 @@ read this object and render it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
-from tracer import Cycle, Moment, Network, Stepper, Trace
+from tracer import Cycle, Moment, Network, Stepper, Trace, explain
 from tracer.network import Outcome
 
 
@@ -29,22 +30,32 @@ class Debugger:
     cycles: list[Cycle] = field(default_factory=list)
     breakpoints: set[int] = field(default_factory=set)
     selected: int = 0
+    quiz: bool = False
 
     def __post_init__(self) -> None:
         if not self.cycles:
             self.cycles.append(self.network.cycle())
+        self.viewing = len(self.cycles) - 1
+        self.revealed: set[int] = set()  # quiz: positions whose gradient has been shown
+        self._words: dict[int, tuple[str | None, str | None]] = {}
         self._start_cycle()
 
-    def _start_cycle(self) -> None:
+    def _start_cycle(self, position: int = 0) -> None:
         self.timeline = self.cycle.timeline
-        self.stepper: Stepper[Moment] = Stepper(self.timeline)
+        self.stepper: Stepper[Moment] = Stepper(self.timeline, position)
+        self.revealed = set()
         self.selected = self.current_node if self.current_node is not None else 0
 
     # --- what is being looked at ---------------------------------------------------------------
 
     @property
     def cycle(self) -> Cycle:
-        return self.cycles[-1]
+        """The cycle being looked at: the latest, unless an earlier one was chosen to view."""
+        return self.cycles[self.viewing]
+
+    @property
+    def latest(self) -> bool:
+        return self.viewing == len(self.cycles) - 1
 
     @property
     def trace(self) -> Trace:
@@ -142,7 +153,52 @@ class Debugger:
     def next_iteration(self) -> None:
         """Re-run the forward pass on the updated parameters: a new cycle, cursor at its start."""
         self.cycles.append(self.network.cycle())
+        self.viewing = len(self.cycles) - 1
         self._start_cycle()
+
+    def train(self, iterations: int) -> None:
+        """Run ``iterations`` more cycles; look at the last one from its start."""
+        for _ in range(iterations):
+            self.cycles.append(self.network.cycle())
+        self.viewing = len(self.cycles) - 1
+        self._start_cycle()
+
+    def view(self, index: int) -> None:
+        """Look at cycle ``index`` (0-based) of the ones run so far, from its start."""
+        self.viewing = max(0, min(index, len(self.cycles) - 1))
+        self._start_cycle()
+
+    def what_if(self, values: dict[str, object] | None = None, lr: float | None = None) -> float:
+        """Re-run the latest cycle with some leaves or the learning rate changed, keeping the
+        cursor where it is; return the loss before the change (to show what it did)."""
+        if not self.latest:
+            raise ValueError("what-ifs change the latest iteration; go back to it first")
+        old = self.cycle.loss
+        self.cycles[-1] = self.network.what_if(self.cycle, values, lr)
+        self._start_cycle(self.position)
+        return old
+
+    @property
+    def question(self) -> explain.Question | None:
+        """Quiz mode: the current backward step as a question, while it is not revealed."""
+        if not self.quiz or self.phase != "backward" or self.position in self.revealed:
+            return None
+        return explain.quiz_question(self.trace, self.moment.record)
+
+    @property
+    def hidden(self) -> bool:
+        """Quiz mode: the current backward step's gradient is not revealed yet."""
+        return self.question is not None
+
+    def reveal(self) -> None:
+        self.revealed.add(self.position)
+
+    def next_in_quiz(self) -> None:
+        """In quiz mode the first press on a hidden step reveals it; the next one moves on."""
+        if self.hidden:
+            self.reveal()
+        else:
+            self.step(1)
 
     def toggle_breakpoint(self, node: int | None = None) -> bool:
         """Toggle a breakpoint on ``node`` (default: the selection); return whether it is set."""
@@ -165,9 +221,27 @@ class Debugger:
         hits = [n.id for n in self.trace.nodes if text in n.name.lower()]
         return sorted(hits, key=lambda k: self.trace.nodes[k].name.lower() != text)
 
+    def predictions(self) -> tuple[str | None, str | None]:
+        """The scenario's words for the prediction before and after the viewed cycle's update
+        (``$420k`` …), worked out once per cycle; ``(None, None)`` when it has none."""
+        story = self.network.prediction_text
+        if story is None:
+            return None, None
+        cycle = self.cycle
+        if id(cycle) not in self._words:
+            # After the update is the next cycle's start; for the latest cycle, where the
+            # parameters are now.
+            after = self.network.trace() if self.latest else self.cycles[self.viewing + 1].trace
+            self._words[id(cycle)] = (story(cycle.trace), story(after))
+        return self._words[id(cycle)]
+
     def loss_history(self) -> list[float]:
         """Loss before each cycle, then the loss after the latest update."""
-        return [c.loss for c in self.cycles] + [self.cycle.loss_after]
+        return [c.loss for c in self.cycles] + [self.cycles[-1].loss_after]
+
+    def loss_curve(self) -> list[float]:
+        """:meth:`loss_history` without the NaN and infinite values, which cannot be plotted."""
+        return [v for v in self.loss_history() if math.isfinite(v)]
 
     @property
     def can_update(self) -> bool:

@@ -26,8 +26,9 @@ def status_text(debugger: Debugger) -> Text:
     text.append(f" step {k}/{total} │ loss {explain.number(debugger.cycle.loss, 6)}")
     if debugger.update_applied:
         text.append(f" → {explain.number(debugger.cycle.loss_after, 6)}", "bold")
-    if network.prediction_text is not None:
-        text.append(f" │ {network.prediction_text(debugger.trace)}", "italic")
+    words = debugger.predictions()[0]
+    if words:
+        text.append(f" │ {words}", "italic")
     return text
 
 

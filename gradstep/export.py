@@ -1,0 +1,141 @@
+"""``gradstep export``: a cycle as files for slides and papers.
+
+``--svg DIR`` writes one SVG screenshot of the debugger per step (forward, backward, each
+update, the outcome), named in order (``step-001-forward-x.svg``); ``--dot FILE`` writes the
+graph as Graphviz DOT (``-`` for stdout). Both may be given at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from scenarios import LoadError, load
+from scenarios.loader import user_code_failure
+from tracer import Network, Trace
+from tracer.dot import to_dot
+
+DEFAULT_SIZE = (120, 40)
+MIN_SIZE = (40, 12)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"120x40"`` -> ``(120, 40)``: the terminal size, in cells, that the SVGs show.
+
+    Raises ``argparse.ArgumentTypeError`` for anything else, or a size below 40x12.
+    """
+    width, _, height = text.lower().replace("×", "x").partition("x")
+    try:
+        size = (int(width), int(height))
+    except ValueError:
+        size = (0, 0)
+    if size[0] < MIN_SIZE[0] or size[1] < MIN_SIZE[1]:
+        raise argparse.ArgumentTypeError(
+            f"must be WIDTHxHEIGHT in cells, at least {MIN_SIZE[0]}x{MIN_SIZE[1]}, such as "
+            f"{DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}; not {text!r}")
+    return size
+
+
+@contextlib.contextmanager
+def user_errors(network: Network) -> Iterator[None]:
+    """Turn an exception raised by the network file's own code into a :class:`LoadError`."""
+    try:
+        yield
+    except LoadError:
+        raise
+    except Exception as exc:
+        failure = user_code_failure(exc, network)
+        if failure is None:
+            raise
+        raise failure from exc
+
+
+def write_dot(trace: Trace, title: str, destination: str) -> str:
+    """Write ``trace`` as DOT to the file ``destination`` (``-``: stdout); return a summary."""
+    text = to_dot(trace, title=title)
+    if destination == "-":
+        sys.stdout.write(text)
+        return f"the graph as DOT ({len(trace.nodes)} nodes, {trace.graph.number_of_edges()} edges)"
+    Path(destination).write_text(text, encoding="utf-8")
+    return (f"wrote {destination}: the graph as DOT ({len(trace.nodes)} nodes, "
+            f"{trace.graph.number_of_edges()} edges)")
+
+
+def export(target: str, svg: str | None = None, dot: str | None = None,
+           size: tuple[int, int] = DEFAULT_SIZE, present: bool = False) -> int:
+    """Load ``target`` and write what was asked for; return the exit status.
+
+    Parameters
+    ----------
+    target
+        A scenario name or network file (a bad one raises :class:`LoadError`).
+    svg
+        Directory for one SVG per step (created if missing).
+    dot
+        File for the Graphviz DOT source, or ``-`` for stdout.
+    size
+        Terminal size of the screenshots, ``(width, height)`` in cells.
+    present
+        Screenshots in presenter mode: the graph and the narration, large.
+
+    Returns
+    -------
+    int
+        0 on success, 2 if the debugger could not run the network.
+    """
+    report = sys.stderr if dot == "-" else sys.stdout  # keep stdout clean for piped DOT
+    with contextlib.redirect_stdout(sys.stderr):  # the network file's prints
+        network = load(target)
+        with user_errors(network):
+            trace = network.trace()  # checks forward and backward before the app runs them
+    if dot is not None:
+        print(write_dot(trace, network.title or network.name, dot), file=report)
+    if svg is not None:
+        from tui.export import export_svgs  # only SVG export needs Textual
+
+        try:
+            with contextlib.redirect_stdout(sys.stderr), user_errors(network):
+                shots = export_svgs(network, svg, size, present)
+        except RuntimeError as exc:
+            print(f"gradstep: could not export {target}: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {len(shots)} SVGs to {svg}: {shots[0].path.name} … {shots[-1].path.name}",
+              file=report)
+        stale = sorted(p.name for p in Path(svg).glob("step-*.svg")
+                       if p not in {s.path for s in shots})
+        if stale:
+            print(f"gradstep: note: {svg} also holds {len(stale)} older step SVGs that this "
+                  f"export did not write ({stale[0]} …)", file=sys.stderr)
+    return 0
+
+
+def add_parser(commands: argparse._SubParsersAction, target_help: str) -> None:
+    """Add the ``export`` subcommand to the ``gradstep`` parser's ``commands``."""
+    exporter = commands.add_parser(
+        "export", help="write a cycle as SVG screenshots (one per step) or Graphviz DOT",
+        description="Export one training cycle of TARGET for slides: --svg DIR renders the "
+                    "debugger headlessly and writes one SVG per step (forward, backward, each "
+                    "update, the outcome) named in order, step-001-forward-x.svg and so on; "
+                    "--dot FILE writes the graph as Graphviz DOT (nodes with name, op, value "
+                    "and gradient; edges input -> output). Give either or both.")
+    exporter.add_argument("target", metavar="TARGET", help=target_help)
+    exporter.add_argument("--svg", metavar="DIR", help="directory for the SVGs (created)")
+    exporter.add_argument("--dot", metavar="FILE", help="file for the DOT source (- for stdout)")
+    exporter.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH",
+                          help=f"terminal size of the screenshots in cells (default "
+                               f"{DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]})")
+    exporter.add_argument("--present", action="store_true",
+                          help="SVGs in presenter mode: the graph and each step's narration, "
+                               "in the projector theme")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``gradstep export`` from parsed arguments (``--svg`` or ``--dot`` is required)."""
+    if args.svg is None and args.dot is None:
+        print("gradstep export: say what to write: --svg DIR, --dot FILE, or both",
+              file=sys.stderr)
+        return 2
+    return export(args.target, args.svg, args.dot, args.size, args.present)

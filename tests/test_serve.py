@@ -1,0 +1,186 @@
+"""``gradstep serve``: a real server on a loopback port serves the page; bad input serves nothing;
+a non-loopback address gets a warning."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from gradstep.cli import main
+from gradstep.serve import app_command, is_loopback, url
+
+ROOT = Path(__file__).resolve().parent.parent
+DEADLINE = 18.0  # seconds for the server to serve the page and start a visitor's app, in all
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(address: str, deadline: float) -> tuple[int, str]:
+    """GET ``address``, retrying while the server starts, until ``deadline`` (monotonic)."""
+    error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(address, timeout=2) as response:
+                return response.status, response.read().decode("utf-8", "replace")
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            error = exc
+            time.sleep(0.2)
+    raise AssertionError(f"no answer from {address} in {DEADLINE} s: {error}")
+
+
+async def visit(address: str, deadline: float) -> bytes:
+    """Open the page's websocket as a browser would; return the visitor's terminal output up to
+    the debugger's status bar (its process runs ``gradstep open``), or all of it by
+    ``deadline``."""
+    seen = b""
+    async with aiohttp.ClientSession() as session, session.ws_connect(address) as ws:
+        while b"The chain rule at a fork" not in seen:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                message = await asyncio.wait_for(ws.receive(), left)
+            except TimeoutError:
+                break
+            if message.type == aiohttp.WSMsgType.BINARY:
+                seen += message.data
+            elif message.type != aiohttp.WSMsgType.TEXT:
+                break  # closed: the visitor's app exited
+    return seen
+
+
+def test_serve_serves_the_page_and_a_debugger_per_visitor_on_a_loopback_port():
+    port = free_port()
+    deadline = time.monotonic() + DEADLINE
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gradstep", "serve", "chain-rule", "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        status, page = fetch(f"http://127.0.0.1:{port}/", deadline)
+        assert process.poll() is None
+        assert status == 200
+        assert "<html" in page.lower()
+        socket_url = f"ws://127.0.0.1:{port}/ws"
+        assert socket_url in page  # the browser's way back to the app
+        assert "gradstep chain-rule" in page  # the page's title names what it serves
+        screen = asyncio.run(visit(f"{socket_url}?width=120&height=40", deadline))
+        assert b"The chain rule at a fork" in screen, screen[-500:]
+    finally:
+        process.terminate()
+        try:
+            _, err = process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, err = process.communicate()
+    assert "warning" not in err  # loopback: nothing to warn about
+
+
+class FakeServer:
+    """Stands in for textual_serve's Server: records how it was made, serves nothing."""
+
+    made: list[dict] = []
+
+    def __init__(self, command: str, **options) -> None:
+        FakeServer.made.append({"command": command, **options})
+
+    def serve(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_server(monkeypatch):
+    import textual_serve.server
+
+    FakeServer.made = []
+    monkeypatch.setattr(textual_serve.server, "Server", FakeServer)
+    return FakeServer.made
+
+
+def test_serve_runs_the_debugger_once_per_visitor_on_loopback_by_default(fake_server, capsys):
+    assert main(["serve", "mazur"]) == 0
+    [server] = fake_server
+    assert server["host"] == "127.0.0.1" and server["port"] == 8000
+    assert shlex.split(server["command"]) == [sys.executable, "-m", "gradstep", "open", "mazur"]
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_serve_without_a_target_serves_the_picker(fake_server):
+    assert main(["serve", "--port", "8123"]) == 0
+    [server] = fake_server
+    assert shlex.split(server["command"]) == [sys.executable, "-m", "gradstep", "open"]
+    assert server["port"] == 8123 and server["public_url"] == "http://127.0.0.1:8123"
+
+
+def test_a_network_file_is_served_by_absolute_path(fake_server, tmp_path, monkeypatch):
+    folder = tmp_path / "my nets"
+    folder.mkdir()
+    (folder / "net.py").write_text("from tracer import param\nw = param(2.0, name='w')\n"
+                                   "def forward():\n    return w * w\n")
+    monkeypatch.chdir(folder)
+    assert main(["serve", "net.py"]) == 0
+    command = shlex.split(fake_server[0]["command"])
+    assert command[-1] == str(folder / "net.py")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10"])
+def test_a_non_loopback_address_gets_a_warning(fake_server, capsys, host):
+    assert main(["serve", "chain-rule", "--host", host, "--port", "8080"]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: serving on http://{host}:8080" in err
+    assert "Python code" in err and "--host 127.0.0.1" in err
+    assert fake_server[0]["host"] == host
+
+
+def test_a_wildcard_host_is_told_about_public_url(fake_server, capsys):
+    assert main(["serve", "--host", "0.0.0.0"]) == 0
+    assert "--public-url" in capsys.readouterr().err
+    assert main(["serve", "--host", "0.0.0.0", "--public-url", "http://class.example:8000"]) == 0
+    assert fake_server[1]["public_url"] == "http://class.example:8000"
+
+
+def test_a_bad_target_exits_2_before_serving(fake_server, capsys):
+    assert main(["serve", "no-such-net"]) == 2
+    assert "not a built-in scenario" in capsys.readouterr().err
+    assert fake_server == []
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.8.9.1", True), ("localhost", True), ("::1", True),
+    ("[::1]", True), ("0.0.0.0", False), ("::", False), ("", False), ("192.0.2.10", False),
+    ("10.0.0.1", False)])
+def test_loopback_addresses(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+def test_urls_bracket_ipv6():
+    assert url("127.0.0.1", 80) == "http://127.0.0.1:80"
+    assert url("::1", 8000) == "http://[::1]:8000"
+
+
+def test_app_command_quotes_for_the_shell():
+    command = app_command("it's a scenario")
+    assert shlex.split(command)[-1] == "it's a scenario"
+
+
+def test_presenter_and_quiz_modes_reach_every_visitor(fake_server):
+    assert main(["serve", "mazur", "--present", "--quiz"]) == 0
+    command = shlex.split(fake_server[0]["command"])
+    assert command[3:] == ["open", "--present", "--quiz", "mazur"]
+    # The visitor's command line is one gradstep itself accepts.
+    from gradstep.cli import _normalise, build_parser
+    args = build_parser().parse_args(_normalise(command[4:]))
+    assert args.command == "open" and args.present and args.quiz and args.target == "mazur"

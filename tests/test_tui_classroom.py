@@ -1,0 +1,169 @@
+"""Presenter mode, autoplay, quiz, what-ifs, training and screenshots, through Pilot."""
+
+import numpy as np
+import pytest
+from textual.widgets import Input
+
+from scenarios import load
+from tests.test_tui_app import debugger_of, press, screen_text, settle
+from tracer import explain
+from tui.app import GradstepApp
+from tui.prompt_screen import PromptScreen
+
+
+async def answer_prompt(pilot, text: str) -> None:
+    assert isinstance(pilot.app.screen, PromptScreen)
+    pilot.app.screen.query_one(Input).value = text
+    await press(pilot, "enter")
+
+
+async def test_presenter_mode_hides_the_detail_panels_and_uses_the_projector_theme():
+    app = GradstepApp(load("mazur"), present=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.theme == "gradstep-projector"
+        assert app.screen.has_class("-present")
+        assert not app.screen.query_one("#side").display
+        narration = str(app.screen.query_one("#narration").content)
+        assert narration and narration.split(".")[0][:40] in screen_text(app)
+        await press(pilot, "P")
+        assert app.screen.query_one("#side").display
+
+
+async def test_autoplay_steps_on_its_own_and_pauses_at_the_end_of_the_phase():
+    app = GradstepApp(load("chain-rule"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        for _ in range(6):
+            await pilot.press("plus")
+        assert screen.pace == pytest.approx(screen.PACE_LIMITS[0])
+        await press(pilot, "p")
+        debugger = debugger_of(app)
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if screen.player is None:
+                break
+        assert screen.player is None  # paused by itself
+        assert debugger.position == debugger.phase_bounds("forward")[1]
+        await press(pilot, "minus")
+        assert screen.pace == pytest.approx(2 * screen.PACE_LIMITS[0])
+
+
+async def test_autoplay_pauses_at_a_breakpoint():
+    app = GradstepApp(load("mazur"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(app)
+        w1 = debugger.trace.find("w1").id
+        debugger.toggle_breakpoint(w1)
+        app.screen.pace = 0.05
+        await press(pilot, "p")
+        for _ in range(60):
+            await pilot.pause(0.05)
+            if app.screen.player is None:
+                break
+        assert debugger.current_node == w1 and debugger.phase == "forward"
+
+
+async def test_quiz_asks_before_revealing_and_grades_the_answer():
+    app = GradstepApp(load("mazur"), quiz=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(app)
+        out_o1 = debugger.trace.find("out_o1").id
+        debugger.goto(debugger.position_of("backward", out_o1))
+        app.screen.refresh_view()
+        await settle(pilot)
+        shown = app.screen.query_one("#inspector").plain
+        assert "0.7414 × 0.1868 = ?" in shown and "0.1385" not in shown
+        assert "Quiz" in str(app.screen.query_one("#narration").content)
+        expected = debugger.trace.nodes[debugger.trace.find("net_o1").id].grad.item()
+        await press(pilot, "a")
+        await answer_prompt(pilot, explain.number(expected))
+        assert not debugger.hidden
+        assert "= 0.1385" in app.screen.query_one("#inspector").plain
+        position = debugger.position
+        await press(pilot, "n")
+        assert debugger.position == position + 1
+
+
+async def test_quiz_next_key_reveals_first_then_moves_on():
+    app = GradstepApp(load("chain-rule"), quiz=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(app)
+        await press(pilot, "c")  # to the end of the forward pass
+        await press(pilot, "n")  # onto the first backward step: asked, not shown
+        first = debugger.position
+        assert debugger.hidden
+        await press(pilot, "n")
+        assert debugger.position == first and not debugger.hidden
+        await press(pilot, "n")
+        assert debugger.position == first + 1
+
+
+async def test_what_if_changes_a_weight_and_the_loss_follows_the_tracer():
+    app = GradstepApp(load("mazur"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(app)
+        before = debugger.cycle.loss
+        debugger.selected = debugger.trace.find("w5").id
+        await press(pilot, "w")
+        assert app.screen.query_one(Input).value == "w5 = 0.4"
+        await answer_prompt(pilot, "w5 = 0.1")
+        reference = load("mazur")  # an independent copy of the network, changed by hand
+        traced = reference.trace()
+        traced.tensors[traced.find("w5").id].data = np.array(0.1)
+        assert debugger.cycle.loss == pytest.approx(reference.loss(), rel=1e-12)
+        assert debugger.cycle.loss != pytest.approx(before)
+        assert debugger.cycle.iteration == 1
+        await press(pilot, "w")
+        await answer_prompt(pilot, "lr = 2")
+        assert debugger.network.optimizer.lr == 2.0
+        await press(pilot, "w")
+        await answer_prompt(pilot, "w5 = [1, 2]")  # wrong shape: said, nothing changes
+        assert debugger.trace.find("w5").value.item() == pytest.approx(0.1)
+
+
+async def test_training_runs_iterations_and_any_one_can_be_stepped_again():
+    app = GradstepApp(load("xor"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(app)
+        await press(pilot, "t")
+        await answer_prompt(pilot, "30")
+        await settle(pilot)
+        assert len(debugger.cycles) == 31
+        history = debugger.loss_history()
+        assert history[-1] < history[0]
+        assert debugger.viewing == 30
+        await press(pilot, "left_square_bracket")
+        assert debugger.viewing == 29 and debugger.cycle.iteration == 30
+        assert not app.screen.check_action("update", ())
+        await press(pilot, "G")
+        assert debugger.update_applied
+
+
+async def test_screenshot_key_saves_an_svg(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = GradstepApp(load("chain-rule"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "s")
+        (svg,) = tmp_path.glob("*.svg")
+        assert "gradstep" in svg.read_text(encoding="utf-8")
+
+
+async def test_a_network_whose_loss_is_nan_steps_to_the_end_without_crashing():
+    app = GradstepApp(load("nan-log"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "G", "t")
+        await answer_prompt(pilot, "3")
+        await settle(pilot)
+        debugger = debugger_of(app)
+        assert len(debugger.cycles) == 4
+        assert not all(np.isfinite(debugger.loss_history()))
+        assert "nan" in screen_text(app)

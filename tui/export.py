@@ -1,0 +1,109 @@
+"""Headless rendering of the debugger: one SVG screenshot per step of a cycle, for slides.
+
+The real :class:`~tui.app.GradstepApp` runs without a terminal (Textual's headless driver), the
+debugger screen's own step actions walk the timeline, and ``App.export_screenshot`` draws each
+step exactly as a person at the keyboard would see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tracer import Network
+from tracer.narration import title
+
+from .app import GradstepApp
+from .debugger_screen import DebuggerScreen
+
+DEFAULT_SIZE = (120, 40)
+
+
+class _ExportApp(GradstepApp):
+    """The app, keeping an error it would show (the network failed) to raise it instead."""
+
+    error: str | None = None
+
+    def show_error(self, message: str) -> None:
+        self.error = message
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One exported step: its timeline position, label and SVG file."""
+
+    position: int
+    label: str
+    path: Path
+
+
+def slug(text: str) -> str:
+    """``text`` as a file-name part: ASCII letters, digits, ``.``, ``_`` and ``-`` only."""
+    return re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-.") or "node"
+
+
+def file_name(position: int, label: str) -> str:
+    """``step-007-backward-x.svg`` for position 6 (numbered from 1, in timeline order)."""
+    return f"step-{position + 1:03d}-{slug(label)}.svg"
+
+
+async def export_steps(network: Network, directory: str | Path,
+                       size: tuple[int, int] = DEFAULT_SIZE, present: bool = False) -> list[Shot]:
+    """Run the app headless on ``network`` and save one SVG per step of its first cycle.
+
+    Parameters
+    ----------
+    network
+        The network to trace; the app runs one cycle of it (its parameters move, as in the app).
+    directory
+        Created if missing. Files already there with other names are left alone.
+    size
+        Terminal size in cells, ``(width, height)``.
+    present
+        Presenter mode (graph and narration, large, in the projector theme), as
+        ``gradstep open --present`` shows it.
+
+    Returns
+    -------
+    list[Shot]
+        In timeline order: forward steps, backward steps, each update, the outcome.
+
+    Raises
+    ------
+    RuntimeError
+        If the debugger could not run the network; the message is the one the app would show.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    app = _ExportApp(network, present=present)
+    shots: list[Shot] = []
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        if not isinstance(screen, DebuggerScreen) or screen.debugger is None:
+            raise RuntimeError(app.error or f"the debugger could not run {network.name}")
+        debugger = screen.debugger
+        screen.action_first()
+        for position, moment in enumerate(debugger.timeline):
+            if position:
+                screen.action_next()
+            await pilot.pause()
+            if debugger.position != position:  # the screen's step action must visit each step
+                raise RuntimeError(f"stepping stopped at {debugger.position}, not {position}")
+            label = title(debugger.cycle, moment)
+            svg = app.export_screenshot(
+                title=f"{network.name} · step {position + 1}/{len(debugger.timeline)} · {label}")
+            path = directory / file_name(position, label)
+            path.write_text(svg, encoding="utf-8")
+            shots.append(Shot(position, label, path))
+    return shots
+
+
+def export_svgs(network: Network, directory: str | Path,
+                size: tuple[int, int] = DEFAULT_SIZE, present: bool = False) -> list[Shot]:
+    """:func:`export_steps` from synchronous code (it runs its own event loop)."""
+    return asyncio.run(export_steps(network, directory, size, present))
