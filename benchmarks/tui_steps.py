@@ -1,8 +1,24 @@
 """TUI latency: start to first paint, one step from key press to repaint, graph layout time.
 
-Run: ``python -m benchmarks.tui_steps [--repeat N]``. Everything runs in one process through
-Textual's headless test driver at 120×40; figures are medians (the machine is shared and noisy).
-The generated graphs are scalar MLP-like networks of about 50, 500, 2,000 and 5,000 nodes.
+Run: ``python -m benchmarks.tui_steps [--repeat N] [--sizes 50,500,2000,5000]``. Everything
+runs in one process on Textual's headless driver at 120×40; figures are medians of repeated
+runs (the machine is shared and noisy).
+
+What is measured (no Pilot in any timed window: keys go straight to the driver):
+
+- **first paint**: wall time from creating the app to the end of the first frame that draws the
+  graph (tracing the network and laying it out, in the app's worker, included).
+- **step work**: CPU time of the app's thread from posting a key event to the end of the frame
+  that repaints for it: key dispatch, the action, every widget's update, the compositor, and
+  turning the update into terminal escape sequences (which a headless run would otherwise skip,
+  so the benchmark does it to count what a real terminal costs). This is the figure the goals
+  (16 ms at 500 nodes, 50 ms at 5,000) apply to.
+- **step latency**: wall time for the same window; it also includes Textual's frame timer
+  (a repaint waits up to 1/60 s after the handler) and the event-loop hops.
+- **jump**: the same as step work for ``G``/``g`` (to the last step and back), the worst case
+  for anything proportional to the distance moved.
+- **layout**: wall time of laying out the whole graph (every node, full boxes), and of the view
+  the app opens on (big graphs open with their layers collapsed).
 """
 
 from __future__ import annotations
@@ -13,11 +29,18 @@ import statistics
 import time
 
 import numpy as np
+from textual import events
+from textual._compositor import CompositorUpdate
 
 from scenarios import load
 from tracer import Network, Tensor, param
 from tui.app import GradstepApp
 from tui.graph_view import FULL, compute_layout
+
+try:  # the view the app opens on (collapsed layers for big graphs)
+    from tui.graph_view import GraphState
+except ImportError:  # pragma: no cover - older tree, for before/after figures
+    GraphState = None
 
 
 def generated(nodes: int, seed: int = 0) -> Network:
@@ -42,39 +65,92 @@ def generated(nodes: int, seed: int = 0) -> Network:
     return Network(forward, name=f"generated-{nodes}", title=f"generated ({nodes} nodes)")
 
 
-async def measure(network: Network, repeat: int) -> dict[str, float]:
+class FrameClock:
+    """Hooks ``App._display`` (called once per finished frame) to time frames.
+
+    Headless, ``_display`` returns before encoding the update for the terminal; the hook does
+    that encoding itself so that a frame costs what it would in a real terminal.
+    """
+
+    def __init__(self, app: GradstepApp) -> None:
+        self.app = app
+        self.frame = asyncio.Event()
+        self.wall = self.cpu = 0.0
+        self.first_graph: float | None = None
+        original = app._display
+
+        def display(screen, renderable) -> None:
+            if isinstance(renderable, CompositorUpdate):
+                renderable.render_segments(app.console)
+            original(screen, renderable)
+            self.wall, self.cpu = time.perf_counter(), time.thread_time()
+            if self.first_graph is None and getattr(screen, "debugger", None) is not None:
+                self.first_graph = self.wall
+            self.frame.set()
+
+        app._display = display
+
+    async def press(self, key: str) -> tuple[float, float]:
+        """Send ``key`` and wait for the frame it causes; return (CPU, wall) seconds."""
+        await asyncio.sleep(0.03)  # let any earlier frame and timer settle
+        self.frame.clear()
+        wall, cpu = time.perf_counter(), time.thread_time()
+        self.app._driver.send_message(events.Key(key, key if len(key) == 1 else None))
+        await asyncio.wait_for(self.frame.wait(), 30)
+        return self.cpu - cpu, self.wall - wall
+
+
+async def measure(make, repeat: int) -> dict[str, float]:
+    network = make()
     started = time.perf_counter()
     app = GradstepApp(network)
+    clock = FrameClock(app)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        while clock.first_graph is None:
+            await asyncio.sleep(0.005)
+        first_paint = clock.first_graph - started
         await app.workers.wait_for_complete()
         await pilot.pause()
-        first_paint = time.perf_counter() - started
-        steps = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            await pilot.press("n")
-            await pilot.pause()
-            steps.append(time.perf_counter() - t0)
+        steps = [await clock.press("n") for _ in range(repeat)]
+        jumps = [await clock.press(key) for _ in range(max(2, repeat // 5)) for key in "Gg"]
         debugger = app.screen.debugger
     t0 = time.perf_counter()
     compute_layout(debugger, FULL)
-    layout = time.perf_counter() - t0
+    layout_full = time.perf_counter() - t0
+    layout_view = float("nan")
+    if GraphState is not None:
+        t0 = time.perf_counter()
+        GraphState().layout(debugger, FULL)
+        layout_view = time.perf_counter() - t0
     return {"nodes": len(debugger.trace.nodes), "first_paint": first_paint,
-            "step": statistics.median(steps), "layout": layout}
+            "step": statistics.median(c for c, _ in steps),
+            "latency": statistics.median(w for _, w in steps),
+            "jump": statistics.median(c for c, _ in jumps),
+            "layout": layout_full, "layout_view": layout_view}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=30, help="steps timed per graph")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="app starts per graph (first paint and layout are their medians)")
+    parser.add_argument("--sizes", default="50,500,2000,5000",
+                        help="node counts of the generated graphs")
     args = parser.parse_args()
     cases = [("mazur", lambda: load("mazur")), ("xor", lambda: load("xor"))]
-    cases += [(f"generated-{n}", lambda n=n: generated(n)) for n in (50, 500, 2000, 5000)]
-    print(f"{'graph':<16}{'nodes':>7}{'first paint':>14}{'step (median)':>16}{'layout':>10}")
+    cases += [(f"generated-{n}", lambda n=n: generated(int(n))) for n in args.sizes.split(",")]
+    print(__doc__.split("\n\n")[2].strip())
+    print("Medians; step work and jump are CPU ms of the app's thread from key to repainted "
+          "frame.\n")
+    header = (f"{'graph':<16}{'nodes':>6}{'first paint':>13}{'step work':>11}{'latency':>9}"
+              f"{'jump':>8}{'layout all':>12}{'layout view':>13}")
+    print(header)
     for name, make in cases:
-        r = asyncio.run(measure(make(), args.repeat))
-        print(f"{name:<16}{r['nodes']:>7}{r['first_paint'] * 1e3:>12.0f}ms"
-              f"{r['step'] * 1e3:>14.1f}ms{r['layout'] * 1e3:>8.0f}ms")
+        runs = [asyncio.run(measure(make, args.repeat)) for _ in range(args.runs)]
+        r = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        print(f"{name:<16}{int(r['nodes']):>6}{r['first_paint'] * 1e3:>11.0f}ms"
+              f"{r['step'] * 1e3:>9.1f}ms{r['latency'] * 1e3:>7.1f}ms{r['jump'] * 1e3:>6.1f}ms"
+              f"{r['layout'] * 1e3:>10.0f}ms{r['layout_view'] * 1e3:>11.0f}ms", flush=True)
 
 
 if __name__ == "__main__":

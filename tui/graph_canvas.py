@@ -167,6 +167,10 @@ class Layout:
         self.columns = columns
         self.border = border
         self._out_ports = out_ports
+        # Boxes drawn with heavy borders (collapsed groups), and what the picture shows (set by
+        # tui.views; the canvas itself does not use it).
+        self.heavy: frozenset[Node] = frozenset()
+        self.view: object = None
         # Everything below is kept per row and sorted by x, so that drawing a window of a row
         # bisects to it instead of walking the whole row.
         self._box_x: list[list[int]] = [[] for _ in range(self.height)]
@@ -274,16 +278,18 @@ class Layout:
             line = lines[y - b.y] if y - b.y < len(lines) else ""
             return line[: b.w].ljust(b.w)
         inner = b.w - 2
+        heavy = node in self.heavy
         if y == b.y:
-            return "╭" + "─" * inner + "╮"
+            return "┏" + "━" * inner + "┓" if heavy else "╭" + "─" * inner + "╮"
         if y == b.y + b.h - 1:
-            return "╰" + "─" * inner + "╯"
+            return "┗" + "━" * inner + "┛" if heavy else "╰" + "─" * inner + "╯"
         k = y - b.y - 1
         line = lines[k] if k < len(lines) else ""
         body = f" {line[: inner - 2]:<{inner - 2}} " if inner >= 2 else " " * inner
         # A tee on the right border marks where the node's outgoing edges leave.
-        right = "├" if self._out_ports.get(node) == y else "│"
-        return "│" + body + right
+        if heavy:
+            return "┃" + body + ("┣" if self._out_ports.get(node) == y else "┃")
+        return "│" + body + ("├" if self._out_ports.get(node) == y else "│")
 
     def _line_runs(self, y: int, start: int, end: int) -> list[tuple[int, str, str, object]]:
         """The lines and arrows of row ``y`` within ``start..end`` as ``(x, text, tag, owner)``.

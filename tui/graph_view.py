@@ -1,75 +1,89 @@
 """The computation graph, drawn with the Line API: one Strip per visible row.
 
-The layout (where boxes and edges go) is computed once per graph by :mod:`tui.graph_layout`;
-each repaint only styles the visible rows from the debugger's state, so stepping stays fast on
-big graphs.
+The layout (where boxes and edges go) is computed off the UI thread by :mod:`tui.views` and
+:mod:`tui.graph_layout`; each repaint only styles the visible rows from the debugger's state, so
+stepping stays fast on big graphs. What is drawn is a :class:`~tui.views.View`: every node on its
+own, or groups (layers, neurons) collapsed into one box, or only the neighbourhood of the
+current node. A minimap in the bottom-right corner shows the whole picture and the window.
 """
 
 from __future__ import annotations
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import work
 from textual.events import Click
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tracer import explain
-from tracer.record import Node
-
-from .graph_layout import Layout, layout_graph
+from .graph_layout import Layout
+from .groups import Group, is_group_box
+from .minimap import Minimap
 from .state import Debugger
+from .views import (
+    CHIPS,
+    FULL,
+    KIND_LABEL,
+    GraphState,
+    View,
+    box_size,
+    compute_layout,
+    group_label,
+    group_state,
+    node_label,
+    whole_view,
+)
 
-FULL, CHIPS = "full", "chips"
-KIND_LABEL = {"param": "param", "input": "input", "constant": "const", "loss": "loss"}
+__all__ = ["CHIPS", "FULL", "KIND_LABEL", "GraphState", "GraphView", "box_size",
+           "compute_layout", "nearest_box", "node_label"]
 
-
-def box_size(node: Node, zoom: str) -> tuple[int, int]:
-    """Width and height of a node's box: fixed per node so that stepping never moves a box."""
-    if zoom == CHIPS:
-        return min(max(len(node.name) + 2, 6), 16), 1
-    return min(max(len(node.name) + len(node.op) + 5, 14), 22), 5
-
-
-def node_label(debugger: Debugger, node: int, zoom: str) -> list[str]:
-    """The text inside a node's box at the current moment: name, op, value and gradient."""
-    nd = debugger.trace.nodes[node]
-    state = debugger.node_state(node)
-    if zoom == CHIPS:
-        return [nd.name]
-    value = explain.short(nd.value) if state.value_known else "·"
-    grad = explain.short(nd.grad) if state.grad_known else "·"
-    return [f"{nd.name} {KIND_LABEL.get(nd.kind, nd.op)}", f"v {value}", f"g {grad}"]
+MINIMAP_AUTO = 6  # the minimap shows itself when the picture is this many windows big
+MINIMAP_MAX = (32, 9)  # its largest size in cells, inside a one-cell margin
 
 
 class LazyLabels(dict):
     """Labels computed on first use, so a repaint formats only the boxes it draws."""
 
-    def __init__(self, debugger: Debugger, zoom: str):
+    def __init__(self, debugger: Debugger, zoom: str, view: View):
         super().__init__()
-        self.debugger, self.zoom = debugger, zoom
+        self.debugger, self.zoom, self.view = debugger, zoom, view
 
-    def __missing__(self, node: int) -> list[str]:
-        label = self[node] = node_label(self.debugger, node, self.zoom)
+    def __missing__(self, box: int) -> list[str]:
+        group = self.view.group(box)
+        if group is not None:
+            label = group_label(self.debugger, group, self.zoom)
+        else:
+            label = node_label(self.debugger, box, self.zoom)
+        self[box] = label
         return label
 
-    def get(self, node: int, default: object = None) -> list[str]:
-        return self[node]
+    def get(self, box: int, default: object = None) -> list[str]:
+        return self[box]
 
 
 class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
     """The recorded graph: boxes for nodes, right-angle edges, styled by the step's state.
 
     It drops the scroll bindings it would inherit: arrows step and select here (the view
-    follows the selection; the mouse wheel still scrolls).
+    follows the selection; the mouse wheel still scrolls). Collapsed groups are drawn with heavy
+    borders; a group is current while any of its nodes is.
     """
 
     COMPONENT_CLASSES = {
         "graph--pending", "graph--current", "graph--done", "graph--selected",
         "graph--param", "graph--input", "graph--loss", "graph--edge", "graph--edge-active",
-        "graph--breakpoint",
+        "graph--breakpoint", "graph--group", "graph--minimap", "graph--minimap-view",
+        "graph--minimap-done",
     }
+
+    DEFAULT_CSS = """
+    GraphView > .graph--group { text-style: bold; }
+    GraphView > .graph--minimap { background: $panel; color: $text-muted; }
+    GraphView > .graph--minimap-view { background: $accent 45%; color: $text; }
+    GraphView > .graph--minimap-done { color: $text-success; }
+    """
 
     class NodeClicked(Message):
         """The mouse selected a node."""
@@ -82,53 +96,232 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         super().__init__(**kwargs)
         self.debugger: Debugger | None = None
         self.layout_: Layout | None = None
+        self.view: View | None = None
         self.zoom = FULL
+        self.state = GraphState()
         self._labels: LazyLabels | None = None
         self._styles: dict[str, Style] = {}
         self._active: set[tuple[int, int]] = set()
+        self._status: dict[int, str] = {}
+        self._breakpoints: set[int] = set()
+        self._selected_box: int | None = None
+        self._request = 0  # the latest relayout asked for; older results are dropped
+        self._minimap: Minimap | None = None
+        self._minimap_key: tuple | None = None
+        self._minimap_rows: tuple[tuple, list] | None = None
+
+    # --- what is shown -------------------------------------------------------------------------
 
     def show(self, debugger: Debugger, layout: Layout, zoom: str) -> None:
         """Draw ``debugger``'s graph with a precomputed ``layout``."""
         self.debugger, self.layout_, self.zoom = debugger, layout, zoom
+        self.view = layout.view if isinstance(layout.view, View) else whole_view(debugger.trace)
+        self._minimap = self._minimap_key = None
         self.virtual_size = Size(layout.width, layout.height)
         self.update_state()
 
     def update_state(self) -> None:
         """The step changed: relabel lazily, keep the current node in sight, repaint."""
-        if self.debugger is None:
+        debugger = self.debugger
+        if debugger is None or self.view is None:
             return
-        self._labels = LazyLabels(self.debugger, self.zoom)
-        # Component styles resolved once per step, not once per span (they follow the theme).
-        self._styles = {name: self.get_component_rich_style(name)
-                        for name in self.COMPONENT_CLASSES}
-        self._active = self.debugger.active_edges()
-        self.follow(self.debugger.selected)
+        view = self.view
+        self._labels = LazyLabels(debugger, self.zoom, view)
+        self._active = {e for u, v in debugger.active_edges() if (e := view.edge(u, v))}
+        self._status = {}
+        self._breakpoints = {view.box_of.get(n) for n in debugger.breakpoints}
+        self._selected_box = view.box_of.get(debugger.selected)
+        self._minimap_rows = None
+        if self.state.hops is not None and (view.hops != self.state.hops
+                                            or self._selected_box != view.centre):
+            self.relayout()  # the neighbourhood follows the selection
+        self.follow(debugger.selected)
         self.refresh()
 
     def follow(self, node: int) -> None:
-        if self.layout_ is None or node not in self.layout_.boxes:
+        """Scroll so that ``node``'s box (or its group's) is in sight."""
+        if self.layout_ is None or self.view is None:
             return
-        box = self.layout_.boxes[node]
+        box = self.layout_.boxes.get(self.view.box_of.get(node))
+        if box is None:
+            return
+        if not self.scrollable_content_region.size:  # not laid out yet: once it is
+            self.call_after_refresh(self.follow, node)
+            return
+        # The neighbourhood view is about the box at its centre: keep it in the middle.
         self.scroll_to_region(Region(box.x, box.y, box.w, box.h), animate=False, spacing=None,
-                              immediate=True)
+                              immediate=True, center=self.view.hops is not None)
 
-    def _box_style(self, node: int, row: int) -> Style:
-        debugger = self.debugger
+    # --- changing the view (the layout runs in a worker) ----------------------------------------
+
+    def relayout(self) -> None:
+        """Lay the graph out again for the current options, off the UI thread."""
+        if self.debugger is None:
+            return
+        self._request += 1
+        self._lay_out(self.debugger, self.zoom, self.debugger.selected, self._request)
+
+    @work(thread=True, exclusive=True, group="graph-layout", description="graph layout")
+    def _lay_out(self, debugger: Debugger, zoom: str, selected: int, request: int) -> None:
+        try:
+            layout = self.state.layout(debugger, zoom, selected)
+        except Exception as exc:  # a layout bug must not take the debugger down
+            self.app.call_from_thread(self.notify, f"could not lay out the graph: {exc}",
+                                      severity="error", markup=False)
+            return
+        self.app.call_from_thread(self._laid_out, debugger, zoom, layout, request)
+
+    def _laid_out(self, debugger: Debugger, zoom: str, layout: Layout, request: int) -> None:
+        if request == self._request and debugger is self.debugger and zoom == self.zoom:
+            self.show(debugger, layout, zoom)
+
+    def selected_group(self) -> Group | None:
+        """The group of the selected node, if it is in one."""
+        if self.debugger is None or self.view is None:
+            return None
+        g = self.view.grouping.group_of[self.debugger.selected]
+        return None if g is None else self.view.grouping.groups[g]
+
+    def toggle_group(self) -> str:
+        """Collapse the selected node's group, or open it; say what happened."""
+        group = self.selected_group()
+        if group is None:
+            if self.debugger is None:
+                return "nothing to collapse yet"
+            name = self.debugger.trace.nodes[self.debugger.selected].name
+            return f"{name} is in no group (groups: layers, neurons, names like 'fc1/W')"
+        collapsed = self.state.toggle_group(self.view.grouping, group)
+        self.relayout()
+        return f"{'collapsed' if collapsed else 'opened'} {group.name} ({len(group)} nodes)"
+
+    def toggle_all(self) -> str:
+        """Collapse every group, or open them all if all are collapsed; say what happened."""
+        if self.view is None:
+            return "nothing to collapse yet"
+        grouping = self.view.grouping
+        if not grouping.groups:
+            return "this graph has no groups to collapse"
+        collapsed = self.state.toggle_all(grouping)
+        self.relayout()
+        return f"{'collapsed' if collapsed else 'opened'} all {len(grouping.groups)} groups"
+
+    def toggle_neighbourhood(self) -> str:
+        on = self.state.toggle_neighbourhood()
+        self.relayout()
+        if on:
+            return (f"neighbourhood view: {self.state.hops} hops around the current node "
+                    "(< and > to change, v to leave)")
+        return "whole graph"
+
+    def change_hops(self, delta: int) -> str:
+        hops = self.state.change_hops(delta)
+        if hops is None:
+            return "press v for the neighbourhood view first"
+        self.relayout()
+        return f"neighbourhood view: {hops} hop{'s' if hops > 1 else ''}"
+
+    def toggle_minimap(self) -> str:
+        shown = not self.minimap_shown
+        self.state.minimap = shown
+        self._minimap_rows = None
+        self.refresh()
+        return "minimap " + ("on" if shown else "off")
+
+    def neighbour(self, direction: str) -> int | None:
+        """The node of the box nearest the selection's in ``direction`` (for hjkl)."""
+        if self.debugger is None or self.layout_ is None or self.view is None:
+            return None
+        box = self.view.box_of.get(self.debugger.selected)
+        if box not in self.layout_.boxes:
+            return None
+        other = nearest_box(self.layout_.boxes, box, direction)
+        return None if other is None else self.view.output(other)
+
+    # --- drawing -------------------------------------------------------------------------------
+
+    def box_status(self, box: int) -> str:
+        status = self._status.get(box)
+        if status is None:
+            group = self.view.group(box)
+            if group is not None:
+                status = group_state(self.debugger, group)[0]
+            else:
+                status = self.debugger.node_state(box).status
+            self._status[box] = status
+        return status
+
+    def _box_style(self, box: int, row: int) -> Style:
         styles = self._styles
-        status = debugger.node_state(node).status
+        status = self.box_status(box)
         style = styles[f"graph--{status}"]
-        box = self.layout_.boxes[node]
-        kind = debugger.trace.nodes[node].kind
-        if kind in ("param", "input", "constant", "loss") and row == box.y + (box.h > 1):
-            style += styles["graph--input" if kind == "constant" else f"graph--{kind}"]
-        if node == debugger.selected and status != "current":
+        b = self.layout_.boxes[box]
+        if is_group_box(box):
+            if row == b.y + (b.h > 1):
+                style += styles["graph--group"]
+        else:
+            kind = self.debugger.trace.nodes[box].kind
+            if kind in ("param", "input", "constant", "loss") and row == b.y + (b.h > 1):
+                style += styles["graph--input" if kind == "constant" else f"graph--{kind}"]
+        if box == self._selected_box and status != "current":
             style += styles["graph--selected"]
         return style
 
+    def _resolve_styles(self) -> None:
+        # Component styles, resolved once rather than once per span (they follow the theme).
+        if not self._styles:
+            self._styles = {name: self.get_component_rich_style(name)
+                            for name in self.COMPONENT_CLASSES}
+
+    def notify_style_update(self) -> None:
+        self._styles = {}  # the theme or the CSS changed: resolve the styles again
+        super().notify_style_update()
+        self.refresh()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # What every row of this frame needs, looked up once (each lookup walks the DOM).
+        self._resolve_styles()
+        self._frame = (self.rich_style, self.scroll_offset, self.size.width,
+                       self.scrollable_content_region.size, self._minimap_for_size())
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
+    _frame: tuple | None = None
+
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.size.width
-        base = self.rich_style
+        self._resolve_styles()
+        frame = self._frame or (self.rich_style, self.scroll_offset, self.size.width,
+                                self.scrollable_content_region.size, self._minimap_for_size())
+        base, (scroll_x, scroll_y), width, (view_w, view_h), minimap = frame
+        strip = self._graph_line(y, scroll_x, scroll_y, width, base)
+        if minimap is None:
+            return strip
+        top = view_h - minimap.height - 1
+        if y < top or y >= view_h:
+            return strip
+        left = view_w - minimap.width - 2
+        panel = base + self._styles["graph--minimap"]
+        segments = list(strip.crop(0, left)) if left > 0 else []
+        row = y - top - 1
+        segments.append(Segment(" ", panel))
+        if row >= 0:
+            for run in self._minimap_runs(minimap, scroll_x, scroll_y, view_w, view_h)[row]:
+                style = panel
+                if run.done:
+                    style += self._styles["graph--minimap-done"]
+                if run.view:
+                    style += self._styles["graph--minimap-view"]
+                if run.current:
+                    style += self._styles["graph--current"]
+                segments.append(Segment(run.text, style))
+        else:
+            segments.append(Segment(" " * minimap.width, panel))
+        segments.append(Segment(" ", panel))
+        return Strip(segments).adjust_cell_length(width, base)
+
+    def _graph_line(self, y: int, scroll_x: int, scroll_y: int, width: int, base: Style
+                    ) -> Strip:
         row_y = scroll_y + y
         layout = self.layout_
         if layout is None or row_y >= layout.height or scroll_x >= layout.width:
@@ -148,7 +341,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
             if tag == "box":
                 style = base + self._box_style(owner, row_y)
                 box = layout.boxes[owner]
-                if (owner in self.debugger.breakpoints and row_y == box.y
+                if (owner in self._breakpoints and row_y == box.y
                         and start + scroll_x == box.x and len(piece) > 2):
                     bp = base + self._styles["graph--breakpoint"]
                     segments += [Segment(piece[0], style), Segment("●", bp)]
@@ -162,20 +355,78 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
             segments.append(Segment(text[cursor:], base))
         return Strip(segments, len(text)).extend_cell_length(width, base)
 
+    # --- the minimap ---------------------------------------------------------------------------
+
+    @property
+    def minimap_shown(self) -> bool:
+        return self._minimap_for_size() is not None
+
+    def _minimap_wanted(self) -> bool:
+        layout = self.layout_
+        if layout is None:
+            return False
+        if self.state.minimap is not None:
+            return self.state.minimap
+        view_w, view_h = self.scrollable_content_region.size
+        return layout.width * layout.height > MINIMAP_AUTO * max(view_w * view_h, 1)
+
+    def _minimap_for_size(self) -> Minimap | None:
+        """The minimap for the current layout and window size, or ``None`` when hidden."""
+        if not self._minimap_wanted():
+            return None
+        view_w, view_h = self.scrollable_content_region.size
+        max_w = min(MINIMAP_MAX[0], view_w // 3)
+        max_h = min(MINIMAP_MAX[1], view_h // 3)
+        if max_w < 6 or max_h < 3:
+            return None  # the window is too small to spare a corner
+        key = (id(self.layout_), max_w, max_h)
+        if self._minimap_key != key:
+            view = self.view
+            self._minimap = Minimap(self.layout_, max_w, max_h, view.members)
+            self._minimap_key = key
+            self._minimap_rows = None
+        return self._minimap
+
+    def _minimap_runs(self, minimap: Minimap, scroll_x: int, scroll_y: int, view_w: int,
+                      view_h: int) -> list:
+        key = (scroll_x, scroll_y, view_w, view_h, id(minimap))
+        if self._minimap_rows is None or self._minimap_rows[0] != key:
+            debugger = self.debugger
+            moment, n = debugger.moment, len(debugger.trace.nodes)
+            below = moment.index if moment.phase == "forward" else None
+            above = n - 1 - moment.index if moment.phase == "backward" else None
+            if moment.phase == "update":
+                below = n
+            current = self.view.box_of.get(debugger.current_node)
+            rows = minimap.rows((scroll_x, scroll_y, view_w, view_h),
+                                () if current is None else (current,), below, above)
+            self._minimap_rows = (key, rows)
+        return self._minimap_rows[1]
+
+    def _minimap_cell(self, x: int, y: int) -> tuple[int, int] | None:
+        """The minimap cell under window cell ``(x, y)``, if the minimap is there."""
+        minimap = self._minimap_for_size()
+        if minimap is None:
+            return None
+        view_w, view_h = self.scrollable_content_region.size
+        col, row = x - (view_w - minimap.width - 1), y - (view_h - minimap.height)
+        if 0 <= col < minimap.width and 0 <= row < minimap.height:
+            return col, row
+        return None
+
     def on_click(self, event: Click) -> None:
         if self.layout_ is None:
             return
+        cell = self._minimap_cell(event.x, event.y)
+        if cell is not None:  # jump the window there
+            x, y = self._minimap.canvas_point(*cell)
+            view_w, view_h = self.scrollable_content_region.size
+            self.scroll_to(x - view_w // 2, y - view_h // 2, animate=False, immediate=True)
+            return
         x, y = event.x + int(self.scroll_x), event.y + int(self.scroll_y)
-        node = self.layout_.node_at(x, y)
-        if node is not None:
-            self.post_message(self.NodeClicked(node))
-
-
-def compute_layout(debugger: Debugger, zoom: str) -> Layout:
-    """Lay out ``debugger``'s graph at ``zoom`` (slow for big graphs: call it from a worker)."""
-    nodes = debugger.trace.nodes
-    return layout_graph(debugger.trace.graph, {n.id: box_size(n, zoom) for n in nodes},
-                        border=zoom == FULL)
+        box = self.layout_.node_at(x, y)
+        if box is not None:
+            self.post_message(self.NodeClicked(self.view.output(box)))
 
 
 def nearest_box(boxes: dict, node: int, direction: str) -> int | None:

@@ -1,0 +1,266 @@
+"""What the graph shows: which boxes (nodes, collapsed groups), where, and what they say.
+
+A :class:`GraphState` holds the user's view options (which groups are collapsed, the
+neighbourhood view, the minimap) and turns a debugger's trace into a :class:`View` (the graph of
+boxes to draw) and its :class:`~tui.graph_canvas.Layout`. Laying out is the slow part, so it
+runs in workers and its results are cached; this module imports no Textual, so all of it is
+testable without a terminal.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from tracer import explain
+from tracer.record import Node, Trace
+
+from .graph_layout import Layout, layout_graph
+from .groups import (
+    Group,
+    Grouping,
+    collapse_graph,
+    find_groups,
+    group_of_box,
+    group_status,
+    is_group_box,
+)
+from .neighbourhood import DEFAULT_HOPS, MAX_HOPS, MIN_HOPS, neighbourhood
+from .state import Debugger, NodeState
+
+FULL, CHIPS = "full", "chips"
+KIND_LABEL = {"param": "param", "input": "input", "constant": "const", "loss": "loss"}
+BIG_GRAPH = 300  # nodes; bigger graphs open with their groups collapsed
+GROUP_MARK = "▸"  # starts a collapsed group's name
+
+
+def box_size(node: Node, zoom: str) -> tuple[int, int]:
+    """Width and height of a node's box: fixed per node so that stepping never moves a box."""
+    if zoom == CHIPS:
+        return min(max(len(node.name) + 2, 6), 16), 1
+    return min(max(len(node.name) + len(node.op) + 5, 14), 22), 5
+
+
+def group_box_size(group: Group, zoom: str) -> tuple[int, int]:
+    """A collapsed group's box: its name (and member count), like a node's box otherwise."""
+    if zoom == CHIPS:
+        return min(max(len(group.name) + 4, 6), 18), 1
+    return min(max(len(group.name) + len(str(len(group))) + 9, 14), 28), 5
+
+
+def node_label(debugger: Debugger, node: int, zoom: str) -> list[str]:
+    """The text inside a node's box at the current moment: name, op, value and gradient."""
+    nd = debugger.trace.nodes[node]
+    state = debugger.node_state(node)
+    if zoom == CHIPS:
+        return [nd.name]
+    value = explain.short(nd.value) if state.value_known else "·"
+    grad = explain.short(nd.grad) if state.grad_known else "·"
+    return [f"{nd.name} {KIND_LABEL.get(nd.kind, nd.op)}", f"v {value}", f"g {grad}"]
+
+
+def group_state(debugger: Debugger, group: Group) -> tuple[str, int]:
+    """A group box's status and how many of its nodes are done (see :func:`group_status`)."""
+    moment = debugger.moment
+    return group_status(group.members, moment.phase, moment.index, len(debugger.trace.nodes),
+                        debugger.current_node)
+
+
+def group_label(debugger: Debugger, group: Group, zoom: str) -> list[str]:
+    """A collapsed group's text: its name and size, then its output's value and gradient.
+
+    While only some of its nodes have had their step, the line still unknown shows how many
+    have (``v · 5/14``).
+    """
+    head = f"{GROUP_MARK} {group.name}"
+    if zoom == CHIPS:
+        return [head]
+    out = debugger.trace.nodes[group.output]
+    state: NodeState = debugger.node_state(group.output)
+    _, done = group_state(debugger, group)
+    progress = f" {done}/{len(group)}" if 0 < done < len(group) else ""
+    phase = debugger.phase
+    value = explain.short(out.value) if state.value_known else "·" + (
+        progress if phase == "forward" else "")
+    grad = explain.short(out.grad) if state.grad_known else "·" + (
+        progress if phase == "backward" else "")
+    return [f"{head} ({len(group)})", f"v {value}", f"g {grad}"]
+
+
+@dataclass
+class View:
+    """The graph of boxes one picture shows.
+
+    Box ids are node ids for nodes drawn on their own and negative ids for collapsed groups
+    (see :func:`tui.groups.group_box`). ``box_of`` maps every node of the trace to the box it is
+    drawn in, or would be: in the neighbourhood view only the boxes of ``graph`` are shown.
+    """
+
+    graph: nx.DiGraph
+    box_of: dict[int, int]
+    grouping: Grouping
+    collapsed: frozenset[int] = frozenset()
+    centre: int | None = None  # the neighbourhood view's centre box
+    hops: int | None = None
+    outside: dict[int, int] = field(default_factory=dict)  # box -> neighbours not shown
+
+    def shown(self, box: int | None) -> bool:
+        return box is not None and box in self.graph
+
+    def group(self, box: int) -> Group | None:
+        return self.grouping.groups[group_of_box(box)] if is_group_box(box) else None
+
+    def output(self, box: int) -> int:
+        """The node a box stands for: itself, or a collapsed group's output."""
+        group = self.group(box)
+        return group.output if group is not None else box
+
+    def members(self, box: int) -> tuple[int, ...]:
+        group = self.group(box)
+        return group.members if group is not None else (box,)
+
+    def edge(self, u: int, v: int) -> tuple[int, int] | None:
+        """The drawn edge that carries the trace's edge ``u -> v``, if it is drawn."""
+        a, b = self.box_of.get(u), self.box_of.get(v)
+        return (a, b) if a != b and self.graph.has_edge(a, b) else None
+
+
+def whole_view(trace: Trace, grouping: Grouping | None = None) -> View:
+    """Every node on its own: the graph as recorded."""
+    grouping = grouping or Grouping((), (None,) * len(trace.nodes))
+    return View(trace.graph, {n.id: n.id for n in trace.nodes}, grouping)
+
+
+def _signature(trace: Trace) -> tuple[int, int]:
+    """Identifies a graph's structure and names: a re-run of the same network matches."""
+    return len(trace.nodes), hash(tuple((n.name, n.op, n.inputs) for n in trace.nodes))
+
+
+class GraphState:
+    """The view options of one debugger screen, and a cache of the pictures made from them.
+
+    ``collapsed`` is the set of collapsed group names, or ``None`` for the default (every group
+    collapsed when the graph has more than ``threshold`` nodes, none otherwise); ``hops`` turns
+    the neighbourhood view on; ``minimap`` is ``None`` for automatic (shown when the picture is
+    much bigger than the window). Options change on the UI thread; :meth:`layout` may run in a
+    worker.
+    """
+
+    CACHE = 24  # layouts kept (a neighbourhood view makes one per centre)
+
+    def __init__(self, threshold: int = BIG_GRAPH) -> None:
+        self.threshold = threshold
+        self.collapsed: frozenset[str] | None = None
+        self.hops: int | None = None
+        self.minimap: bool | None = None
+        self._lock = threading.Lock()
+        self._groupings: dict[tuple[int, int], Grouping] = {}
+        self._layouts: OrderedDict[tuple, Layout] = OrderedDict()
+
+    # --- options -------------------------------------------------------------------------------
+
+    def grouping(self, trace: Trace) -> Grouping:
+        key = _signature(trace)
+        with self._lock:
+            found = self._groupings.get(key)
+        if found is None:
+            found = find_groups(trace)
+            with self._lock:
+                self._groupings = {key: found}  # one graph at a time
+        return found
+
+    def collapsed_names(self, grouping: Grouping) -> frozenset[str]:
+        if self.collapsed is not None:
+            return self.collapsed & grouping.names
+        n = len(grouping.group_of)
+        return grouping.names if n > self.threshold else frozenset()
+
+    def toggle_group(self, grouping: Grouping, group: Group) -> bool:
+        """Collapse ``group`` if it is open, open it if collapsed; return whether it is now
+        collapsed."""
+        names = self.collapsed_names(grouping)
+        self.collapsed = names - {group.name} if group.name in names else names | {group.name}
+        return group.name in self.collapsed
+
+    def toggle_all(self, grouping: Grouping) -> bool:
+        """Collapse every group unless all are collapsed already, then open them all; return
+        whether they are now collapsed."""
+        everything = grouping.names
+        self.collapsed = frozenset() if self.collapsed_names(grouping) == everything \
+            else everything
+        return bool(self.collapsed)
+
+    def toggle_neighbourhood(self) -> bool:
+        self.hops = None if self.hops else DEFAULT_HOPS
+        return self.hops is not None
+
+    def change_hops(self, delta: int) -> int | None:
+        if self.hops is not None:
+            self.hops = max(MIN_HOPS, min(self.hops + delta, MAX_HOPS))
+        return self.hops
+
+    # --- pictures ------------------------------------------------------------------------------
+
+    def view(self, trace: Trace, selected: int | None = None) -> View:
+        """The boxes to draw for ``trace``: groups collapsed, and in the neighbourhood view only
+        the boxes within ``hops`` of the selected node's box."""
+        grouping = self.grouping(trace)
+        names = self.collapsed_names(grouping)
+        closed = frozenset(g.id for g in grouping.groups if g.name in names)
+        if closed:
+            graph, box_of = collapse_graph(trace, grouping, closed)
+        else:
+            graph, box_of = trace.graph, {n.id: n.id for n in trace.nodes}
+        view = View(graph, box_of, grouping, closed)
+        hops = self.hops
+        if hops is not None and selected is not None and selected in box_of:
+            centre = box_of[selected]
+            sub, outside = neighbourhood(graph, centre, hops)
+            view = View(sub, box_of, grouping, closed, centre, hops, outside)
+        return view
+
+    def layout(self, debugger: Debugger, zoom: str, selected: int | None = None) -> Layout:
+        """Lay out the view of ``debugger``'s graph (slow for big graphs: call it from a
+        worker). The layout's ``view`` attribute is the :class:`View` it draws."""
+        trace = debugger.trace
+        selected = debugger.selected if selected is None else selected
+        view = self.view(trace, selected)
+        key = (_signature(trace), zoom, view.collapsed, view.centre, view.hops)
+        with self._lock:
+            layout = self._layouts.get(key)
+            if layout is not None:
+                self._layouts.move_to_end(key)
+        if layout is None:
+            layout = lay_out(trace, view, zoom)
+            with self._lock:
+                self._layouts[key] = layout
+                while len(self._layouts) > self.CACHE:
+                    self._layouts.popitem(last=False)
+        return layout
+
+
+def lay_out(trace: Trace, view: View, zoom: str) -> Layout:
+    """Lay out ``view`` at ``zoom``; the result carries the view as ``layout.view``."""
+    sizes = {}
+    for box in view.graph:
+        group = view.group(box)
+        sizes[box] = group_box_size(group, zoom) if group is not None else \
+            box_size(trace.nodes[box], zoom)
+    layout = layout_graph(view.graph, sizes, border=zoom == FULL)
+    layout.view = view
+    layout.heavy = frozenset(box for box in view.graph if is_group_box(box))
+    return layout
+
+
+def compute_layout(debugger: Debugger, zoom: str, state: GraphState | None = None) -> Layout:
+    """Lay out ``debugger``'s graph at ``zoom`` (slow for big graphs: call it from a worker).
+
+    With a ``state``, the view it asks for (collapsed groups, neighbourhood); without, every
+    node on its own.
+    """
+    if state is not None:
+        return state.layout(debugger, zoom)
+    return lay_out(debugger.trace, whole_view(debugger.trace), zoom)
