@@ -12,6 +12,7 @@ from tui.prompt_screen import PromptScreen
 
 
 async def answer_prompt(pilot, text: str) -> None:
+    await pilot.pause()
     assert isinstance(pilot.app.screen, PromptScreen)
     pilot.app.screen.query_one(Input).value = text
     await press(pilot, "enter")

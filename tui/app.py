@@ -87,6 +87,21 @@ class GradstepApp(App):
             yield SystemCommand("Train N iterations", "Run more iterations and plot the loss (t)",
                                 screen.action_train)
             yield SystemCommand("Toggle zoom", "Full boxes or one-line chips", screen.action_zoom)
+            for name, label in (("nonfinite", "the first NaN or infinite value or gradient"),
+                                ("gradient", "a gradient whose size is above a threshold…"),
+                                ("gradcheck", "a node whose backward fails the gradient check"),
+                                ("dead", "a dead ReLU unit")):
+                yield SystemCommand(f"Break on {label}", "a conditional breakpoint for c and C",
+                                    lambda name=name: screen.action_break_on(name))
+            yield SystemCommand("Clear conditional breakpoints", "c and C stop only at nodes",
+                                screen.action_clear_conditions)
+            yield SystemCommand("Diagnose this graph", "non-finite values, vanishing and "
+                                "exploding gradients, dead units, per-node gradient checks",
+                                lambda: screen.run_diagnosis(asked=True))
+            yield SystemCommand("Check every parameter's gradient",
+                                "against finite differences of the whole loss (re-runs the "
+                                "network; slow on big ones)",
+                                lambda: screen.run_diagnosis(whole_network=True))
             yield SystemCommand("Collapse or open the selected group",
                                 "A layer or neuron as one box, or opened up (x)",
                                 screen.action_collapse)

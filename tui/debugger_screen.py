@@ -12,8 +12,16 @@ from textual.timer import Timer
 from textual.widgets import Footer, LoadingIndicator, OptionList, Static, TabbedContent, TabPane
 
 from tracer import Network, explain
+from tracer.diagnostics import (
+    Condition,
+    break_on_dead_unit,
+    break_on_gradcheck_failure,
+    break_on_gradient_above,
+    break_on_nonfinite,
+)
 from tracer.narration import narrate
 
+from .diagnostics_panel import DiagnosticsPanel
 from .find_screen import FindScreen
 from .graph_layout import Layout
 from .graph_view import CHIPS, FULL, GraphView, compute_layout
@@ -21,6 +29,7 @@ from .help_screen import HelpScreen
 from .inspector import Inspector
 from .params_panel import ParamsPanel
 from .prompt_screen import PromptScreen
+from .repaint import update_text
 from .state import Debugger
 from .status_bar import StatusBar
 from .step_list import StepList
@@ -30,6 +39,12 @@ from .training_panel import TrainingPanel
 LEGEND = (("current", "graph--current"), ("done", "graph--done"), ("pending", "graph--pending"),
           ("param", "graph--param"), ("input/const", "graph--input"), ("loss", "graph--loss"),
           ("── flow now", "graph--edge-active"), ("● breakpoint", "graph--breakpoint"))
+
+
+AUTO_DIAGNOSE_LIMIT = 1500  # nodes; bigger graphs are diagnosed when asked (command palette)
+
+CONDITIONS = {"nonfinite": break_on_nonfinite, "gradcheck": break_on_gradcheck_failure,
+              "dead": break_on_dead_unit}
 
 
 def narration_text(debugger: Debugger) -> str:
@@ -130,6 +145,8 @@ class DebuggerScreen(Screen):
                         yield ParamsPanel(id="params")
                     with TabPane("Training", id="training-tab"):
                         yield TrainingPanel(id="training")
+                    with TabPane("Diagnostics", id="diagnostics-tab"):
+                        yield DiagnosticsPanel(id="diagnostics")
         yield LoadingIndicator(id="loading")
         yield Footer()
 
@@ -167,6 +184,72 @@ class DebuggerScreen(Screen):
         self.query_one(TrainingPanel).show(debugger)
         self.query_one(GraphView).focus()
         self.refresh_view(moved=False)
+        self.run_diagnosis()
+
+    def run_diagnosis(self, whole_network: bool = False, asked: bool = False) -> None:
+        """Diagnose the viewed cycle in a worker. On a big graph the checks hold Python's GIL
+        long enough to make the UI stutter, so there it waits to be asked (palette)."""
+        if self.debugger is None:
+            return
+        if len(self.debugger.trace.nodes) > AUTO_DIAGNOSE_LIMIT and not (asked or whole_network):
+            self.query_one(DiagnosticsPanel).waiting(len(self.debugger.trace.nodes))
+            return
+        self.diagnose_in_background(whole_network)
+
+    @work(thread=True, exclusive=True, group="diagnose")
+    def diagnose_in_background(self, whole_network: bool = False) -> None:
+        """Diagnose the viewed cycle off the UI thread (the per-node gradient checks take a
+        moment on a big graph); ``whole_network`` adds the finite-difference check of every
+        parameter, which re-runs the network and so is asked for from the command palette."""
+        debugger = self.debugger
+        try:
+            debugger.diagnose(whole_network)
+        except Exception as exc:  # the user's network code may raise anything
+            self.app.call_from_thread(self.app.show_error, str(exc))
+            return
+        self.app.call_from_thread(self.diagnosed, whole_network)
+
+    def diagnosed(self, whole_network: bool = False) -> None:
+        debugger = self.debugger
+        self.query_one(DiagnosticsPanel).show(debugger)
+        problems = [f for f in debugger.findings if f.is_problem]
+        tab = self.query_one(TabbedContent).get_tab("diagnostics-tab")
+        tab.label = f"Diagnostics ({len(problems)})" if problems else "Diagnostics"
+        self.query_one(GraphView).update_state()  # badges
+        if problems:
+            self.notify(f"{len(problems)} problem(s) found: {problems[0].summary}",
+                        title="diagnostics", severity="warning", markup=False)
+        elif whole_network:
+            self.notify("every parameter's gradient matches finite differences",
+                        title="gradient check", markup=False)
+
+    def action_break_on(self, name: str) -> None:
+        """Add a conditional breakpoint (see tracer.diagnostics); ``gradient`` asks for a
+        threshold first."""
+        if self.debugger is None:
+            return
+        if name == "gradient":
+            self.app.push_screen(PromptScreen("Stop where |gradient| is above…",
+                                              "a positive number", "10"), self._gradient_above)
+            return
+        self._add_condition(CONDITIONS[name]())
+
+    def _gradient_above(self, text: str | None) -> None:
+        try:
+            threshold = float(text or "")
+        except ValueError:
+            return
+        if threshold > 0:
+            self._add_condition(break_on_gradient_above(threshold))
+
+    def _add_condition(self, condition: Condition) -> None:
+        self.debugger.conditions.append(condition)
+        self.notify(f"c now also stops at {condition.label}", markup=False)
+
+    def action_clear_conditions(self) -> None:
+        if self.debugger is not None:
+            self.debugger.conditions.clear()
+            self.notify("conditional breakpoints cleared")
 
     def failed(self, exc: Exception) -> None:
         self.query_one("#loading").display = False
@@ -178,7 +261,8 @@ class DebuggerScreen(Screen):
     def refresh_view(self, moved: bool = True) -> None:
         debugger = self.debugger
         self.query_one(StatusBar).show(debugger)
-        self.query_one("#narration", Static).update(narration_text(debugger))
+        # Re-laying out the screen only when the narration's height changes (tui/repaint.py).
+        update_text(self.query_one("#narration", Static), narration_text(debugger))
         self.query_one(GraphView).update_state()
         self.query_one(Inspector).show(debugger, self.full_arrays)
         self.query_one(ParamsPanel).show(debugger)
@@ -383,6 +467,7 @@ class DebuggerScreen(Screen):
         self.query_one(StepList).show(self.debugger)
         self.query_one(TrainingPanel).show(self.debugger)
         self.refresh_view(moved=False)
+        self.run_diagnosis()
         after = self.debugger.cycle.loss
         self.notify(f"{text}: loss {explain.number(before, 6)} → {explain.number(after, 6)}",
                     title="what-if", markup=False)
@@ -413,6 +498,7 @@ class DebuggerScreen(Screen):
         self.query_one(TrainingPanel).show(self.debugger)
         self.query_one(TabbedContent).active = "training-tab"
         self.refresh_view(moved=False)
+        self.run_diagnosis()
 
     def action_iteration(self, delta: int) -> None:
         if self.debugger is not None:
@@ -435,7 +521,11 @@ class DebuggerScreen(Screen):
         self.select(message.node)
 
     def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
-        if message.option_list.id == "iterations":
+        if message.option_list.id == "findings":
+            finding = self.debugger.findings[message.option_index]
+            self._move(lambda d: d.go_to_finding(finding))
+            self.query_one(GraphView).follow(self.debugger.selected)
+        elif message.option_list.id == "iterations":
             self.debugger.view(message.option_index)
             self.iterations_changed()
         elif message.option_list.id == "steps":

@@ -171,6 +171,7 @@ class Layout:
         # tui.views; the canvas itself does not use it).
         self.heavy: frozenset[Node] = frozenset()
         self.view: object = None
+        self._runs: dict[tuple[int, int, int], list] = {}  # drawn lines by row window
         # Everything below is kept per row and sorted by x, so that drawing a window of a row
         # bisects to it instead of walking the whole row.
         self._box_x: list[list[int]] = [[] for _ in range(self.height)]
@@ -242,7 +243,14 @@ class Layout:
             offsets are into ``text``, so they equal canvas columns minus ``start``.
         """
         end = self.width if end is None else end
-        pieces = self._line_runs(y, start, end)
+        # Lines never change for a layout, only the boxes' labels do: keep each window's runs.
+        key = (y, start, end)
+        runs = self._runs.get(key)
+        if runs is None:
+            if len(self._runs) > 4096:
+                self._runs.clear()
+            runs = self._runs[key] = self._line_runs(y, start, end)
+        pieces = list(runs)
         box_x = self._box_x[y]
         k = max(bisect_right(box_x, start) - 1, 0)  # the box just left may reach into the window
         for x, node in zip(box_x[k:], self._box_nodes[y][k:], strict=True):

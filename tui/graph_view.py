@@ -132,8 +132,8 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         self._breakpoints = {view.box_of.get(n) for n in debugger.breakpoints}
         self._selected_box = view.box_of.get(debugger.selected)
         self._minimap_rows = None
-        if self.state.hops is not None and (view.hops != self.state.hops
-                                            or self._selected_box != view.centre):
+        if self.state.hops is not None and self._selected_box is not None and (
+                view.hops != self.state.hops or self._selected_box != view.centre):
             self.relayout()  # the neighbourhood follows the selection
         self.follow(debugger.selected)
         self.refresh()

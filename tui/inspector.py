@@ -90,7 +90,10 @@ class Inspector(ScrollView, can_focus=True):
         console = self.app.console
         lines = self.text.wrap(console, width, overflow="fold")
         self._strips = [Strip(list(line.render(console)), line.cell_len) for line in lines]
-        self.virtual_size = Size(width, len(self._strips))
+        # No shorter than the window: then a shorter text leaves the size alone, and a step
+        # repaints this panel instead of laying out the whole screen again.
+        height = max(len(self._strips), self.scrollable_content_region.height)
+        self.virtual_size = Size(width, height)
         self.refresh()
 
     def render_line(self, y: int) -> Strip:

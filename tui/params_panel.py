@@ -68,7 +68,15 @@ class ParamsPanel(Vertical):
     _cells: tuple = (None, [])  # (cycle, param_cells of it)
     REBUILD = 40  # changed rows beyond which rebuilding the table is cheaper than updating
 
+    _waiting: Debugger | None = None  # shown while the tab was hidden: fill it when it shows
+
     def show(self, debugger: Debugger) -> None:
+        # Hidden (another tab is open): a table of thousands of parameters is built when the
+        # tab is opened, not at every step nor before the graph's first paint.
+        if not all(node.display for node in self.ancestors_with_self if hasattr(node, "display")):
+            self._waiting = debugger
+            return
+        self._waiting = None
         if self._cells[0] is not debugger.cycle:
             self._cells = (debugger.cycle, param_cells(debugger))
         rows = param_rows(debugger, self._cells[1])
@@ -98,6 +106,10 @@ class ParamsPanel(Vertical):
             table.move_cursor(row=cursor)
         self.query_one("#loss-line", Static).update(loss, layout=False)
         self.query_one(Sparkline).data = debugger.loss_curve()
+
+    def on_show(self) -> None:
+        if self._waiting is not None:
+            self.show(self._waiting)
 
 
 def _cell(text: str) -> Text:

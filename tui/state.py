@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 from tracer import Cycle, Moment, Network, Stepper, Trace, explain
+from tracer.diagnostics import Condition, Finding, diagnose
 from tracer.network import Outcome
 
 
@@ -38,6 +39,8 @@ class Debugger:
         self.viewing = len(self.cycles) - 1
         self.revealed: set[int] = set()  # quiz: positions whose gradient has been shown
         self._words: dict[int, tuple[str | None, str | None]] = {}
+        self._findings: dict[int, list[Finding]] = {}
+        self.conditions: list[Condition] = []  # conditional breakpoints
         self._start_cycle()
 
     def _start_cycle(self, position: int = 0) -> None:
@@ -137,7 +140,7 @@ class Debugger:
             limit = start if reverse else end
 
         def stop(m: Moment) -> bool:
-            return (m.phase != "update" and m.record.node in self.breakpoints) or m.phase != phase
+            return m.phase != phase or self.breaks_at(m)
 
         hit = self.stepper.run_until(stop, reverse)
         if not hit or self.phase != phase:  # ran out of the phase: stop on its last step
@@ -145,6 +148,48 @@ class Debugger:
             hit = False
         self._moved()
         return hit
+
+    def breaks_at(self, moment: Moment) -> bool:
+        """Whether a breakpoint (on the node, or a condition) stops the cursor at ``moment``."""
+        if moment.phase == "update":
+            return False
+        if moment.record.node in self.breakpoints:
+            return True
+        return any(condition(self.trace, moment.record) for condition in self.conditions)
+
+    # --- diagnostics -------------------------------------------------------------------------
+
+    def diagnose(self, whole_network: bool = False) -> list[Finding]:
+        """The viewed cycle's findings (cached). ``whole_network`` adds the gradient check of
+        every parameter against finite differences of the whole loss, which re-runs the
+        forward pass many times: slow on a big network, so it is asked for explicitly."""
+        key = id(self.cycle)
+        if whole_network or key not in self._findings:
+            forward = self.network.forward if whole_network else None
+            self._findings[key] = diagnose(self.trace, forward, params=self.network.params)
+        return self._findings[key]
+
+    @property
+    def findings(self) -> list[Finding]:
+        """The findings computed so far for the viewed cycle (empty until :meth:`diagnose`)."""
+        return self._findings.get(id(self.cycle), [])
+
+    def badge(self, node: int) -> str | None:
+        """``"error"`` or ``"warning"``: the worst problem found at ``node``, if any."""
+        worst = None
+        for finding in self.findings:
+            if finding.node == node and finding.is_problem:
+                if finding.severity == "error":
+                    return "error"
+                worst = "warning"
+        return worst
+
+    def go_to_finding(self, finding: Finding) -> None:
+        """Put the cursor where ``finding`` shows, and select its node."""
+        if finding.phase is not None and finding.step is not None:
+            self.goto(self.phase_bounds(finding.phase)[0] + finding.step)
+        if finding.node is not None:
+            self.selected = finding.node
 
     def apply_update(self) -> None:
         """Show the update applied: the loss before and after it."""

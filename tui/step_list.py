@@ -156,18 +156,36 @@ class StepList(ScrollView, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(self.scrollable_content_region.width, self.count)
 
-    def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
+    _frame: tuple | None = None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Styles and sizes looked up once per frame, not once per row (each walks the DOM).
         base = self.rich_style
-        k = self.scroll_offset.y + y
+        self._frame = (self.scrollable_content_region.width, self.scroll_offset.y, base,
+                       base + self.get_component_rich_style("step-list--highlighted"),
+                       base + self.get_component_rich_style("step-list--done"))
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
+    def render_line(self, y: int) -> Strip:
+        frame = self._frame
+        if frame is None:
+            base = self.rich_style
+            frame = (self.scrollable_content_region.width, self.scroll_offset.y, base,
+                     base + self.get_component_rich_style("step-list--highlighted"),
+                     base + self.get_component_rich_style("step-list--done"))
+        width, top, base, highlighted, done = frame
+        k = top + y
         if self.debugger is None or not 0 <= k < self.count:
             return Strip.blank(width, base)
         position = self.debugger.position
         style = base
         if k == self.highlighted:
-            style = base + self.get_component_rich_style("step-list--highlighted")
+            style = highlighted
         elif k < position:
-            style = base + self.get_component_rich_style("step-list--done")
+            style = done
         text = step_mark(k, position) + self.label(k)
         if len(text) > width:  # cut with an ellipsis
             text = text[: max(width - 1, 0)] + "…"

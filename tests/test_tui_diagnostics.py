@@ -1,0 +1,94 @@
+"""Diagnostics in the app: badges on the graph, the panel, conditional breakpoints."""
+
+from textual.widgets import OptionList
+
+from scenarios import load
+from tests.test_tui_app import debugger_of, press, settle
+from tests.test_tui_classroom import answer_prompt
+from tui.app import GradstepApp
+from tui.graph_view import GraphView
+from tui.views import node_label
+
+
+async def open_app(pilot) -> None:
+    await settle(pilot)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_a_problem_gets_a_badge_a_list_entry_and_a_jump():
+    app = GradstepApp(load("nan-log"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_app(pilot)
+        debugger = debugger_of(app)
+        first = debugger.findings[0]
+        assert first.kind == "nonfinite-value" and first.severity == "error"
+        assert node_label(debugger, first.node, "full")[0].startswith("✖ ")
+        healthy = next(n.id for n in debugger.trace.nodes if debugger.badge(n.id) is None)
+        assert not node_label(debugger, healthy, "full")[0].startswith(("✖", "⚠"))
+        tab = app.screen.query_one("#tabs").get_tab("diagnostics-tab")
+        assert "Diagnostics (" in str(tab.label)
+        findings = app.screen.query_one("#findings", OptionList)
+        assert findings.option_count == len(debugger.findings)
+        assert first.summary in str(findings.get_option_at_index(0).prompt)
+        app.screen.query_one("#tabs").active = "diagnostics-tab"
+        await pilot.pause()
+        findings.focus()
+        findings.highlighted = 0
+        await press(pilot, "enter")
+        assert debugger.selected == first.node
+        assert debugger.phase == first.phase
+        assert debugger.moment.index == first.step
+        assert first.message == str(app.screen.query_one("#finding-message").content)
+
+
+async def test_a_healthy_network_has_no_badges_and_says_so():
+    app = GradstepApp(load("mazur"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_app(pilot)
+        debugger = debugger_of(app)
+        assert not [f for f in debugger.findings if f.is_problem]
+        assert all(debugger.badge(n.id) is None for n in debugger.trace.nodes)
+        assert "No problems found" in str(app.screen.query_one("#finding-message").content)
+
+
+async def test_conditional_breakpoint_stops_at_the_first_nonfinite_value():
+    app = GradstepApp(load("nan-log"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_app(pilot)
+        debugger = debugger_of(app)
+        app.screen.action_break_on("nonfinite")
+        await press(pilot, "c")
+        first = debugger.findings[0]
+        assert debugger.phase == "forward" and debugger.current_node == first.node
+        app.screen.action_clear_conditions()
+        await press(pilot, "g", "c")
+        assert debugger.position == debugger.phase_bounds("forward")[1]
+
+
+async def test_conditional_breakpoint_on_a_gradient_above_a_threshold():
+    app = GradstepApp(load("exploding"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_app(pilot)
+        debugger = debugger_of(app)
+        app.screen.action_break_on("gradient")
+        await answer_prompt(pilot, "5")
+        await press(pilot, "c", "c")  # to the end of the forward pass, then into the backward
+        # It stops at the first node whose own gradient ∂L/∂node has an element above 5.
+        assert debugger.phase == "backward"
+        assert abs(debugger.moment.record.upstream).max() > 5
+        earlier = debugger.timeline[debugger.phase_bounds("backward")[0]:debugger.position]
+        assert earlier and all(abs(m.record.upstream).max() <= 5 for m in earlier)
+
+
+async def test_graph_box_shows_the_badge():
+    app = GradstepApp(load("dead-relu"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_app(pilot)
+        debugger = debugger_of(app)
+        dead = next(f for f in debugger.findings if f.kind == "dead-relu")
+        debugger.selected = dead.node
+        app.screen.refresh_view(moved=False)
+        await pilot.pause()
+        graph = app.screen.query_one(GraphView)
+        assert graph._labels.get(dead.node)[0].startswith("⚠ ")

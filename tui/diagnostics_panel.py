@@ -1,0 +1,53 @@
+"""Diagnostics: what gradstep found wrong with the gradients; select one to go to its node."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import OptionList, Static
+
+from .state import Debugger
+
+SEVERITY_STYLE = {"error": ("✖", "bold red"), "warning": ("⚠", "bold yellow"),
+                  "info": ("·", "dim")}
+
+
+def finding_prompt(finding) -> Text:
+    mark, style = SEVERITY_STYLE[finding.severity]
+    text = Text(f"{mark} ", style)
+    text.append(finding.summary)
+    return text
+
+
+class DiagnosticsPanel(Vertical):
+    """The findings as a list (Enter goes to one) and the highlighted one's full message."""
+
+    def compose(self) -> ComposeResult:
+        yield OptionList(id="findings")
+        yield Static(id="finding-message", markup=False)
+
+    def show(self, debugger: Debugger) -> None:
+        self.debugger = debugger
+        findings = debugger.findings
+        options = self.query_one(OptionList)
+        options.set_options(finding_prompt(f) for f in findings)
+        message = self.query_one("#finding-message", Static)
+        if not findings:
+            message.update("No problems found: values and gradients are finite, gradients flow "
+                           "to every parameter, and every op's backward matches finite "
+                           "differences.")
+        else:
+            options.highlighted = 0
+
+    def waiting(self, nodes: int) -> None:
+        """A big graph is diagnosed only when asked: say how."""
+        self.query_one(OptionList).clear_options()
+        self.query_one("#finding-message", Static).update(
+            f"This graph has {nodes} nodes, so its diagnosis (a few seconds) runs when asked: "
+            f"ctrl+p, then \"Diagnose this graph\".")
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        findings = self.debugger.findings
+        if event.option_index < len(findings):
+            self.query_one("#finding-message", Static).update(findings[event.option_index].message)
