@@ -15,9 +15,9 @@ import contextlib
 import json
 import sys
 
-from scenarios import LoadError, load
-from scenarios.loader import user_code_failure
 from tracer import diagnostics
+
+from .common import add_command, load_and_run
 
 EXIT_CLEAN = 0
 EXIT_PROBLEMS = 1
@@ -25,15 +25,14 @@ EXIT_PROBLEMS = 1
 
 def add_parser(commands: argparse._SubParsersAction, target_help: str) -> None:
     """Add the ``check`` subcommand to ``gradstep``'s subparsers."""
-    checker = commands.add_parser(
-        "check", help="diagnose a network's gradients (exit 1 if it finds a problem)",
-        description="Trace TARGET once at its starting parameters and look for what goes wrong "
-                    "with its gradients: NaN or infinite values and gradients, a backward that "
-                    "disagrees with finite differences (per node and per parameter), vanishing "
-                    "or exploding gradients, dead ReLUs, saturated sigmoids and tanhs, "
-                    "parameters the loss does not depend on, and zero gradients. Exits 0 when "
-                    "it finds no problem, 1 when it finds one, 2 on bad input.")
-    checker.add_argument("target", metavar="TARGET", help=target_help)
+    checker = add_command(
+        commands, "check", "diagnose a network's gradients (exit 1 if it finds a problem)",
+        "Trace TARGET once at its starting parameters and look for what goes wrong with its "
+        "gradients: NaN or infinite values and gradients, a backward that disagrees with finite "
+        "differences (per node and per parameter), vanishing or exploding gradients, dead ReLUs, "
+        "saturated sigmoids and tanhs, parameters the loss does not depend on, and zero "
+        "gradients. Exits 0 when it finds no problem, 1 when it finds one, 2 on bad input.",
+        target_help)
     checker.add_argument("--json", action="store_true",
                          help="print the findings as a JSON list (see the README)")
 
@@ -47,16 +46,7 @@ def findings_for(target: str) -> tuple[str, list[diagnostics.Finding]]:
         For a bad target, a broken network file, or an error in the file's own code (its
         ``forward()``, or a custom op's derivative) while checking.
     """
-    network = load(target)
-    try:
-        findings = diagnostics.diagnose_network(network)
-    except LoadError:
-        raise
-    except Exception as exc:
-        failure = user_code_failure(exc, network)
-        if failure is None:
-            raise
-        raise failure from exc
+    network, findings = load_and_run(target, diagnostics.diagnose_network)
     heading = network.name if network.title in ("", network.name) else (
         f"{network.name}: {network.title}")
     return heading, findings

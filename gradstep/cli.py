@@ -26,13 +26,13 @@ import textwrap
 from collections.abc import Sequence
 
 from scenarios import LoadError, catalog, load
-from scenarios.loader import user_code_failure
 from tracer import report
 
 from . import __version__
 from . import check as check_command
 from . import export as export_command
 from . import serve as serve_command
+from .common import add_command, load_and_run
 
 COMMANDS = ("list", "trace", "check", "open", "serve", "export")
 EXIT_BAD_INPUT = 2
@@ -63,11 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gradstep {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    opener = commands.add_parser(
-        "open", help="open the debugger on a scenario or network file",
-        description="Open the interactive debugger on TARGET, or on the scenario picker when "
-                    "TARGET is left out. The network is loaded (and checked) first.")
-    opener.add_argument("target", nargs="?", metavar="TARGET", help=TARGET_HELP)
+    opener = add_command(
+        commands, "open", "open the debugger on a scenario or network file",
+        "Open the interactive debugger on TARGET, or on the scenario picker when TARGET is left "
+        "out. The network is loaded (and checked) first.", TARGET_HELP, optional=True)
     opener.add_argument("--present", action="store_true",
                         help="presenter mode: graph and narration only, projector theme "
                              "(toggle in the app with P)")
@@ -80,12 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("-l", "--long", action="store_true",
                         help="also print each scenario's description")
 
-    tracer_ = commands.add_parser(
-        "trace", help="run one training cycle headlessly and print it",
-        description="Run one training cycle of TARGET (forward pass, backward pass, optimizer "
-                    "step, forward again) and print it: as a readable handout (text or "
-                    "Markdown), or as JSON for programs.")
-    tracer_.add_argument("target", metavar="TARGET", help=TARGET_HELP)
+    tracer_ = add_command(
+        commands, "trace", "run one training cycle headlessly and print it",
+        "Run one training cycle of TARGET (forward pass, backward pass, optimizer step, forward "
+        "again) and print it: as a readable handout (text or Markdown), or as JSON for programs.",
+        TARGET_HELP)
     form = tracer_.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_const", const="json", dest="format",
                       help="print JSON (the same as --format json)")
@@ -158,16 +156,7 @@ def _list(long: bool) -> int:
 def _trace(target: str, form: str, steps: int | None) -> int:
     # Anything the network file prints goes to stderr, so stdout stays one clean document.
     with contextlib.redirect_stdout(sys.stderr):
-        network = load(target)
-        try:
-            result = report.run_report(network, steps)
-        except LoadError:
-            raise
-        except Exception as exc:
-            failure = user_code_failure(exc, network)
-            if failure is None:
-                raise
-            raise failure from exc
+        _, result = load_and_run(target, lambda network: report.run_report(network, steps))
     render = {"json": report.dumps, "markdown": report.to_markdown, "text": report.to_text}[form]
     text = render(result)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-from scenarios import LoadError, load
-from scenarios.loader import user_code_failure
-from tracer import Network, Trace
+from tracer import Trace
 from tracer.dot import to_dot
+
+from .common import add_command, load_and_run, user_errors
 
 DEFAULT_SIZE = (120, 40)
 MIN_SIZE = (40, 12)
@@ -37,20 +36,6 @@ def parse_size(text: str) -> tuple[int, int]:
             f"must be WIDTHxHEIGHT in cells, at least {MIN_SIZE[0]}x{MIN_SIZE[1]}, such as "
             f"{DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}; not {text!r}")
     return size
-
-
-@contextlib.contextmanager
-def user_errors(network: Network) -> Iterator[None]:
-    """Turn an exception raised by the network file's own code into a :class:`LoadError`."""
-    try:
-        yield
-    except LoadError:
-        raise
-    except Exception as exc:
-        failure = user_code_failure(exc, network)
-        if failure is None:
-            raise
-        raise failure from exc
 
 
 def write_dot(trace: Trace, title: str, destination: str) -> str:
@@ -88,9 +73,8 @@ def export(target: str, svg: str | None = None, dot: str | None = None,
     """
     report = sys.stderr if dot == "-" else sys.stdout  # keep stdout clean for piped DOT
     with contextlib.redirect_stdout(sys.stderr):  # the network file's prints
-        network = load(target)
-        with user_errors(network):
-            trace = network.trace()  # checks forward and backward before the app runs them
+        # checks forward and backward before the app runs them
+        network, trace = load_and_run(target, lambda network: network.trace())
     if dot is not None:
         print(write_dot(trace, network.title or network.name, dot), file=report)
     if svg is not None:
@@ -114,14 +98,13 @@ def export(target: str, svg: str | None = None, dot: str | None = None,
 
 def add_parser(commands: argparse._SubParsersAction, target_help: str) -> None:
     """Add the ``export`` subcommand to the ``gradstep`` parser's ``commands``."""
-    exporter = commands.add_parser(
-        "export", help="write a cycle as SVG screenshots (one per step) or Graphviz DOT",
-        description="Export one training cycle of TARGET for slides: --svg DIR renders the "
-                    "debugger headlessly and writes one SVG per step (forward, backward, each "
-                    "update, the outcome) named in order, step-001-forward-x.svg and so on; "
-                    "--dot FILE writes the graph as Graphviz DOT (nodes with name, op, value "
-                    "and gradient; edges input -> output). Give either or both.")
-    exporter.add_argument("target", metavar="TARGET", help=target_help)
+    exporter = add_command(
+        commands, "export", "write a cycle as SVG screenshots (one per step) or Graphviz DOT",
+        "Export one training cycle of TARGET for slides: --svg DIR renders the debugger "
+        "headlessly and writes one SVG per step (forward, backward, each update, the outcome) "
+        "named in order, step-001-forward-x.svg and so on; --dot FILE writes the graph as "
+        "Graphviz DOT (nodes with name, op, value and gradient; edges input -> output). Give "
+        "either or both.", target_help)
     exporter.add_argument("--svg", metavar="DIR", help="directory for the SVGs (created)")
     exporter.add_argument("--dot", metavar="FILE", help="file for the DOT source (- for stdout)")
     exporter.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH",

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from scenarios import load
 
+from .common import add_command
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
@@ -114,13 +116,12 @@ def serve(target: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAU
 
 def add_parser(commands: argparse._SubParsersAction, target_help: str) -> None:
     """Add the ``serve`` subcommand to the ``gradstep`` parser's ``commands``."""
-    server = commands.add_parser(
-        "serve", help="serve the debugger in a web browser",
-        description="Serve the debugger over HTTP with textual-serve: each browser tab that "
-                    "opens the page gets its own debugger process, on TARGET or on the "
-                    "scenario picker. Listens on the loopback address unless --host says "
-                    "otherwise (and then warns on stderr). Ctrl+C stops it.")
-    server.add_argument("target", nargs="?", metavar="TARGET", help=target_help)
+    server = add_command(
+        commands, "serve", "serve the debugger in a web browser",
+        "Serve the debugger over HTTP with textual-serve: each browser tab that opens the page "
+        "gets its own debugger process, on TARGET or on the scenario picker. Listens on the "
+        "loopback address unless --host says otherwise (and then warns on stderr). Ctrl+C stops "
+        "it.", target_help, optional=True)
     server.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to listen on (default {DEFAULT_HOST}, this machine only; "
                              f"0.0.0.0 for every interface)")

@@ -17,6 +17,8 @@ from tracer.explain import short
 
 from .tomlfile import MlpSpec
 
+__all__ = ["build_mlp", "chain_params", "dense", "initial_weights", "named", "neuron_chain"]
+
 _LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "mse": mse, "bce": bce, "cross_entropy": cross_entropy}
 
@@ -44,6 +46,47 @@ def initial_weights(spec: MlpSpec) -> list[tuple[np.ndarray, np.ndarray]]:
     return weights
 
 
+def named(tensor: Tensor, name: str) -> Tensor:
+    """``tensor``, after giving it ``name`` (the label the debugger shows for its node)."""
+    tensor.name = name
+    return tensor
+
+
+def dense(h: Tensor, w: Tensor, b: Tensor, k: int,
+          activation: str | Callable[[Tensor], Tensor] = "identity") -> Tensor:
+    """Layer ``k``: ``z{k} = h @ w + b``, then ``h{k} = activation(z{k})``, nodes named so.
+
+    The product is named after ``h`` (``XW1``, ``h1W2``, …). ``activation`` is a Tensor method
+    name (``"tanh"``, ``"relu"``, …), a function of a tensor (a custom op's ``apply``), or
+    ``"identity"`` for none, in which case the result is ``z{k}``.
+    """
+    z = named(named(h @ w, f"{h.name}W{k}") + b, f"z{k}")
+    if activation == "identity":
+        return z
+    out = getattr(z, activation)() if isinstance(activation, str) else activation(z)
+    return named(out, f"h{k}")
+
+
+def chain_params(weight: float, depth: int) -> tuple[list[Tensor], list[Tensor]]:
+    """Parameters for :func:`neuron_chain`: weights ``w1``… all ``weight``, biases ``b1``… all 0."""
+    weights = [param(weight, name=f"w{k}") for k in range(1, depth + 1)]
+    biases = [param(0.0, name=f"b{k}") for k in range(1, depth + 1)]
+    return weights, biases
+
+
+def neuron_chain(x: Tensor, target: Tensor, weights: list[Tensor], biases: list[Tensor],
+                 activation: str) -> Tensor:
+    """The squared miss of a chain of one-neuron layers, ``h_k = activation(w_k·h_(k-1) + b_k)``.
+
+    Nodes are named ``w1·x``, ``z1``, ``h1``, ``w2·h1``, …, ``miss`` and ``loss``.
+    """
+    h = x
+    for k, (w, b) in enumerate(zip(weights, biases, strict=True), 1):
+        product = named(w * h, f"w{k}·h{k - 1}" if k > 1 else "w1·x")
+        h = named(getattr(named(product + b, f"z{k}"), activation)(), f"h{k}")
+    return named(named(h - target, "miss") ** 2, "loss")
+
+
 def build_mlp(spec: MlpSpec, name: str, source: str) -> Network:
     """The network ``spec`` describes, with fresh parameters.
 
@@ -64,22 +107,10 @@ def build_mlp(spec: MlpSpec, name: str, source: str) -> Network:
     output = "scores" if spec.loss == "cross_entropy" else "yhat"
 
     def forward() -> Tensor:
-        h, h_name = x, "X"
-        last = len(spec.activations)
+        h = x
         for k, activation in enumerate(spec.activations, 1):
-            w, b = params[2 * k - 2], params[2 * k - 1]
-            product = h @ w
-            product.name = f"{h_name}W{k}"
-            h = product + b
-            h.name = h_name = f"z{k}"
-            if activation != "identity":
-                h = getattr(h, activation)()
-                h.name = h_name = f"h{k}"
-            if k == last:
-                h.name = output
-        loss = _LOSSES[spec.loss](h, y)
-        loss.name = "loss"
-        return loss
+            h = dense(h, params[2 * k - 2], params[2 * k - 1], k, activation)
+        return named(_LOSSES[spec.loss](named(h, output), y), "loss")
 
     def prediction(trace: Trace) -> str:
         out = trace.find(output).value

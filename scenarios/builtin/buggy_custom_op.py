@@ -8,6 +8,7 @@ survive; the gradient check finds it.
 
 import numpy as np
 
+from scenarios.mlp import dense, named
 from tracer import CustomOp, Tensor, mse, param
 
 TITLE = "A custom op whose backward is wrong"
@@ -44,19 +45,9 @@ b2 = param([0.2], name="b2")
 
 
 def forward():
-    xw1 = X @ W1
-    xw1.name = "XW1"
-    z1 = xw1 + b1
-    z1.name = "z1"
-    h1 = ScaledTanh.apply(z1)
-    h1.name = "h1"
-    hw2 = h1 @ W2
-    hw2.name = "h1W2"
-    yhat = hw2 + b2
-    yhat.name = "yhat"
-    loss = mse(yhat, y)
-    loss.name = "loss"
-    return loss
+    h1 = dense(X, W1, b1, 1, ScaledTanh.apply)
+    yhat = named(dense(h1, W2, b2, 2), "yhat")
+    return named(mse(yhat, y), "loss")
 
 
 def story(trace):

@@ -5,6 +5,7 @@ biases so negative, after an earlier learning-rate accident, that their input is
 whole batch: ReLU's slope there is 0, and so is every gradient into them.
 """
 
+from scenarios.mlp import dense, named
 from tracer import Tensor, mse, param
 
 TITLE = "Dead ReLUs: hidden units that never learn"
@@ -27,19 +28,9 @@ b2 = param([0.1], name="b2")
 
 
 def forward():
-    xw1 = X @ W1
-    xw1.name = "XW1"
-    z1 = xw1 + b1
-    z1.name = "z1"
-    h1 = z1.relu()
-    h1.name = "h1"
-    hw2 = h1 @ W2
-    hw2.name = "h1W2"
-    yhat = hw2 + b2
-    yhat.name = "yhat"
-    loss = mse(yhat, y)
-    loss.name = "loss"
-    return loss
+    h1 = dense(X, W1, b1, 1, "relu")
+    yhat = named(dense(h1, W2, b2, 2), "yhat")
+    return named(mse(yhat, y), "loss")
 
 
 def story(trace):

@@ -5,6 +5,7 @@ weighted sum); their difference is the score for "dog". One step of gradient des
 binary cross-entropy raises the dog evidence and lowers the cat evidence.
 """
 
+from scenarios.mlp import named
 from tracer import Tensor, bce, param
 
 TITLE = "Dog or cat? A confident mistake"
@@ -26,23 +27,13 @@ is_dog = Tensor(1.0, name="is_dog")  # the label: this photo is a dog
 
 def evidence(weights, animal):
     """``relu(photo @ weights)``: how strongly the photo looks like ``animal``."""
-    weighted = photo @ weights
-    weighted.name = f"{animal}_sum"
-    out = weighted.relu()
-    out.name = f"{animal}_evidence"
-    return out
+    return named(named(photo @ weights, f"{animal}_sum").relu(), f"{animal}_evidence")
 
 
 def forward():
-    margin = evidence(w_dog, "dog") - evidence(w_cat, "cat")
-    margin.name = "dog-cat"
-    score = margin + bias
-    score.name = "score"
-    p_dog = score.sigmoid()
-    p_dog.name = "p_dog"
-    loss = bce(p_dog, is_dog)
-    loss.name = "loss"
-    return loss
+    margin = named(evidence(w_dog, "dog") - evidence(w_cat, "cat"), "dog-cat")
+    p_dog = named(named(margin + bias, "score").sigmoid(), "p_dog")
+    return named(bce(p_dog, is_dog), "loss")
 
 
 def story(trace):

@@ -5,7 +5,8 @@ still in its straight middle) triples the gradient on the way back, so b1's grad
 thousand times b8's and one update throws the first layers into tanh's flat tails.
 """
 
-from tracer import Tensor, param
+from scenarios.mlp import chain_params, neuron_chain
+from tracer import Tensor
 
 TITLE = "Exploding gradients from large weights"
 DESCRIPTION = (
@@ -21,24 +22,11 @@ DEPTH = 8
 
 x = Tensor(1e-5, name="x")
 target = Tensor(0.3, name="target")
-weights = [param(3.0, name=f"w{k}") for k in range(1, DEPTH + 1)]
-biases = [param(0.0, name=f"b{k}") for k in range(1, DEPTH + 1)]
+weights, biases = chain_params(3.0, DEPTH)
 
 
 def forward():
-    h = x
-    for k, (w, b) in enumerate(zip(weights, biases, strict=True), 1):
-        product = w * h
-        product.name = f"w{k}·h{k - 1}" if k > 1 else "w1·x"
-        z = product + b
-        z.name = f"z{k}"
-        h = z.tanh()
-        h.name = f"h{k}"
-    miss = h - target
-    miss.name = "miss"
-    loss = miss ** 2
-    loss.name = "loss"
-    return loss
+    return neuron_chain(x, target, weights, biases, "tanh")
 
 
 def story(trace):

@@ -4,6 +4,7 @@ The network still trains, but it can only fit targets whose mean its hidden laye
 b2 gets no gradient because the loss does not depend on it at all.
 """
 
+from scenarios.mlp import dense, named
 from tracer import Tensor, mse, param
 
 TITLE = "An unused parameter: a bias that is never added"
@@ -25,17 +26,9 @@ b2 = param([0.0], name="b2")
 
 
 def forward():
-    xw1 = X @ W1
-    xw1.name = "XW1"
-    z1 = xw1 + b1
-    z1.name = "z1"
-    h1 = z1.tanh()
-    h1.name = "h1"
-    yhat = h1 @ W2  # the bug: + b2 is missing
-    yhat.name = "yhat"
-    loss = mse(yhat, y)
-    loss.name = "loss"
-    return loss
+    h1 = dense(X, W1, b1, 1, "tanh")
+    yhat = named(h1 @ W2, "yhat")  # the bug: + b2 is missing
+    return named(mse(yhat, y), "loss")
 
 
 def story(trace):

@@ -4,7 +4,8 @@ Every layer multiplies the gradient on its way back by w·σ'(z), and a sigmoid'
 0.25, so after nine layers the first weights get about 1/500,000 of the last ones' gradient.
 """
 
-from tracer import Tensor, param
+from scenarios.mlp import chain_params, neuron_chain
+from tracer import Tensor
 
 TITLE = "Vanishing gradients in a deep sigmoid chain"
 DESCRIPTION = (
@@ -19,24 +20,11 @@ DEPTH = 10
 
 x = Tensor(1.0, name="x")
 target = Tensor(0.2, name="target")
-weights = [param(1.0, name=f"w{k}") for k in range(1, DEPTH + 1)]
-biases = [param(0.0, name=f"b{k}") for k in range(1, DEPTH + 1)]
+weights, biases = chain_params(1.0, DEPTH)
 
 
 def forward():
-    h = x
-    for k, (w, b) in enumerate(zip(weights, biases, strict=True), 1):
-        product = w * h
-        product.name = f"w{k}·h{k - 1}" if k > 1 else "w1·x"
-        z = product + b
-        z.name = f"z{k}"
-        h = z.sigmoid()
-        h.name = f"h{k}"
-    miss = h - target
-    miss.name = "miss"
-    loss = miss ** 2
-    loss.name = "loss"
-    return loss
+    return neuron_chain(x, target, weights, biases, "sigmoid")
 
 
 def story(trace):

@@ -4,6 +4,7 @@ One step barely moves the loss; run many (`gradstep trace xor --steps 300`, or k
 `u` then `r` in the debugger) and watch the predictions separate.
 """
 
+from scenarios.mlp import dense, named
 from tracer import Tensor, bce, param
 
 TITLE = "XOR: learning over many iterations"
@@ -24,21 +25,9 @@ b2 = param([0.0], name="b2")
 
 
 def forward():
-    xw1 = X @ W1
-    xw1.name = "XW1"
-    z1 = xw1 + b1
-    z1.name = "z1"
-    h1 = z1.tanh()
-    h1.name = "h1"
-    hw2 = h1 @ W2
-    hw2.name = "h1W2"
-    z2 = hw2 + b2
-    z2.name = "z2"
-    yhat = z2.sigmoid()
-    yhat.name = "yhat"
-    loss = bce(yhat, y)
-    loss.name = "loss"
-    return loss
+    h1 = dense(X, W1, b1, 1, "tanh")
+    yhat = named(dense(h1, W2, b2, 2, "sigmoid"), "yhat")
+    return named(bce(yhat, y), "loss")
 
 
 def story(trace):
