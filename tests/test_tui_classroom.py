@@ -78,7 +78,8 @@ async def test_quiz_asks_before_revealing_and_grades_the_answer():
         await settle(pilot)
         shown = app.screen.query_one("#inspector").plain
         assert "0.7414 × 0.1868 = ?" in shown and "0.1385" not in shown
-        assert "Quiz" in str(app.screen.query_one("#narration").content)
+        asked = str(app.screen.query_one("#narration").content)
+        assert "Quiz" in asked and "0.7414 × 0.1868 = ?" in asked and "0.1385" not in asked
         expected = debugger.trace.nodes[debugger.trace.find("net_o1").id].grad.item()
         await press(pilot, "a")
         await answer_prompt(pilot, explain.number(expected))

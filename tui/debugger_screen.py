@@ -49,8 +49,11 @@ CONDITIONS = {"nonfinite": break_on_nonfinite, "gradcheck": break_on_gradcheck_f
 
 def narration_text(debugger: Debugger) -> str:
     """The narration bar: the current step in plain English (kept back while a quiz asks)."""
-    if debugger.hidden:
-        return "Quiz: work out the gradient in the inspector, then press a to answer or n to see."
+    question = debugger.question
+    if question is not None:  # the narration would give the answer away: ask instead
+        asked = " ".join(line.text for line in question.lines if line.role in ("heading",
+                                                                              "equation"))
+        return f"Quiz: {asked}  (a: answer, n: reveal)"
     before, after = debugger.predictions()
     return narrate(debugger.cycle, debugger.moment, prediction=before, prediction_after=after)
 
