@@ -198,8 +198,22 @@ class Layout:
         by_x: dict[int, list[VSeg]] = {}
         for seg in vsegs:
             by_x.setdefault(seg.x, []).append(seg)
+        self._lines_in = (hsegs, vsegs)  # for edge_rows, on demand
+        self._edge_rows: dict[Edge, tuple[int, int]] | None = None
         self._tracks = [_Track(x, segs) for x, segs in sorted(by_x.items())]
         self._track_x = [track.x for track in self._tracks]
+
+    def edge_rows(self, edge: Edge) -> tuple[int, int] | None:
+        """The first and last row that ``edge``'s lines and arrow cover, or ``None``."""
+        if self._edge_rows is None:
+            rows: dict[Edge, tuple[int, int]] = {}
+            hsegs, vsegs = self._lines_in
+            for e, top, bottom in [*((g.edge, g.y, g.y) for g in hsegs),
+                                   *((g.edge, g.y0, g.y1) for g in vsegs)]:
+                lo, hi = rows.get(e, (top, bottom))
+                rows[e] = (min(lo, top), max(hi, bottom))
+            self._edge_rows = rows
+        return self._edge_rows.get(edge)
 
     def node_at(self, x: int, y: int) -> Node | None:
         """Return the node whose box covers cell ``(x, y)``, or ``None``.

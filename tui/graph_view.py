@@ -117,6 +117,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         self.debugger, self.layout_, self.zoom = debugger, layout, zoom
         self.view = layout.view if isinstance(layout.view, View) else whole_view(debugger.trace)
         self._minimap = self._minimap_key = None
+        self._drawn = None  # a new picture: repaint it all
         self.virtual_size = Size(layout.width, layout.height)
         self.update_state()
 
@@ -126,17 +127,62 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         if debugger is None or self.view is None:
             return
         view = self.view
+        before = self._drawn
         self._labels = LazyLabels(debugger, self.zoom, view)
         self._active = {e for u, v in debugger.active_edges() if (e := view.edge(u, v))}
         self._status = {}
         self._breakpoints = {view.box_of.get(n) for n in debugger.breakpoints}
         self._selected_box = view.box_of.get(debugger.selected)
         self._minimap_rows = None
+        self._drawn = (self.layout_, debugger.trace, debugger.phase, debugger.moment.index,
+                       self._selected_box, frozenset(self._breakpoints), frozenset(self._active),
+                       debugger.hidden)
         if self.state.hops is not None and self._selected_box is not None and (
                 view.hops != self.state.hops or self._selected_box != view.centre):
             self.relayout()  # the neighbourhood follows the selection
         self.follow(debugger.selected)
-        self.refresh()
+        bands = self._changed_rows(before, self._drawn)
+        if bands is None:
+            self.refresh()
+        else:  # a step: repaint only the rows it changed (a scroll repaints everything anyway)
+            for top, bottom in bands:
+                self.refresh_lines(top, bottom - top + 1)
+
+    _drawn: tuple | None = None  # what the last update_state drew, to repaint only changes
+    SMALL_STEP = 8  # nodes whose state may change in one repaint of only their rows
+
+    def _changed_rows(self, before: tuple | None, after: tuple) -> list[tuple[int, int]] | None:
+        """Canvas row bands whose drawing differs between two states, or ``None`` for all."""
+        # The same picture of the same trace in the same phase, breakpoints and quiz state alike.
+        if (before is None or before[0] is not after[0] or before[1] is not after[1]
+                or before[2] != after[2] or before[5] != after[5] or before[7] != after[7]):
+            return None
+        layout, view, phase = self.layout_, self.view, after[2]
+        old, new = before[3], after[3]
+        if abs(new - old) > self.SMALL_STEP:
+            return None
+        n = len(self.debugger.trace.nodes)
+        nodes = range(min(old, new), max(old, new) + 1)
+        if phase == "backward":
+            nodes = [n - 1 - k for k in nodes]
+        elif phase != "forward":
+            nodes = []
+        boxes = {view.box_of.get(v) for v in nodes} | {before[4], after[4]}
+        bands = []
+        for box in boxes:
+            b = layout.boxes.get(box)
+            if b is not None:
+                bands.append((b.y, b.y + b.h - 1))
+        for edge in before[6] ^ after[6]:
+            rows = layout.edge_rows(edge)
+            if rows is not None:
+                bands.append(rows)
+        minimap = self._minimap_for_size()
+        if minimap is not None:  # its current and done cells
+            _, view_h = self.scrollable_content_region.size
+            top = int(self.scroll_y) + view_h - minimap.height - 1
+            bands.append((top, top + minimap.height))
+        return bands
 
     def follow(self, node: int) -> None:
         """Scroll so that ``node``'s box (or its group's) is in sight."""

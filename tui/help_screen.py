@@ -26,7 +26,9 @@ PANELS = [
 
 def key_label(keys: str) -> str:
     names = {"space": "space", "slash": "/", "question_mark": "?", "right": "→", "left": "←",
-             "up": "↑", "down": "↓", "enter": "enter", "escape": "esc"}
+             "up": "↑", "down": "↓", "enter": "enter", "escape": "esc",
+             "less_than_sign": "<", "greater_than_sign": ">", "plus": "+", "equals_sign": "=",
+             "minus": "-", "left_square_bracket": "[", "right_square_bracket": "]"}
     return " ".join(names.get(k, k) for k in keys.split(","))
 
 

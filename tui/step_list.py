@@ -111,6 +111,7 @@ class StepList(ScrollView, can_focus=True):
         super().__init__(**kwargs)
         self.debugger: Debugger | None = None
         self.highlighted: int | None = None
+        self._marked: int | None = None  # the cursor position the rows were last drawn for
         self._labels: dict[int, str] = {}
 
     @property
@@ -120,6 +121,7 @@ class StepList(ScrollView, can_focus=True):
     def show(self, debugger: Debugger) -> None:
         """Show ``debugger``'s timeline (once per cycle)."""
         self.debugger = debugger
+        self._marked = debugger.position
         self._labels = {}
         self.virtual_size = Size(self.scrollable_content_region.width, self.count)
         self.highlighted = debugger.position
@@ -130,9 +132,15 @@ class StepList(ScrollView, can_focus=True):
         """The cursor moved: the marks follow at drawing time, only the view needs to move."""
         if self.debugger is None:
             return
-        self.highlighted = self.debugger.position
-        self._scroll_to_highlight()
-        self.refresh()
+        old, new = self._marked, self.debugger.position
+        previous, self.highlighted, self._marked = self.highlighted, new, new
+        self._scroll_to_highlight()  # a scroll repaints every row by itself
+        if old is None or abs(new - old) > 64:
+            self.refresh()
+        else:  # only the rows whose mark or highlight changed
+            self.refresh_lines(min(old, new), abs(new - old) + 1)
+            if previous is not None and not min(old, new) <= previous <= max(old, new):
+                self.refresh_lines(previous)
 
     def label(self, k: int) -> str:
         """Step ``k``'s label, formatted on first use."""
@@ -189,8 +197,7 @@ class StepList(ScrollView, can_focus=True):
         text = step_mark(k, position) + self.label(k)
         if len(text) > width:  # cut with an ellipsis
             text = text[: max(width - 1, 0)] + "…"
-        return Strip([Segment(text.ljust(width), style)], width).apply_meta(
-            {"step": k})
+        return Strip([Segment(text.ljust(width), style)], width)
 
     def _scroll_to_highlight(self) -> None:
         if self.highlighted is None or not self.is_mounted:
@@ -223,7 +230,8 @@ class StepList(ScrollView, can_focus=True):
             self.post_message(self.Chosen(self, self.highlighted))
 
     def on_click(self, event: events.Click) -> None:
-        k = event.style.meta.get("step")
-        if k is not None:
+        offset = event.get_content_offset(self)
+        k = None if offset is None else offset.y + int(self.scroll_y)
+        if k is not None and 0 <= k < self.count:
             self._highlight(k)
             self.action_choose()

@@ -45,7 +45,8 @@ def box_size(node: Node, zoom: str) -> tuple[int, int]:
     """Width and height of a node's box: fixed per node so that stepping never moves a box."""
     if zoom == CHIPS:
         return min(max(len(node.name) + 2, 6), 16), 1
-    return min(max(len(node.name) + len(node.op) + 5, 14), 22), 5
+    shown = KIND_LABEL.get(node.kind, node.op)  # what node_label writes after the name
+    return min(max(len(node.name) + len(shown) + 5, 14), 22), 5
 
 
 def group_box_size(group: Group, zoom: str) -> tuple[int, int]:
