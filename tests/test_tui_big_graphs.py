@@ -18,6 +18,7 @@ import pytest
 
 from benchmarks.tui_steps import generated
 from scenarios import load
+from tests.test_tui_app import settle
 from tracer import Tensor, mse, param, trace
 from tui.app import GradstepApp
 from tui.debugger_screen import DebuggerScreen
@@ -234,13 +235,8 @@ def test_minimap_marks_boxes_and_the_window():
 # --- the app (Pilot) ---------------------------------------------------------------------------
 
 
-async def settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 async def press(pilot, *keys: str) -> None:
+    """Unlike tests.test_tui_app.press, settle after every key (each may start a layout)."""
     for key in keys:
         await pilot.press(key)
         await settle(pilot)
