@@ -14,6 +14,7 @@ import pytest
 
 from scenarios import BUILTIN_NAMES, load
 from scenarios.catalog import PROBLEM_NAMES
+from tests.test_gradcheck import mlp  # the same 3-2-2 cross-entropy network
 from tracer import Stepper, Tensor, bce, cross_entropy, mse, param
 from tracer.diagnostics import (
     KINDS,
@@ -399,28 +400,16 @@ def test_zero_gradients_behind_a_dead_relu_are_blocked_at_the_relu():
 
 
 def test_no_unused_or_zero_findings_on_a_network_that_uses_everything():
-    (w1, b1, w2), forward = small_mlp()
+    (w1, b1, w2), forward = mlp()
     findings = diagnose(forward().backward(), forward, params=[w1, b1, w2])
     assert not kinds(findings) & {"unused-param", "zero-gradient"}
 
 
 # --- gradient checks --------------------------------------------------------------------------
 
-def small_mlp():
-    w1 = param([[0.2, -0.4, 0.1], [0.7, 0.3, -0.5]], name="W1")
-    b1 = param([0.05, -0.1], name="b1")
-    w2 = param([[0.6, -0.2], [-0.3, 0.8]], name="W2")
-    x = Tensor([[1.0, 0.5, -1.5], [0.2, -0.7, 0.9]], name="x")
-    labels = Tensor([1.0, 0.0], name="labels")
-
-    def forward():
-        return cross_entropy((x @ w1.T + b1).tanh() @ w2.T, labels)
-
-    return (w1, b1, w2), forward
-
 
 def test_every_node_of_a_correct_network_passes_its_check():
-    _, forward = small_mlp()
+    _, forward = mlp()
     trace = forward().backward()
     checked = [c for n in trace.nodes for c in node_checks(trace, n.id)]
     assert len(checked) >= 6 and all(c.ok for c in checked)
