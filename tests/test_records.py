@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import tracer
-from tracer import BackwardStep, Stepper, Tensor, param
+from tracer import SGD, BackwardStep, Stepper, Tensor, param
 
 
 def node_id(trace, tensor: Tensor) -> int:
@@ -410,3 +410,43 @@ def test_jacobian_is_none_when_too_big_or_for_labels():
 def test_trace_rejects_a_non_tensor():
     with pytest.raises(TypeError):
         tracer.trace(np.float64(1.0))
+
+
+def test_records_share_read_only_leaf_arrays_instead_of_copying_them():
+    # A leaf nobody has asked for .data keeps a read-only array: the trace records it as is, the
+    # optimizer's record shares its new value, and the next trace shares that again.
+    w = param([[0.5, -0.5], [0.25, 1.0]], name="w")
+    x = Tensor([[1.0, 2.0], [3.0, 4.0]], name="x")
+    first = (x @ w).tanh().sum().backward()
+    (update,) = SGD(0.1).step([("w", w)])
+    second = (x @ w).tanh().sum().backward()
+    assert first.find("x").value is second.find("x").value
+    assert update.before is first.find("w").value
+    assert second.find("w").value is update.after
+    np.testing.assert_array_equal(update.after, update.before - 0.1 * first.find("w").grad)
+
+
+def test_asking_for_a_leafs_data_gives_a_private_writable_copy_that_traces_snapshot():
+    w = param([1.0, 2.0], name="w")
+    t = (w * w).sum().backward()
+    (update,) = SGD(0.5).step([("w", w)])
+    data = w.data
+    assert data.flags.writeable and data is w.data  # the same array each time it is asked for
+    np.testing.assert_array_equal(data, [0.0, 0.0])
+    data += 5.0  # writing into it changes the tensor ...
+    again = (w * w).sum().backward()
+    assert again.find("w").value.tolist() == [5.0, 5.0]
+    data += 1.0  # ... but never a record taken before
+    assert again.find("w").value.tolist() == [5.0, 5.0]
+    assert update.after.tolist() == [0.0, 0.0] and t.find("w").value.tolist() == [1.0, 2.0]
+
+
+def test_assigning_a_read_only_view_to_data_copies_it():
+    base = np.array([1.0, 2.0, 3.0])
+    view = base[:2]
+    view.flags.writeable = False
+    w = param([0.0, 0.0], name="w")
+    w.data = view
+    t = (w * 2.0).sum().backward()
+    base[0] = 100.0  # the view's base may still change
+    assert t.find("w").value.tolist() == [1.0, 2.0]

@@ -293,15 +293,15 @@ def _check_backward(cls: type[CustomOp], out: Tensor) -> None:
     """Call the op's derivative once and check it returns one array of a usable shape per
     input; raise :class:`CustomOpError` naming the function's line if not."""
     op = cls.op
-    values = [t.data for t in out.inputs]
+    values = [t._data for t in out.inputs]
     role = "local" if op.elementwise else "backward"
     fn = _function(cls, role)
     label = f"custom op {cls.__name__}: {role}{_where(fn)}"
     with np.errstate(all="ignore"):
         if op.elementwise:
-            results = op.local(*values, out.data, **out.attrs)
+            results = op.local(*values, out._data, **out.attrs)
         else:
-            results = op.vjp(np.ones_like(out.data), *values, out.data, **out.attrs)
+            results = op.vjp(np.ones_like(out._data), *values, out._data, **out.attrs)
     if len(results) != len(values):
         raise CustomOpError(f"{label} returned {len(results)} arrays for {len(values)} "
                             f"input{'s' if len(values) > 1 else ''}; return one per input, in "

@@ -54,9 +54,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import explain
+from .arrays import frozen
 from .custom import derivative_origin, origin
 from .gradcheck import EPS, FLOOR, TOLERANCE, Check, check_node, check_params, relative_error
-from .record import BackwardStep, ForwardStep, InputGrad, Trace, frozen
+from .record import BackwardStep, ForwardStep, InputGrad, Trace
 from .tensor import Tensor
 
 if TYPE_CHECKING:
@@ -232,13 +233,13 @@ def recorded_values(trace: Trace) -> Iterator[None]:
     for node in trace.nodes:
         tensor = trace.tensors[node.id]
         if tensor.op is None:
-            saved.append((tensor, tensor.data))
-            tensor.data = node.value.copy()
+            saved.append((tensor, tensor._data))
+            tensor.data = node.value  # read-only: shared, and copied if anyone asks for it
     try:
         yield
     finally:
         for tensor, data in saved:
-            tensor.data = data
+            tensor._data = data
 
 
 # --- non-finite values and gradients ------------------------------------------------------------
@@ -892,7 +893,7 @@ def _kink(forward: Callable[[], Tensor], trace: Trace, check: Check, eps: float 
     analytic, numeric = np.asarray(check.analytic), np.asarray(check.numeric)
     scale = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), FLOOR)
     failing = np.isfinite(numeric) & (np.abs(analytic - numeric) / scale > check.tolerance)
-    kept = tensor.data
+    kept = tensor._data
 
     def loss(delta: float, idx: tuple[int, ...]) -> float:
         probe = value.copy()
@@ -909,7 +910,7 @@ def _kink(forward: Callable[[], Tensor], trace: Trace, check: Check, eps: float 
                 if not low - slack <= analytic[idx] <= high + slack:
                     return False
     finally:
-        tensor.data = kept
+        tensor._data = kept
     return True
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .record import Trace, frozen
+from .arrays import frozen
+from .record import Trace
 from .tensor import Tensor
 
 Array = np.ndarray
@@ -81,7 +82,7 @@ def check_params(forward: Callable[[], Tensor], trace: Trace, eps: float = EPS,
     with np.errstate(all="ignore"):
         for node in trace.params:
             tensor = trace.tensors[node.id]
-            original = tensor.data
+            original = tensor._data  # restored as is, shared or not
             # Probe a private copy of the traced value: the trace's records stay untouched, and
             # so does a parameter the optimizer has moved since.
             data = tensor.data = node.value.copy()
@@ -89,7 +90,7 @@ def check_params(forward: Callable[[], Tensor], trace: Trace, eps: float = EPS,
                 numeric = numeric_gradient(lambda: float(forward().data.item()), data, eps,
                                            limit)
             finally:
-                tensor.data = original
+                tensor._data = original
             probed = ~np.isnan(numeric)
             checks.append(Check(node.name, node.id, node.grad, frozen(numeric),
                                 relative_error(node.grad[probed], numeric[probed]), tolerance))

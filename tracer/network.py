@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .arrays import constant
 from .optim import SGD, Optimizer, UpdateRecord
 from .record import Trace, trace
 from .tensor import Tensor
@@ -119,7 +120,7 @@ class Network:
         in_graph = {id(recorded.tensors[n.id]) for n in recorded.params}
         pairs = [(n.name, recorded.tensors[n.id]) for n in recorded.params]
         for k, p in enumerate(p for p in self.params if id(p) not in in_graph):
-            p.grad = np.zeros_like(p.data)  # the loss does not depend on it
+            p.grad = constant(0.0, p.shape)  # the loss does not depend on it
             pairs.append((p.name or f"param_unused_{k + 1}", p))
         state = self.optimizer.snapshot()
         updates = self.optimizer.step(pairs)

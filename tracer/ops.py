@@ -194,10 +194,11 @@ INDEX = register(Op(
 
 
 def _expand_reduced(g: Array, x: Array, axis: Any) -> Array:
-    """Broadcast a reduction's gradient ``g`` back over the axes that were summed away."""
-    if axis is not None:
-        g = np.expand_dims(g, axis)
-    return np.broadcast_to(g, x.shape)
+    """A reduction's gradient ``g`` spread back over the axes that were summed away (a new
+    array, so each record owns its own)."""
+    if axis is None:
+        return np.full(x.shape, g)
+    return np.array(np.broadcast_to(np.expand_dims(g, axis), x.shape))
 
 
 def _mean_count(x: Array, axis: Any) -> int:
@@ -208,15 +209,15 @@ def _mean_count(x: Array, axis: Any) -> int:
 
 
 SUM = register(Op(
-    "sum", lambda x, axis: np.sum(x, axis=axis), ("∂Σx/∂xᵢ = 1",),
+    "sum", lambda x, axis: x.sum(axis=axis), ("∂Σx/∂xᵢ = 1",),
     "{out} adds up the elements of {x}; every element gets the same gradient",
-    vjp=lambda g, x, out, axis: (np.array(_expand_reduced(g, x, axis)),),
+    vjp=lambda g, x, out, axis: (_expand_reduced(g, x, axis),),
     symbol="Σ{x}", letters=("x",)))
 
 MEAN = register(Op(
-    "mean", lambda x, axis: np.mean(x, axis=axis), ("∂mean(x)/∂xᵢ = 1/n",),
+    "mean", lambda x, axis: x.mean(axis=axis), ("∂mean(x)/∂xᵢ = 1/n",),
     "{out} averages the elements of {x}; each element gets 1/n of the gradient",
-    vjp=lambda g, x, out, axis: (_expand_reduced(g, x, axis) / _mean_count(x, axis),),
+    vjp=lambda g, x, out, axis: (_expand_reduced(g / _mean_count(x, axis), x, axis),),
     symbol="mean({x})", letters=("x",)))
 
 

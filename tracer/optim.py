@@ -1,8 +1,9 @@
 """Optimizers whose every step is a record: what each parameter was, its gradient, the change.
 
 Each optimizer's update rule sits in one ``_change`` method beside the formula the debugger
-shows for it. An optimizer never mutates a parameter's array in place: it assigns a new one, so
-the records of earlier steps keep showing the values they saw.
+shows for it. An optimizer never mutates a parameter's array in place: it assigns a new,
+read-only one that its record shares (see :mod:`tracer.arrays`), so the records of earlier steps
+keep showing the values they saw.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .record import frozen, snapshot
+from .arrays import constant, frozen, shared
 from .tensor import Tensor
 
 Array = np.ndarray
@@ -50,14 +51,12 @@ class Optimizer:
         for name, p in params:
             if p.kind != "param":
                 continue  # inputs and constants are never trained
-            grad = frozen(np.zeros_like(p.data) if p.grad is None else p.grad)
+            grad = constant(0.0, p.shape) if p.grad is None else frozen(p.grad)
             state = self._state.setdefault(id(p), {})
             change = frozen(self._change(grad, state))
-            # The old array leaves the tensor here, so the record may keep it without a copy;
-            # the new one stays the tensor's (writable) data, so the record keeps a copy.
-            before = frozen(p.data)
-            p.data = before + change
-            records.append(UpdateRecord(name, before, grad, change, snapshot(p.data),
+            before = shared(p._data)
+            after = p._data = frozen(before + change)  # the tensor copies it if asked for .data
+            records.append(UpdateRecord(name, before, grad, change, after,
                                         {k: frozen(v) for k, v in state.items()}))
         return tuple(records)
 

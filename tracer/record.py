@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import networkx as nx
 import numpy as np
 
+from .arrays import constant, frozen, shared
 from .ops import Op, sum_to_shape
 from .tensor import Tensor
 
@@ -23,29 +24,6 @@ Array = np.ndarray
 
 # Explicit Jacobians are shown only while they stay this small (output size × input size).
 JACOBIAN_LIMIT = 64
-
-
-def frozen(a: Any) -> Array:
-    """``a`` as a float64 array made read-only in place: for arrays the engine made and nobody
-    else holds (the engine never writes into an array after making it)."""
-    a = np.asarray(a, dtype=np.float64)
-    a.flags.writeable = False
-    return a
-
-
-@lru_cache(maxsize=512)
-def constant(value: float, shape: tuple[int, ...]) -> Array:
-    """A shared read-only array of ``value``: the zeros a gradient starts from, and the constant
-    local derivatives of add, sub and neg. Safe to share because nothing writes into it."""
-    return frozen(np.full(shape, value))
-
-
-def snapshot(a: Any) -> Array:
-    """A read-only float64 copy of ``a``: a record must not change when a leaf it was taken from
-    is later changed in place (``w.data -= lr * w.grad``)."""
-    copy = np.array(a, dtype=np.float64)
-    copy.flags.writeable = False
-    return copy
 
 
 # Records are NamedTuples: immutable like frozen dataclasses, and several times cheaper to make,
@@ -196,7 +174,9 @@ def _topological(root: Tensor) -> list[Tensor]:
             continue
         seen.add(id(t))
         stack.append((t, True))
-        stack.extend((x, False) for x in reversed(t._inputs) if id(x) not in seen)
+        for x in reversed(t._inputs):
+            if id(x) not in seen:
+                stack.append((x, False))
     return order
 
 
@@ -235,9 +215,22 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
             full = g * local
         if full.shape != out.shape:  # a broadcast local factor
             full = np.broadcast_to(full, out.shape)
-        contribution, axes = sum_to_shape(full, x.shape)
-        grads.append((contribution, local, full if axes else None, axes))
+        if full.shape == x.shape:
+            grads.append((full, local, None, ()))
+        else:
+            contribution, axes = sum_to_shape(full, x.shape)
+            grads.append((contribution, local, full, axes))
     return grads
+
+
+def _read_only(a: Any) -> Array:
+    """``a`` as a read-only float64 array; arrays that already are one pass through as is
+    (most do: upstream gradients passed on unchanged, recorded values used as local factors)."""
+    if type(a) is not np.ndarray or a.dtype != np.float64:
+        return frozen(a)
+    if a.flags.writeable:
+        a.flags.writeable = False
+    return a
 
 
 def trace(root: Tensor) -> Trace:
@@ -258,38 +251,38 @@ def trace(root: Tensor) -> Trace:
     """
     if not isinstance(root, Tensor):
         raise TypeError(f"trace() needs a Tensor, got {type(root).__name__}")
-    if root.data.size != 1:
+    if root._data.size != 1:
         raise ValueError(f"backward needs a scalar (one number) to start from; got shape "
-                         f"{root.data.shape}. Reduce it first, e.g. with .sum() or .mean().")
+                         f"{root.shape}. Reduce it first, e.g. with .sum() or .mean().")
     order = _topological(root)
     n = len(order)
     index = {id(t): i for i, t in enumerate(order)}
-    # Leaves are what users change in place (w.data -= ...): the record keeps its own copy, and
-    # every local derivative is computed from these values, so none of them aliases user data.
-    values = [t.data if t._op else snapshot(t.data) for t in order]  # op outputs: read-only
+    # A leaf is what users change in place (w.data -= ...): unless its array is read-only (and
+    # so can never change), the record keeps its own copy. Op outputs are read-only from birth.
+    values = [t._data if t._op is not None else shared(t._data) for t in order]
+    inputs: list[tuple[int, ...]] = [()] * n
     grads: list[Array | None] = [None] * n
     terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
-    grads[n - 1] = frozen(np.ones_like(root.data))
+    grads[n - 1] = constant(1.0, root.shape)
     backward = []
     with np.errstate(all="ignore"):
         for i in range(n - 1, -1, -1):
             t = order[i]
             g = grads[i]
             if g is None:  # only reachable through non-differentiable inputs (labels)
-                g = grads[i] = constant(0.0, t.data.shape)
+                g = grads[i] = constant(0.0, values[i].shape)
             records = []
             if t._op is not None:
                 out = values[i]
-                inputs = [index[id(x)] for x in t._inputs]
-                for pos, (j, (c, local, unreduced, axes)) in enumerate(zip(
-                        inputs, _input_grads(t, [values[j] for j in inputs], out, g),
-                        strict=True)):
-                    shape = values[j].shape
+                ids = inputs[i] = tuple([index[id(x)] for x in t._inputs])
+                results = _input_grads(t, [values[j] for j in ids], out, g)
+                for pos, (j, (c, local, unreduced, axes)) in enumerate(
+                        zip(ids, results, strict=True)):
                     differentiable = c is not None
-                    c = constant(0.0, shape) if c is None else frozen(c)
+                    c = constant(0.0, values[j].shape) if c is None else _read_only(c)
                     before = grads[j]
                     if before is None:
-                        before, after = constant(0.0, shape), c
+                        before, after = constant(0.0, values[j].shape), c
                     else:
                         after = frozen(before + c)
                     grads[j] = after
@@ -300,10 +293,10 @@ def trace(root: Tensor) -> Trace:
                         elif local.shape != out.shape:
                             local = np.broadcast_to(local, out.shape)  # read-only already
                         else:
-                            local = frozen(local)
+                            local = _read_only(local)
                     records.append(InputGrad(
-                        j, pos, local, c, None if unreduced is None else frozen(unreduced), axes,
-                        before, after, differentiable))
+                        j, pos, local, c, None if unreduced is None else _read_only(unreduced),
+                        axes, before, after, differentiable))
             backward.append(BackwardStep(n - 1 - i, i, g, tuple(terms[i]), tuple(records)))
 
     names = _names(order)
@@ -311,8 +304,7 @@ def trace(root: Tensor) -> Trace:
     for i, t in enumerate(order):
         t.grad = grads[i]
         kind = "loss" if i == n - 1 and t._op is not None else t.kind
-        nodes.append(Node(i, names[i], t._op.name if t._op else t.kind, kind,
-                          tuple(index[id(x)] for x in t._inputs), values[i], grads[i],
-                          dict(t._attrs)))
-    forward = tuple(ForwardStep(k, k, nd.inputs, nd.value) for k, nd in enumerate(nodes))
+        nodes.append(Node(i, names[i], t._op.name if t._op else t.kind, kind, inputs[i],
+                          values[i], grads[i], dict(t._attrs)))
+    forward = tuple([ForwardStep(k, k, nd.inputs, nd.value) for k, nd in enumerate(nodes)])
     return Trace(tuple(nodes), forward, tuple(backward), tuple(order), n - 1)

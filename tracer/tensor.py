@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
+from .arrays import frozen_copy
 from .ops import Op
 
 KINDS = ("input", "param", "constant", "op")
@@ -42,18 +43,19 @@ class Tensor:
     ----------
     data, grad : numpy.ndarray
         The value and, after :meth:`backward`, ∂loss/∂value (same shape). ``grad`` is ``None``
-        before any backward pass.
+        before any backward pass. A leaf's ``data`` is yours to change in place
+        (``w.data -= lr * w.grad``); an op's result and ``grad`` are read-only records.
     """
 
-    __slots__ = ("_attrs", "_inputs", "_op", "data", "grad", "kind", "name")
+    __slots__ = ("_attrs", "_data", "_inputs", "_op", "grad", "kind", "name")
     __array_priority__ = 1000  # so ndarray + Tensor defers to Tensor.__radd__
 
     def __init__(self, data: Any, name: str | None = None, kind: str = "input"):
         if kind not in KINDS[:3]:
             raise ValueError(f"kind must be one of {KINDS[:3]}, not {kind!r}")
         if isinstance(data, Tensor):
-            data = data.data
-        self.data = np.array(data, dtype=np.float64)
+            data = data._data
+        self._data = frozen_copy(data)
         self.grad: np.ndarray | None = None
         self.name = name
         self.kind = kind
@@ -63,9 +65,28 @@ class Tensor:
 
     # --- plumbing -----------------------------------------------------------------------------
 
+    # Copy on access: the tensor's array is kept read-only while nobody outside the engine holds
+    # it, so traces and optimizer records can share it instead of copying it every cycle. The
+    # first time a leaf's ``data`` is asked for, the tensor takes a private writable copy (which
+    # traces then snapshot, since whoever holds it may write into it).
+
+    @property
+    def data(self) -> np.ndarray:
+        data = self._data
+        if self._op is None and not data.flags.writeable:
+            data = self._data = data.copy()
+        return data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        data = np.asarray(value, dtype=np.float64)
+        if not data.flags.writeable and data.base is not None:
+            data = data.copy()  # a read-only view may still change through its base
+        self._data = data
+
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def op(self) -> Op | None:
@@ -82,7 +103,7 @@ class Tensor:
 
     def __repr__(self) -> str:
         label = f"{self.name!r}, " if self.name else ""
-        return f"Tensor({label}{np.array2string(self.data, precision=4)})"
+        return f"Tensor({label}{np.array2string(self._data, precision=4)})"
 
     def backward(self) -> Any:
         """Fill ``.grad`` on every tensor of the graph below this scalar; return the trace.
@@ -135,7 +156,7 @@ class Tensor:
 
     def __getitem__(self, key: Any) -> Tensor:
         if isinstance(key, Tensor):
-            key = key.data.astype(int)
+            key = key._data.astype(int)
         return apply(ops.INDEX, self, key=key)
 
     # --- shape --------------------------------------------------------------------------------
@@ -185,9 +206,9 @@ def as_tensor(x: Any) -> Tensor:
     """``x`` itself if it is a Tensor, else a constant named after its value."""
     if isinstance(x, Tensor):
         return x
-    value = np.array(x, dtype=np.float64)
-    name = f"{value.item():g}" if value.ndim == 0 else "const"
-    return Tensor(value, name=name, kind="constant")
+    t = Tensor(x, kind="constant")
+    t.name = f"{t._data.item():g}" if t._data.ndim == 0 else "const"
+    return t
 
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -207,10 +228,11 @@ def _describe(t: Tensor) -> str:
 
 def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
     """Run ``op`` forward on ``operands`` and return the result, linked to its inputs."""
-    inputs = tuple(as_tensor(x) for x in operands)
+    inputs = tuple([x if isinstance(x, Tensor) else as_tensor(x) for x in operands])
+    arrays = [t._data for t in inputs]
     try:
         with np.errstate(all="ignore"):  # NaN and inf are diagnosed on the trace, not warned here
-            data = op.forward(*(t.data for t in inputs), **attrs)
+            data = op.forward(*arrays, **attrs)
     except (ValueError, IndexError, TypeError) as exc:
         where = _user_frame()
         shapes = " and ".join(_describe(t) for t in inputs)
@@ -219,13 +241,13 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
             message += f" (at {where.filename}, line {where.lineno}: {where.line})"
         raise GraphError(message, where and where.filename, where and where.lineno) from None
     data = np.asarray(data, dtype=np.float64)
-    if data.base is not None or any(data is t.data for t in inputs):
+    if data.base is not None or any(data is a for a in arrays):
         data = data.copy()  # a view (transpose, reshape, slice) or an input itself would alias it
     # An op's result is read-only from birth: the trace records it as is, with no copy, and
     # nothing (the engine included) ever writes into it.
     data.flags.writeable = False
     out = Tensor.__new__(Tensor)
-    out.data = data
+    out._data = data
     out.grad = None
     out.name = None
     out.kind = "op"
