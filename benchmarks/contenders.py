@@ -142,11 +142,19 @@ class Contender:
 
 
 class NumpyMLP(Contender):
-    """The same maths written out by hand: forward, manual backward, in-place SGD. No graph."""
+    """The same maths written out by hand: forward, manual backward, in-place SGD. No graph.
+
+    With ``input_grad`` it also computes ∂L/∂X, as gradstep does (every tensor gets a
+    ``.grad``): the same gradients, so the same work, one matrix product more than the floor.
+    """
 
     label = "numpy, hand-written (floor)"
 
-    def __init__(self, p: Problem):
+    def __init__(self, p: Problem, input_grad: bool = False):
+        self.input_grad = input_grad
+        if input_grad:
+            self.label = "numpy, hand-written, + ∂L/∂X"
+        self.X_grad: np.ndarray | None = None
         self.p = p
         self.W = [w.copy() for w, _ in p.weights]
         self.b = [b.copy() for _, b in p.weights]
@@ -192,13 +200,15 @@ class NumpyMLP(Contender):
             if p.loss == "svm":
                 gw += 2 * ALPHA * W[k]
                 gb += 2 * ALPHA * b[k]
-            if k:
+            if k or self.input_grad:
                 dh = dz @ W[k].T
             grads[2 * k], grads[2 * k + 1] = gw, gb
         for k in range(p.layers):
             W[k] -= p.lr * grads[2 * k]
             b[k] -= p.lr * grads[2 * k + 1]
         self._loss, self._grads = loss, grads
+        if self.input_grad:
+            self.X_grad = dh
 
     def loss(self) -> float:
         return float(self._loss)
@@ -393,9 +403,15 @@ class GradstepMLP(Contender):
 
 def verify(p: Problem, contenders: list[Contender], rtol: float = 1e-8) -> None:
     """Run one cycle of each contender from the same initial weights and check that the loss,
-    every gradient and every updated parameter agree with the first contender's."""
+    every gradient and every updated parameter agree with the first contender's, and that
+    ∂L/∂X agrees between the contenders that compute it."""
     for c in contenders:
         c.cycle()
+    x_grads = [(c.label, c.X_grad if isinstance(c, NumpyMLP) else c.X.grad)
+               for c in contenders if getattr(c, "input_grad", False) or isinstance(c, GradstepMLP)]
+    for label, x_grad in x_grads[1:]:
+        np.testing.assert_allclose(x_grad, x_grads[0][1], rtol=rtol, atol=1e-15,
+                                   err_msg=f"[{p.key}] {label} vs {x_grads[0][0]}: ∂L/∂X")
     ref = contenders[0]
     names = [f"{'Wb'[i % 2]}{i // 2 + 1}" for i in range(2 * p.layers)]
     for c in contenders[1:]:

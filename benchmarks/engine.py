@@ -48,6 +48,8 @@ GOALS = (
      "[demo] gradstep over 100× faster than micrograd"),
     ("mnist", "gradstep", "numpy", "<=", 1.3,
      "[mnist] gradstep within 1.3× of hand-written numpy"),
+    ("mnist", "gradstep", "numpy_x", "<=", 1.3,
+     "[mnist] the same, numpy computing the same gradients (∂L/∂X too)"),
 )
 
 
@@ -126,7 +128,8 @@ def _optional(make: Callable[[Problem], Contender], p: Problem) -> Contender | N
 def run_problem(p: Problem, args: argparse.Namespace) -> dict[str, float]:
     """Verify, time and print one problem; return the medians keyed by contender."""
     print(f"\n[{p.key}] {p.title}; {p.loss_text}; {p.n_params:,} parameters")
-    contenders: dict[str, Contender] = {"numpy": NumpyMLP(p)}
+    contenders: dict[str, Contender] = {"numpy": NumpyMLP(p),
+                                        "numpy_x": NumpyMLP(p, input_grad=True)}
     torch_c = _optional(TorchMLP, p)
     if torch_c is not None:
         contenders["torch"] = torch_c
@@ -137,8 +140,10 @@ def run_problem(p: Problem, args: argparse.Namespace) -> dict[str, float]:
         contenders["micrograd"] = micro
     verify(p, list(contenders.values()))
     nodes = len(gradstep.recorded.nodes)
-    checked = ", ".join(c.label.split(" (")[0].split(",")[0] for c in contenders.values())
-    print(f"  checked before timing: same loss, gradients and updated weights ({checked}; "
+    checked = ", ".join(dict.fromkeys(c.label.split(" (")[0].split(",")[0]
+                                      for c in contenders.values()))
+    print(f"  checked before timing: same loss, gradients (∂L/∂X too, where computed) and updated "
+          f"weights ({checked}; "
           f"rtol 1e-8)")
     print(f"  gradstep records {nodes} graph nodes, {nodes} forward and {nodes} backward steps "
           f"and {len(gradstep.updates)} update records per cycle")
@@ -157,7 +162,7 @@ def run_problem(p: Problem, args: argparse.Namespace) -> dict[str, float]:
 
     print(f"  {'contender':<46}{'median/cycle':>13}{'IQR':>10}{'best':>10}{'CPU median':>12}"
           f"{'repeats×cycles':>16}")
-    for key in ("numpy", "torch", "gradstep", "network", "micrograd"):
+    for key in ("numpy", "numpy_x", "torch", "gradstep", "network", "micrograd"):
         if key in timings:
             t = timings[key]
             print(f"  {labels[key]:<46}{fmt_time(t.median):>13}{fmt_time(t.iqr):>10}"
@@ -166,6 +171,7 @@ def run_problem(p: Problem, args: argparse.Namespace) -> dict[str, float]:
     med = {k: t.median for k, t in timings.items()}
     cpu = {k: t.cpu_median for k, t in timings.items()}
     ratios = [("gradstep/torch", "gradstep", "torch"), ("gradstep/numpy", "gradstep", "numpy"),
+              ("gradstep/numpy+∂X", "gradstep", "numpy_x"),
               ("micrograd/gradstep", "micrograd", "gradstep"),
               ("Network.cycle/numpy", "network", "numpy")]
     for title, m in (("ratios of medians", med), ("same on CPU time", cpu)):

@@ -18,14 +18,13 @@ Five views of the same cycle (forward, ``trace``, ``SGD.step``), each on one pro
    each suggestion; beside them the floor of the design (same ops, no records), numpy and torch.
 
 The probes and what-ifs patch tracer internals by name (``tracer.record._input_grads``,
-``frozen``, ``snapshot``, ``np``, ``nx``, ...). A name the tracer no longer has is skipped and
+``frozen``, ``shared``, ``np``, ...). A name the tracer no longer has is skipped and
 said so, never an error.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
 import cProfile
 import dataclasses
@@ -187,15 +186,13 @@ class Probe:
                                  (rec, "_topological", topological), (rec, "_names", names),
                                  (rec, "_input_grads", input_grads)]
         for module in (rec, tracer.optim):
-            for name, what in (("frozen", "frozen(): read-only views"),
-                               ("snapshot", "snapshot(): read-only copies")):
+            for name, what in (("frozen", "frozen(): new arrays made read-only"),
+                               ("_read_only", "_read_only(): read-only checks"),
+                               ("shared", "shared(): leaf values (copied if writable)")):
                 if hasattr(module, name):
                     changes.append((module, name, self._timed(what, getattr(module, name))))
-        np_probe = _numpy_with(
-            zeros_like=self._timed("np.zeros_like (zero grad_before)", np.zeros_like),
-            broadcast_to=self._timed("np.broadcast_to (locals)", np.broadcast_to),
-            array=self._timed("np.array (.grad private copies)", np.array))
-        changes.append((rec, "np", np_probe))
+        changes.append((rec, "np", _numpy_with(
+            broadcast_to=self._timed("np.broadcast_to (locals)", np.broadcast_to))))
         return [c for c in changes if c[2] is not None and hasattr(c[0], c[1])]
 
 
@@ -222,8 +219,8 @@ def phases(p: Problem, cycles: int) -> None:
     }
     titles = {"forward": "forward: building the graph (apply per op)",
               "topological sort": "trace: topological sort",
-              "backward": "trace: backward loop (and leaf snapshots before it)",
-              "names": "trace: _names", "nodes": "trace: Node records, networkx graph, .grad",
+              "backward": "trace: backward loop (and leaf values before it)",
+              "names": "trace: _names", "nodes": "trace: Node and ForwardStep records, .grad",
               "optimizer": "optimizer: SGD.step"}
     total = sum(spans.values())
     n = len(g.recorded.nodes)
@@ -241,7 +238,7 @@ def phases(p: Problem, cycles: int) -> None:
             label = f"  {what}" + (f" ×{count // cycles}" if count else "")
             print(f"  {label:<66}{fmt_time(s / cycles):>10}{100 * s / total:>6.0f}%")
         rest = seconds - sum(parts.values())
-        print(f"  {'  the rest (record objects, lists, dicts, graph)':<66}"
+        print(f"  {'  the rest (record objects, lists, dicts)':<66}"
               f"{fmt_time(rest / cycles):>10}{100 * rest / total:>6.0f}%")
     numpy = NumpyMLP(p)
     t0 = time.perf_counter()
@@ -333,22 +330,9 @@ def _best(fn: Callable[[], object], number: int = 2000, repeat: int = 7) -> floa
     return best
 
 
-def _as_namedtuple(cls: type) -> type:
-    """A ``collections.namedtuple`` with ``cls``'s fields, defaults and properties: immutable
-    too, but built in C instead of through ``object.__setattr__`` per field."""
-    fields = dataclasses.fields(cls)
-    defaults = [f.default for f in fields if f.default is not dataclasses.MISSING]
-    base = collections.namedtuple(cls.__name__, [f.name for f in fields],
-                                  defaults=defaults or None)
-    props = {k: v for k, v in vars(cls).items() if isinstance(v, property)}
-    return type(cls.__name__, (base,), {"__slots__": (), **props})
-
-
 def unit_costs(p: Problem) -> None:
     """Per-call costs of the tracer's bookkeeping primitives × how often one cycle calls them:
     the per-node overhead that dominates a small network, independent of machine noise."""
-    import networkx as nx
-
     from tracer import BackwardStep, ForwardStep, InputGrad, Node
 
     g = GradstepMLP(p)
@@ -367,18 +351,8 @@ def unit_costs(p: Problem) -> None:
     shape = max((nd.value.shape for nd in rec.nodes if nd.inputs),
                 key=lambda s: int(np.prod(s)))
     typical = np.ones(shape)  # the biggest activation's shape, for the array primitives
+    read_only = tracer.record.frozen(np.ones(shape))
     ig, node = edges[0], rec.nodes[-1]
-    attrs = {"name": "x", "op": "add", "kind": "op", "shape": shape, "value": typical,
-             "grad": typical}
-    graph = nx.DiGraph()
-    counter = iter(range(10**9))
-    input_grad_tuple = _as_namedtuple(InputGrad)
-
-    def add_to_graph() -> None:
-        i = next(counter)
-        graph.add_node(i, **attrs)
-        graph.add_edges_from(((i - 1, i), (i - 2, i)))
-
     def errstate() -> None:
         with np.errstate(all="ignore"):
             pass
@@ -388,22 +362,18 @@ def unit_costs(p: Problem) -> None:
                            ig.reduced_axes, ig.grad_before, ig.grad_after, True)
 
     rows = [
-        (f"np.array copy of a {shape} array (snapshot(), .grad copy)",
-         calls("snapshot") + calls("np.array"), lambda: np.array(typical)),
-        ("read-only view: asarray + view + flag (frozen())", calls("frozen"),
-         lambda: tracer.record.frozen(typical) if hasattr(tracer.record, "frozen") else None),
-        ("np.zeros_like (zero grad_before)", calls("np.zeros_like"),
-         lambda: np.zeros_like(typical)),
-        ("np.broadcast_to(1.0, shape) (elementwise locals)", calls("np.broadcast_to"),
-         lambda: np.broadcast_to(1.0, shape)),
-        ("with np.errstate(all='ignore') (apply + _input_grads)", 2 * ops, errstate),
-        ("InputGrad(...) (frozen slots dataclass, 9 fields)", len(edges), fields(InputGrad)),
-        ("  the same as a namedtuple, for comparison", len(edges), fields(input_grad_tuple)),
+        ("shared() of a read-only leaf value (no copy)", calls("shared"),
+         lambda: tracer.record.shared(read_only)),
+        ("read-only flag on a new array (frozen())", calls("frozen"),
+         lambda: tracer.record.frozen(np.array(0.0))),
+        ("read-only check (_read_only())", calls("_read_only"),
+         lambda: tracer.record._read_only(typical)),
+        ("with np.errstate(all='ignore') (apply)", ops, errstate),
+        ("InputGrad(...) (NamedTuple, 9 fields)", len(edges), fields(InputGrad)),
         ("Node(...) + ForwardStep(...) + BackwardStep(...)", n,
          lambda: (Node(node.id, node.name, node.op, node.kind, node.inputs, node.value,
                        node.grad, {}), ForwardStep(0, 0, (), node.value),
                   BackwardStep(0, 0, node.grad, (), ()))),
-        ("networkx add_node(6 attributes) + add_edges_from(2 edges)", n, add_to_graph),
     ]
     print(f"\n[{p.key}] unit costs (best of 7 × 2000 calls) × calls per cycle ({n} nodes, "
           f"{len(edges)} input edges; array primitives on the biggest activation's shape, "
@@ -414,47 +384,6 @@ def unit_costs(p: Problem) -> None:
 
 
 # --- 5: what-ifs ------------------------------------------------------------------------------
-
-
-def _frozen_view(a: Any) -> np.ndarray:
-    """A read-only view, no copy when ``a`` is a float64 array."""
-    view = np.asarray(a, dtype=np.float64).view()
-    view.flags.writeable = False
-    return view
-
-
-def _real_snapshot(a: Any) -> np.ndarray:
-    """``snapshot`` with the real numpy (so that patching ``record.np.array`` leaves it be)."""
-    copy = np.array(a, dtype=np.float64)
-    copy.flags.writeable = False
-    return copy
-
-
-_BROADCASTS: dict[tuple[float, tuple[int, ...]], np.ndarray] = {}
-
-
-def _cached_broadcast_to(a: Any, shape: Any) -> np.ndarray:
-    """``np.broadcast_to`` that returns ``a`` when it already has ``shape`` and reuses one
-    read-only view per (number, shape) for a constant local derivative (add's 1, sub's −1)."""
-    if isinstance(a, float | int):
-        key = (a, tuple(shape))
-        view = _BROADCASTS.get(key)
-        if view is None:
-            view = _BROADCASTS[key] = np.broadcast_to(np.float64(a), shape)
-        return view
-    if a.shape == tuple(shape):
-        return a
-    return np.broadcast_to(a, shape)
-
-
-class _NoGraph:
-    """A stand-in for ``networkx.DiGraph`` that stores nothing (as if built on first use)."""
-
-    def add_node(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def add_edges_from(self, *args: Any, **kwargs: Any) -> None:
-        pass
 
 
 def _zero_view(a: Any, *args: Any, **kwargs: Any) -> np.ndarray:
@@ -471,9 +400,8 @@ def _skip_input_grad(inputs: list[Any]) -> Change:
     to size skipping (or deferring until displayed) the gradient of data nobody trains."""
     matmul = tracer.ops.MATMUL
 
-    def is_input(a: np.ndarray) -> bool:  # the record passes a copy of X: same shape and rows
-        return any(a.shape == x.data.shape and a.ndim == 2 and np.array_equal(a[:1], x.data[:1])
-                   for x in inputs)
+    def is_input(a: np.ndarray) -> bool:  # the record shares the input's own (private) array
+        return any(a is x._data for x in inputs)
 
     def vjp(g, a, b, out, **attrs):
         if is_input(a):
@@ -487,36 +415,18 @@ def _skip_input_grad(inputs: list[Any]) -> Change:
 
 
 def what_if_steps(g: GradstepMLP) -> list[tuple[str, list[Change], list[str]]]:
-    """Cumulative changes, each step keeping the ones above it: (label, changes, missing)."""
-    rec, opt = tracer.record, tracer.optim
-    numpy_swaps: dict[str, Any] = {}
+    """Cumulative changes, each step keeping the ones above it: (label, changes, missing).
 
-    def record_numpy(**swaps: Any) -> list[Change]:
-        numpy_swaps.update(swaps)
-        return [(rec, "np", _numpy_with(**numpy_swaps))]
-
-    namedtuples = [(rec, name, _as_namedtuple(getattr(rec, name)))
-                   for name in ("Node", "ForwardStep", "InputGrad", "BackwardStep")
-                   if dataclasses.is_dataclass(getattr(rec, name, None))]
+    (Earlier what-ifs are in the tracer now: records as NamedTuples, the networkx graph built on
+    first use, constant locals and zero gradients as broadcast views, ``.grad`` sharing the
+    record's array, leaf values shared instead of copied.)
+    """
     steps: list[tuple[str, list[Change]]] = [
         ("as is (working tree)", []),
-        ("1. constant locals: cached broadcast; none when shapes match",
-         record_numpy(broadcast_to=_cached_broadcast_to)),
-        ("2. + zero grad_before is a broadcast view (no zeros_like)",
-         record_numpy(zeros_like=_zero_view)),
-        ("3. + t.grad is the record's read-only array (no private copy)",
-         [*record_numpy(array=lambda a, *args, **kw: _frozen_view(a)),
-          (rec, "snapshot", _real_snapshot), (opt, "snapshot", _real_snapshot)]),
-        ("4. + no np.errstate per op (one per trace/forward instead)",
-         [*record_numpy(errstate=_no_errstate),
-          (tracer.tensor, "np", _numpy_with(errstate=_no_errstate))]),
-        ("5. + records are namedtuples, not frozen dataclasses", namedtuples),
-        ("6. + networkx graph built on first use, not in trace()",
-         [(rec, "nx", types.SimpleNamespace(DiGraph=_NoGraph))]),
-        ("7. + no ∂L/∂X for input leaves in matmul (skip or defer)",
+        ("1. no np.errstate per op (one per trace/forward instead)",
+         [(tracer.tensor, "np", _numpy_with(errstate=_no_errstate))]),
+        ("2. + no ∂L/∂X for input leaves in matmul (skip or defer)",
          [_skip_input_grad([g.X, g.target])]),
-        ("8. + leaf values not copied (snapshot() = read-only view)",
-         [(rec, "snapshot", _frozen_view), (opt, "snapshot", _frozen_view)]),
     ]
     cumulative = []
     merged: dict[tuple[int, str], Change] = {}

@@ -39,5 +39,6 @@ def shared(a: Array) -> Array:
 @lru_cache(maxsize=512)
 def constant(value: float, shape: tuple[int, ...]) -> Array:
     """A shared read-only array of ``value``: the zeros a gradient starts from, and the constant
-    local derivatives of add, sub and neg. Safe to share because nothing writes into it."""
-    return frozen(np.full(shape, value))
+    local derivatives of add, sub and neg. One number broadcast to ``shape`` (8 bytes, whatever
+    the shape), safe to share because nothing can write into it."""
+    return np.broadcast_to(np.float64(value), shape)
