@@ -45,6 +45,9 @@ class Debugger:
 
     def _start_cycle(self, position: int = 0) -> None:
         self.timeline = self.cycle.timeline
+        self._bounds: dict[str, tuple[int, int]] = {}  # phase -> first and last position
+        for k, moment in enumerate(self.timeline):
+            self._bounds[moment.phase] = (self._bounds.get(moment.phase, (k,))[0], k)
         self.stepper: Stepper[Moment] = Stepper(self.timeline, position)
         self.revealed = set()
         self.selected = self.current_node if self.current_node is not None else 0
@@ -88,8 +91,7 @@ class Debugger:
 
     def phase_bounds(self, phase: str) -> tuple[int, int]:
         """First and last timeline positions of ``phase``."""
-        positions = [k for k, m in enumerate(self.timeline) if m.phase == phase]
-        return positions[0], positions[-1]
+        return self._bounds[phase]
 
     def node_state(self, node: int) -> NodeState:
         n = len(self.trace.nodes)
