@@ -134,7 +134,7 @@ class StepList(ScrollView, can_focus=True):
             return
         old, new = self._marked, self.debugger.position
         previous, self.highlighted, self._marked = self.highlighted, new, new
-        self._scroll_to_highlight()  # a scroll repaints every row by itself
+        self._page_to_highlight()  # a scroll repaints every row by itself
         if old is None or abs(new - old) > 64:
             self.refresh()
         else:  # only the rows whose mark or highlight changed
@@ -204,6 +204,22 @@ class StepList(ScrollView, can_focus=True):
             return
         self.scroll_to_region(Region(0, self.highlighted, 1, 1), animate=False, force=True,
                               immediate=True)
+
+    PAGE_CONTEXT = 2  # rows kept on the far side of the current step when the list pages
+
+    def _page_to_highlight(self) -> None:
+        """Keep the current step in sight by pages: while it is in the window nothing scrolls
+        (a scroll repaints every row); past the bottom the list scrolls to show it near the
+        top with what comes next below, past the top the other way round."""
+        if self.highlighted is None or not self.is_mounted:
+            return
+        top, height = round(self.scroll_y), self.scrollable_content_region.height
+        k = self.highlighted
+        if top <= k < top + height:
+            return
+        context = min(self.PAGE_CONTEXT, max(height - 1, 0) // 2)
+        y = k - context if k >= top + height else k - height + 1 + context
+        self.scroll_to(y=max(y, 0), animate=False, force=True, immediate=True)
 
     # --- keys and mouse --------------------------------------------------------------------------
 
