@@ -6,7 +6,7 @@ from textual.widgets import Input, OptionList
 from scenarios import load
 from tests.screen_text import check_golden, svg_text
 from tui.app import GradstepApp
-from tui.debugger_screen import DebuggerScreen
+from tui.debugger_screen import DebuggerScreen, narration_text
 from tui.graph_view import CHIPS, GraphView
 from tui.help_screen import HelpScreen
 from tui.picker_screen import PickerScreen
@@ -205,6 +205,44 @@ async def test_inspector_shows_the_chain_rule_with_numbers(mazur_app):
         assert "∂L/∂net_o1 = ∂L/∂out_o1 × ∂out_o1/∂net_o1 = 0.7414 × 0.1868 = 0.1385" in shown
         assert "∂L/∂out_o1" in screen_text(mazur_app)
         assert debugger.trace.nodes[net_o1].grad == pytest.approx(0.138498562, rel=1e-8)
+
+
+async def test_a_step_repaints_its_panels_without_laying_the_screen_out(mazur_app):
+    """The narration bar and the inspector keep their size whatever they show (tui/repaint.py):
+    a step repaints them instead of laying out, and so repainting, the whole screen."""
+    async with mazur_app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = mazur_app.screen
+        debugger = debugger_of(mazur_app)
+        start, end = debugger.phase_bounds("backward")
+        debugger.goto(start)
+        screen.refresh_view()
+        await settle(pilot)
+        layouts = []
+        screen.screen_layout_refresh_signal.subscribe(screen, layouts.append, immediate=True)
+        shown = set()
+        for _ in range(start, end - 1):  # the keys available stay the same (so does the footer)
+            await press(pilot, "n")
+            shown.add(screen.query_one("#narration").plain)
+        assert len(shown) == end - 1 - start  # a new narration at every step
+        assert layouts == []
+
+
+async def test_a_narration_longer_than_its_bar_scrolls(mazur_app):
+    async with mazur_app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(mazur_app)
+        debugger.goto(debugger.position_of("backward", debugger.trace.find("out_h1").id))
+        mazur_app.screen.refresh_view()
+        await settle(pilot)
+        bar = mazur_app.screen.query_one("#narration")
+        assert bar.plain == narration_text(debugger)
+        last_words = " ".join(bar.plain.split()[-4:])
+        assert bar.outer_size.height == 3 and bar.max_scroll_y > 0
+        assert last_words not in " ".join(screen_text(mazur_app).split())
+        bar.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        assert last_words in " ".join(screen_text(mazur_app).split())
 
 
 @pytest.mark.parametrize("moment", ["start", "backward-fork", "after-update"])

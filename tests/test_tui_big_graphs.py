@@ -410,8 +410,8 @@ async def test_a_step_repaints_only_what_changed_and_nothing_goes_stale(name):
         for key in keys:
             await press(pilot, key)
             stepped = app.export_screenshot()
-            graph.refresh()  # everything, from scratch
-            app.screen.query_one(StepList).refresh()
+            for panel in (graph, *app.screen.query("StepList, #inspector, #narration")):
+                panel.refresh()  # everything, from scratch
             await pilot.pause()
             assert app.export_screenshot() == stepped, f"stale rows after {key!r} at " \
                 f"step {debugger.position}"

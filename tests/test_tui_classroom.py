@@ -25,7 +25,7 @@ async def test_presenter_mode_hides_the_detail_panels_and_uses_the_projector_the
         assert app.theme == "gradstep-projector"
         assert app.screen.has_class("-present")
         assert not app.screen.query_one("#side").display
-        narration = str(app.screen.query_one("#narration").content)
+        narration = app.screen.query_one("#narration").plain
         assert narration and narration.split(".")[0][:40] in screen_text(app)
         await press(pilot, "P")
         assert app.screen.query_one("#side").display
@@ -78,7 +78,7 @@ async def test_quiz_asks_before_revealing_and_grades_the_answer():
         await settle(pilot)
         shown = app.screen.query_one("#inspector").plain
         assert "0.7414 × 0.1868 = ?" in shown and "0.1385" not in shown
-        asked = str(app.screen.query_one("#narration").content)
+        asked = app.screen.query_one("#narration").plain
         assert "Quiz" in asked and "0.7414 × 0.1868 = ?" in asked and "0.1385" not in asked
         expected = debugger.trace.nodes[debugger.trace.find("net_o1").id].grad.item()
         await press(pilot, "a")

@@ -29,7 +29,7 @@ from .help_screen import HelpScreen
 from .inspector import Inspector
 from .params_panel import ParamsPanel
 from .prompt_screen import PromptScreen
-from .repaint import update_text
+from .repaint import TextPanel
 from .state import Debugger
 from .status_bar import StatusBar
 from .step_list import StepList
@@ -56,6 +56,12 @@ def narration_text(debugger: Debugger) -> str:
         return f"Quiz: {asked}  (a: answer, n: reveal)"
     before, after = debugger.predictions()
     return narrate(debugger.cycle, debugger.moment, prediction=before, prediction_after=after)
+
+
+class NarrationBar(TextPanel, can_focus=False):
+    """:func:`narration_text` above the graph. Its height is fixed (tui/debugger_screen.tcss),
+    so a new step repaints the bar alone; a narration longer than the bar scrolls (mouse wheel),
+    and the scrollbar says so."""
 
 
 class DebuggerScreen(Screen):
@@ -134,7 +140,7 @@ class DebuggerScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar(" gradstep │ tracing…", id="status")
-        yield Static(id="narration", markup=False)
+        yield NarrationBar(id="narration")
         with Horizontal(id="main"):
             with Vertical(id="graph-column"):
                 yield GraphView(id="graph")
@@ -264,8 +270,8 @@ class DebuggerScreen(Screen):
     def refresh_view(self, moved: bool = True) -> None:
         debugger = self.debugger
         self.query_one(StatusBar).show(debugger)
-        # Re-laying out the screen only when the narration's height changes (tui/repaint.py).
-        update_text(self.query_one("#narration", Static), narration_text(debugger))
+        # A fixed height: new text repaints the bar alone (tui/repaint.py).
+        self.query_one(NarrationBar).show_text(narration_text(debugger))
         self.query_one(GraphView).update_state()
         self.query_one(Inspector).show(debugger, self.full_arrays)
         self.query_one(ParamsPanel).show(debugger)

@@ -1,20 +1,17 @@
 """The inspector: what the current (or selected) node's step computed, with its numbers.
 
-It draws with the Line API (like the graph) rather than as a Static in a scroll container:
-a new step then repaints only this panel instead of re-laying out the whole screen.
+It is a :class:`~tui.repaint.TextPanel` (Line API) rather than a Static in a scroll container:
+a new step then repaints only this panel instead of laying out the whole screen again.
 """
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual.events import Resize
-from textual.geometry import Size
-from textual.scroll_view import ScrollView
-from textual.strip import Strip
 
 from tracer import explain
 from tracer.network import Outcome
 
+from .repaint import TextPanel
 from .state import Debugger
 
 ROLE_STYLES = {
@@ -64,47 +61,8 @@ def render_lines(lines: list[explain.Line]) -> Text:
     return text
 
 
-class Inspector(ScrollView, can_focus=True):
+class Inspector(TextPanel, can_focus=True):
     """Scrollable, word-wrapped detail of the current step."""
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.text = Text()
-        self._strips: list[Strip] = []
-
-    @property
-    def plain(self) -> str:
-        """What the inspector shows, unwrapped (for tests and copying)."""
-        return self.text.plain
-
     def show(self, debugger: Debugger, full: bool = False) -> None:
-        self.text = render_lines(inspector_lines(debugger, full))
-        self._wrap()
-        self.scroll_home(animate=False, immediate=True)
-
-    def on_resize(self, event: Resize) -> None:
-        self._wrap()
-
-    def _wrap(self) -> None:
-        width = max(self.scrollable_content_region.width, 10)
-        console = self.app.console
-        lines = self.text.wrap(console, width, overflow="fold")
-        self._strips = [Strip(list(line.render(console)), line.cell_len) for line in lines]
-        # No shorter than the window: then a shorter text leaves the size alone, and a step
-        # repaints this panel instead of laying out the whole screen again.
-        height = max(len(self._strips), self.scrollable_content_region.height)
-        self.virtual_size = Size(width, height)
-        self.refresh()
-
-    def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.size.width
-        row = scroll_y + y
-        style = self.rich_style
-        if row >= len(self._strips):
-            return Strip.blank(width, style)
-        strip = self._strips[row].apply_style(style)
-        return strip.crop_extend(scroll_x, scroll_x + width, style)
-
-
-
+        self.show_text(render_lines(inspector_lines(debugger, full)))
