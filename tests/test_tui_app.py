@@ -1,6 +1,7 @@
 """The real app, driven through Textual's Pilot."""
 
 import pytest
+from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, OptionList
 
 from scenarios import load
@@ -243,6 +244,29 @@ async def test_a_narration_longer_than_its_bar_scrolls(mazur_app):
         bar.scroll_end(animate=False, immediate=True)
         await pilot.pause()
         assert last_words in " ".join(screen_text(mazur_app).split())
+
+
+def palette_entries(app) -> list[str]:
+    """The command palette's entries, first line of each (help text dropped)."""
+    options = app.screen.query_one(CommandList)
+    return [str(options.get_option_at_index(k).prompt).split("\n")[0]
+            for k in range(options.option_count)]
+
+
+async def test_command_palette_goes_to_a_node_by_name(mazur_app):
+    async with mazur_app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(mazur_app)
+        await press(pilot, "ctrl+p")
+        assert isinstance(mazur_app.screen, CommandPalette)
+        opened = palette_entries(mazur_app)
+        assert "Go to node…" in opened  # nodes are listed once a name is typed
+        assert not any(entry.startswith("Go to node: ") for entry in opened)
+        await press(pilot, *"w5")
+        assert palette_entries(mazur_app) == ["Go to node: w5", "Go to node: w5·out_h1"]
+        await press(pilot, "enter")
+        assert isinstance(mazur_app.screen, DebuggerScreen)
+        assert debugger.selected == debugger.trace.find("w5").id
 
 
 @pytest.mark.parametrize("moment", ["start", "backward-fork", "after-update"])

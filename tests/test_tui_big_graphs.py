@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.tui_steps import generated
 from scenarios import load
-from tests.test_tui_app import settle
+from tests.test_tui_app import palette_entries, settle
 from tracer import Tensor, mse, param, trace
 from tui.app import GradstepApp
 from tui.debugger_screen import DebuggerScreen
@@ -35,6 +35,7 @@ from tui.groups import (
 )
 from tui.minimap import Minimap
 from tui.neighbourhood import neighbourhood, within
+from tui.node_commands import NodeCommands
 from tui.state import Debugger
 from tui.step_list import StepList
 from tui.views import FULL, GraphState, group_label
@@ -393,6 +394,20 @@ async def test_step_list_marks_and_chooses_steps():
         await pilot.click(StepList, offset=(4, 1 + 1))  # border, then the second row shown
         await settle(pilot)
         assert debugger.position == top + 1
+
+
+async def test_command_palette_lists_only_the_best_node_matches_on_a_big_graph():
+    app = GradstepApp(generated(2000))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        debugger = app.screen.debugger
+        await press(pilot, "ctrl+p", "w")
+        entries = palette_entries(app)
+        nodes = [e.removeprefix("Go to node: ") for e in entries if e.startswith("Go to node: ")]
+        found, shown = debugger.find("w"), NodeCommands.MAX_HITS
+        assert len(found) > 300
+        assert nodes == [debugger.trace.nodes[k].name for k in found[:shown]] + [
+            f"{len(found) - shown:,} more match, type more of the name"]
 
 
 @pytest.mark.parametrize("name", ["mazur", "xor", "generated-2000"])

@@ -90,8 +90,11 @@ def test_next_iteration_runs_forward_on_the_updated_weights(mazur):
     assert mazur.loss_history()[:2] == [first.loss, mazur.cycle.loss]
 
 
-def test_find_puts_exact_matches_first(mazur):
-    hits = mazur.find("w1")
-    assert mazur.trace.nodes[hits[0]].name == "w1"
-    assert all("w1" in mazur.trace.nodes[k].name.lower() for k in hits)
-    assert mazur.find("no such node") == []
+def test_find_ranks_the_name_then_prefixes_then_substrings_then_letters_in_order(mazur):
+    def names(text):
+        return [mazur.trace.nodes[k].name for k in mazur.find(text)]
+
+    assert names("W1") == ["w1", "w1·i1", "w3·i1", "w5·out_h1", "w7·out_h1",  # contain it
+                           "weighted_h1", "weighted_o1"]  # w, then 1
+    assert names("oh1") == ["out_h1", "w5·out_h1", "w7·out_h1"]
+    assert names("no such node") == []

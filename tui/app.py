@@ -115,9 +115,9 @@ class GradstepApp(App):
                                 "window marked (m)", screen.action_minimap)
             yield SystemCommand("Expand arrays", "Show large arrays in full in the inspector",
                                 screen.action_expand)
-            for node in screen.debugger.trace.nodes:
-                yield SystemCommand(f"Go to node: {node.name}", f"{node.op}, shape {node.shape}",
-                                    lambda k=node.id: screen.select(k))
+            # Typing a name lists the matching nodes (tui/node_commands.py).
+            yield SystemCommand("Go to node…", "Type part of its name here, or press / to find "
+                                "it", screen.action_find)
 
 
 def run_app(network: Network | None = None, *, present: bool = False, quiz: bool = False) -> None:

@@ -27,6 +27,7 @@ from .graph_layout import Layout
 from .graph_view import CHIPS, FULL, GraphView, compute_layout
 from .help_screen import HelpScreen
 from .inspector import Inspector
+from .node_commands import NodeCommands
 from .params_panel import ParamsPanel
 from .prompt_screen import PromptScreen
 from .repaint import TextPanel
@@ -68,6 +69,7 @@ class DebuggerScreen(Screen):
     """Step through one network's forward pass, backward pass and update."""
 
     CSS_PATH = "debugger_screen.tcss"
+    COMMANDS = {NodeCommands}  # "Go to node: NAME" in the command palette
 
     BINDINGS = [
         Binding("n,space,right", "next", "Step"),

@@ -7,6 +7,7 @@ read this object and render it.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from tracer import Cycle, Moment, Network, Stepper, Trace, explain
@@ -263,10 +264,22 @@ class Debugger:
         return start + (node if phase == "forward" else n - 1 - node)
 
     def find(self, text: str) -> list[int]:
-        """Nodes whose name contains ``text`` (case-insensitive), exact matches first."""
+        """Nodes whose name matches ``text`` (case-insensitive), best first: the name itself,
+        names that start with it, names that contain it, then names with its letters in order
+        (``w12`` finds ``w1_2``); shorter names first within each, then forward order."""
         text = text.strip().lower()
-        hits = [n.id for n in self.trace.nodes if text in n.name.lower()]
-        return sorted(hits, key=lambda k: self.trace.nodes[k].name.lower() != text)
+        letters = re.compile(".*?".join(map(re.escape, text)))
+        ranked = []
+        for node in self.trace.nodes:
+            name = node.name.lower()
+            if text in name:
+                rank = 0 if name == text else 1 if name.startswith(text) else 2
+            elif letters.search(name):
+                rank = 3
+            else:
+                continue
+            ranked.append((rank, len(name), node.id))
+        return [k for *_, k in sorted(ranked)]
 
     def predictions(self) -> tuple[str | None, str | None]:
         """The scenario's words for the prediction before and after the viewed cycle's update
