@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.strip import Strip
+from textual.widget import Widget
 
 from tracer import explain
 
@@ -32,8 +33,39 @@ def status_text(debugger: Debugger) -> Text:
     return text
 
 
-class StatusBar(Static):
-    """Shows :func:`status_text`."""
+class StatusBar(Widget):
+    """Shows :func:`status_text` on one line; what does not fit is cut after a word, with "…".
+
+    It draws with the Line API: a Static re-renders its text through Textual's content
+    pipeline at every step, and the status bar changes at every step.
+    """
+
+    DEFAULT_CSS = "StatusBar { height: 1; }"
+
+    def __init__(self, text: str | Text = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.update(text)
+
+    @property
+    def plain(self) -> str:
+        """What the bar shows (for tests)."""
+        return self.text.plain
+
+    def update(self, text: str | Text) -> None:
+        """Show ``text`` (a plain string is never read as markup)."""
+        self.text = Text(text) if isinstance(text, str) else text
+        self.refresh()
 
     def show(self, debugger: Debugger) -> None:
-        self.update(status_text(debugger), layout=False)  # always one line
+        self.update(status_text(debugger))
+
+    def render_line(self, y: int) -> Strip:
+        style, width = self.rich_style, self.size.width
+        if y:
+            return Strip.blank(width, style)
+        text = self.text
+        if text.cell_len > width:  # cut after a word, with a mark: never half a number
+            cut = text.plain.rfind(" ", 0, width - 1)
+            text = text[: cut + 1 if cut > 0 else max(width - 1, 0)] + "…"
+        strip = Strip(list(text.render(self.app.console))).apply_style(style)
+        return strip.crop_extend(0, width, style)
