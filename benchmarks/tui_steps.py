@@ -21,18 +21,23 @@ What is measured (no Pilot in any timed window: keys go straight to the driver):
   for anything proportional to the distance moved.
 - **layout**: wall time of laying out the whole graph (every node, full boxes), and of the view
   the app opens on (big graphs open with their layers collapsed).
+- **palette**: the command palette (ctrl+p), CPU time as for a step, from the key to the end of
+  the frame that shows its list of results: opening it, and then each key of a node's name
+  typed into it (the middle node of the trace, five letters at most; median over the keys).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import time
 
 import numpy as np
 from textual import events
 from textual._compositor import CompositorUpdate
+from textual.command import CommandPalette
 
 from scenarios import load
 from tracer import Network, Tensor, param
@@ -79,6 +84,8 @@ class FrameClock:
         self.frame = asyncio.Event()
         self.wall = self.cpu = 0.0
         self.first_graph: float | None = None
+        self.results = asyncio.Event()  # a frame ended after the palette's list changed
+        self._listed = False
         original = app._display
 
         def display(screen, renderable) -> None:
@@ -88,18 +95,50 @@ class FrameClock:
             self.wall, self.cpu = time.perf_counter(), time.thread_time()
             if self.first_graph is None and getattr(screen, "debugger", None) is not None:
                 self.first_graph = self.wall
+            if self._listed:
+                self._listed = False
+                self.results.set()
             self.frame.set()
 
         app._display = display
+        # The palette shows new results through this method (the hook of an earlier app's
+        # clock is replaced, not wrapped again).
+        listed = CommandPalette._refresh_command_list
+        listed = getattr(listed, "__wrapped__", listed)
+
+        @functools.wraps(listed)
+        def refresh_command_list(palette, *args, **kwargs) -> None:
+            listed(palette, *args, **kwargs)
+            self._listed = True
+
+        CommandPalette._refresh_command_list = refresh_command_list
+
+    def _send(self, key: str) -> tuple[float, float]:
+        self.app._driver.send_message(events.Key(key, key if len(key) == 1 else None))
+        return time.perf_counter(), time.thread_time()
 
     async def press(self, key: str) -> tuple[float, float]:
         """Send ``key`` and wait for the frame it causes; return (CPU, wall) seconds."""
         await asyncio.sleep(0.03)  # let any earlier frame and timer settle
         self.frame.clear()
-        wall, cpu = time.perf_counter(), time.thread_time()
-        self.app._driver.send_message(events.Key(key, key if len(key) == 1 else None))
+        wall, cpu = self._send(key)
         await asyncio.wait_for(self.frame.wait(), 30)
         return self.cpu - cpu, self.wall - wall
+
+    async def search(self, key: str) -> tuple[float, float]:
+        """Send ``key`` to the command palette (or ctrl+p to open it) and wait for the frame
+        that shows its results; return (CPU, wall) seconds."""
+        await asyncio.sleep(0.03)
+        self.results.clear()
+        self._listed = False
+        wall, cpu = self._send(key)
+        while True:  # a long search shows its results in batches: wait for the last one
+            await asyncio.wait_for(self.results.wait(), 30)
+            self.results.clear()
+            palette = self.app.screen
+            if not self._listed and all(w.is_finished for w in self.app.workers
+                                        if w.node is palette):
+                return self.cpu - cpu, self.wall - wall
 
 
 async def measure(make, repeat: int) -> dict[str, float]:
@@ -121,6 +160,10 @@ async def measure(make, repeat: int) -> dict[str, float]:
         await pilot.pause()
         back = [await clock.press("n") for _ in range(min(repeat, end - debugger.position))]
         jumps = [await clock.press(key) for _ in range(max(2, repeat // 5)) for key in "Gg"]
+        name = debugger.trace.nodes[len(debugger.trace.nodes) // 2].name
+        opened = [await clock.search("ctrl+p")]
+        typed = [await clock.search(letter) for letter in name[:5]]
+        await pilot.press("escape")
     t0 = time.perf_counter()
     compute_layout(debugger, FULL)
     layout_full = time.perf_counter() - t0
@@ -134,7 +177,8 @@ async def measure(make, repeat: int) -> dict[str, float]:
             "back": statistics.median(c for c, _ in back),
             "latency": statistics.median(w for _, w in steps + back),
             "jump": statistics.median(c for c, _ in jumps),
-            "layout": layout_full, "layout_view": layout_view}
+            "layout": layout_full, "layout_view": layout_view,
+            "palette_open": opened[0][0], "palette_key": statistics.median(c for c, _ in typed)}
 
 
 def main() -> None:
@@ -149,9 +193,11 @@ def main() -> None:
     cases += [(f"generated-{n}", lambda n=n: generated(int(n))) for n in args.sizes.split(",")]
     print("Medians. step fwd/bwd and jump: CPU ms of the app's thread from key event to the end "
           "of the repainted frame;\nlatency: wall ms of the same (with Textual's frame timer); "
-          "layout: wall ms (see the module docstring).\n")
+          "layout: wall ms; palette: CPU ms as for a step,\nto open it and per key typed, to "
+          "the frame showing the results (see the module docstring).\n")
     header = (f"{'graph':<16}{'nodes':>6}{'first paint':>13}{'step fwd':>10}{'step bwd':>10}"
-              f"{'latency':>9}{'jump':>8}{'layout all':>12}{'layout view':>13}")
+              f"{'latency':>9}{'jump':>8}{'layout all':>12}{'layout view':>13}"
+              f"{'palette':>9}{'key':>7}")
     print(header)
     for name, make in cases:
         runs = [asyncio.run(measure(make, args.repeat)) for _ in range(args.runs)]
@@ -159,7 +205,8 @@ def main() -> None:
         print(f"{name:<16}{int(r['nodes']):>6}{r['first_paint'] * 1e3:>11.0f}ms"
               f"{r['step'] * 1e3:>8.1f}ms{r['back'] * 1e3:>8.1f}ms{r['latency'] * 1e3:>7.1f}ms"
               f"{r['jump'] * 1e3:>6.1f}ms{r['layout'] * 1e3:>10.0f}ms"
-              f"{r['layout_view'] * 1e3:>11.0f}ms", flush=True)
+              f"{r['layout_view'] * 1e3:>11.0f}ms{r['palette_open'] * 1e3:>7.0f}ms"
+              f"{r['palette_key'] * 1e3:>5.0f}ms", flush=True)
 
 
 if __name__ == "__main__":
