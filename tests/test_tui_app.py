@@ -229,17 +229,38 @@ async def test_a_step_repaints_its_panels_without_laying_the_screen_out(mazur_ap
         assert layouts == []
 
 
-async def test_a_narration_longer_than_its_bar_scrolls(mazur_app):
+async def at_the_out_h1_fork(app, pilot) -> DebuggerScreen:
+    """The backward step at out_h1, whose narration (a sum at a fork) is one of Mazur's longest."""
+    await settle(pilot)
+    debugger = debugger_of(app)
+    debugger.goto(debugger.position_of("backward", debugger.trace.find("out_h1").id))
+    app.screen.refresh_view()
+    await settle(pilot)
+    return app.screen
+
+
+async def test_a_narration_longer_than_its_bar_grows_it_once_and_it_stays(mazur_app):
     async with mazur_app.run_test(size=(80, 24)) as pilot:
+        screen = await at_the_out_h1_fork(mazur_app, pilot)
+        bar = screen.query_one("#narration")
+        assert bar.plain == narration_text(debugger_of(mazur_app))
+        assert bar.outer_size.height > 3 and bar.max_scroll_y == 0  # grown to fit, no scrolling
+        assert " ".join(bar.plain.split()[-4:]) in " ".join(screen_text(mazur_app).split())
+        grown = bar.outer_size.height
+        for _ in range(3):  # shorter narrations: the bar keeps its height
+            await press(pilot, "n")
+            assert bar.outer_size.height == grown
+        await pilot.resize_terminal(120, 40)  # a new terminal size starts from the stylesheet's
         await settle(pilot)
-        debugger = debugger_of(mazur_app)
-        debugger.goto(debugger.position_of("backward", debugger.trace.find("out_h1").id))
-        mazur_app.screen.refresh_view()
-        await settle(pilot)
-        bar = mazur_app.screen.query_one("#narration")
-        assert bar.plain == narration_text(debugger)
-        last_words = " ".join(bar.plain.split()[-4:])
-        assert bar.outer_size.height == 3 and bar.max_scroll_y > 0
+        assert bar.outer_size.height == 3
+
+
+async def test_a_narration_longer_than_the_bar_can_grow_scrolls(mazur_app):
+    async with mazur_app.run_test(size=(40, 30)) as pilot:
+        screen = await at_the_out_h1_fork(mazur_app, pilot)
+        bar = screen.query_one("#narration")
+        last_words = " ".join(bar.plain.split()[-3:])
+        assert bar.outer_size.height == 3 + bar.MAX_GROWTH and bar.max_scroll_y > 0
         assert last_words not in " ".join(screen_text(mazur_app).split())
         bar.scroll_end(animate=False, immediate=True)
         await pilot.pause()

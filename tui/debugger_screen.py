@@ -60,9 +60,35 @@ def narration_text(debugger: Debugger) -> str:
 
 
 class NarrationBar(TextPanel, can_focus=False):
-    """:func:`narration_text` above the graph. Its height is fixed (tui/debugger_screen.tcss),
-    so a new step repaints the bar alone; a narration longer than the bar scrolls (mouse wheel),
-    and the scrollbar says so."""
+    """:func:`narration_text` above the graph.
+
+    Its height comes from tui/debugger_screen.tcss, so a new step repaints the bar alone. A
+    narration that needs more lines makes it grow (by at most ``MAX_GROWTH`` lines; beyond that
+    it scrolls), and it stays that tall until the terminal is resized or presenter mode is
+    toggled: the screen is laid out again only the first time a longer narration appears, and
+    no narration is cut off for someone who cannot scroll it (the bar never takes focus).
+    """
+
+    MAX_GROWTH = 4
+    _fitted_for: tuple | None = None  # (screen size, presenter mode) the growth is for
+    _base = 0  # the stylesheet's height, outer
+
+    def fit(self, lines: int) -> None:
+        if not self.outer_size.height:
+            return  # not laid out yet
+        key = (self.screen.size, self.screen.has_class("-present"))
+        if key != self._fitted_for:
+            self._fitted_for = key
+            if self.styles.min_height is not None:
+                self.styles.min_height = None
+                self.call_after_refresh(self._wrap)  # again, at the stylesheet's height
+                return
+        if self.styles.min_height is None:
+            self._base = self.outer_size.height
+        chrome = self.outer_size.height - self.scrollable_content_region.height
+        target = min(lines + chrome, self._base + self.MAX_GROWTH)
+        if target > self.outer_size.height:
+            self.styles.min_height = target
 
 
 class DebuggerScreen(Screen):

@@ -59,6 +59,7 @@ class TextPanel(ScrollView):
         lines = self.text.wrap(console, width, overflow="fold")
         old, self._strips = self._strips, [Strip(list(line.render(console)), line.cell_len)
                                            for line in lines]
+        self.fit(len(self._strips))
         size = Size(width, len(self._strips))
         if size != self.virtual_size:
             overflows = size.height > self.container_size.height
@@ -76,6 +77,10 @@ class TextPanel(ScrollView):
         for y in range(min(max(len(old), len(new)), self.scroll_offset.y + self.size.height)):
             if y >= len(old) or y >= len(new) or old[y] != new[y]:
                 self.refresh_line(y)
+
+    def fit(self, lines: int) -> None:
+        """Called with the number of wrapped lines before they are shown: a panel that may
+        change its own size for them does it here."""
 
     _frame: tuple | None = None
 
