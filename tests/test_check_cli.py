@@ -33,15 +33,15 @@ def test_a_healthy_scenario_exits_0(capsys):
 def test_notes_do_not_make_a_problem(capsys):
     assert main(["check", "micrograd-neuron"]) == 0
     out = capsys.readouterr().out
-    assert "note zero-gradient at w2 (backward step 4)" in out
+    assert "note zero-gradient at w2 (backward step 5)" in out
     assert out.rstrip().endswith("No problems found. (1 note.)")
 
 
 @pytest.mark.parametrize("name, headline", [
     ("vanishing-sigmoid", "warning vanishing-gradient at h1"),
     ("exploding", "warning exploding-gradient at h1"),
-    ("dead-relu", "warning dead-relu at h1 (forward step 5)"),
-    ("nan-log", "error nonfinite-value at log_not_p (forward step 13)"),
+    ("dead-relu", "warning dead-relu at h1 (forward step 6)"),
+    ("nan-log", "error nonfinite-value at log_not_p (forward step 10)"),
     ("unused-param", "warning unused-param at b2\n"),
     ("buggy-custom-op", "error gradcheck-node at h1"),
 ])

@@ -16,7 +16,7 @@ import tracer.ops
 from scenarios import LoadError, load, load_file
 from tracer import CustomOp, CustomOpError, Tensor, check_node, explain, param
 from tracer.custom import BUILTIN_OPS, is_custom, origin, snake_case
-from tracer.diagnostics import diagnose
+from tracer.diagnostics import diagnose, headline
 
 
 @pytest.fixture(autouse=True)
@@ -411,6 +411,6 @@ def test_the_readme_example_runs_has_right_gradients_and_its_bug_is_found(tmp_pa
     assert [(f.kind, f.name) for f in findings] == [("gradcheck-node", "h"),
                                                     ("gradcheck-param", "W")]
     block = re.search(r"```\n(error gradcheck-node.*?)```", section, re.S).group(1)
-    assert block.split("\n", 1)[0] == "error gradcheck-node at h (backward step 3)"
+    assert block.split("\n", 1)[0] == headline(findings[0])
     message = findings[0].message.replace(f"{tmp_path}{os.sep}", "")
     assert " ".join(block.split("\n", 1)[1].split()) == " ".join(message.split())

@@ -450,3 +450,16 @@ def test_assigning_a_read_only_view_to_data_copies_it():
     t = (w * 2.0).sum().backward()
     base[0] = 100.0  # the view's base may still change
     assert t.find("w").value.tolist() == [1.0, 2.0]
+
+
+def test_nodes_come_in_the_order_the_code_ran_each_leaf_before_its_first_use():
+    a, b, x, y = (Tensor(v, name=n) for v, n in ((1.0, "a"), (2.0, "b"), (3.0, "x"), (4.0, "y")))
+    d = x + y
+    d.name = "d"
+    c = a * b  # runs second, although e uses it first
+    c.name = "c"
+    e = c * d
+    e.name = "e"
+    t = e.backward()
+    assert [n.name for n in t.nodes] == ["x", "y", "d", "a", "b", "c", "e"]
+    assert [t.nodes[s.node].name for s in t.backward] == ["e", "c", "b", "a", "d", "y", "x"]

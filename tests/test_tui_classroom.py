@@ -56,15 +56,15 @@ async def test_autoplay_pauses_at_a_breakpoint():
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         debugger = debugger_of(app)
-        w1 = debugger.trace.find("w1").id
-        debugger.toggle_breakpoint(w1)
+        out_h1 = debugger.trace.find("out_h1").id  # forward step 10
+        debugger.toggle_breakpoint(out_h1)
         app.screen.pace = 0.05
         await press(pilot, "p")
         for _ in range(60):
             await pilot.pause(0.05)
             if app.screen.player is None:
                 break
-        assert debugger.current_node == w1 and debugger.phase == "forward"
+        assert debugger.current_node == out_h1 and debugger.phase == "forward"
 
 
 async def test_quiz_asks_before_revealing_and_grades_the_answer():

@@ -317,7 +317,7 @@ def _nonfinite_value(trace: Trace) -> Finding | None:
             "nonfinite-value", "error", trace, nd.id, "forward",
             f"{nd.name} is {value}{where}: {why}",
             f"{nd.name} is {value}{where}, the first value in the forward pass that is not a "
-            f"finite number (forward step {nd.id}): {why}. Everything computed "
+            f"finite number (forward step {nd.id + 1}): {why}. Everything computed "
             f"from it is NaN or infinite too, the loss included, and so are the gradients that "
             f"flow back through it; an update would write NaN into the weights. {_FIXES[key]}",
             cause=key, value=value, elements=[list(i) for i in bad[:SHOWN]],
@@ -371,10 +371,10 @@ def _nonfinite_gradient(trace: Trace) -> Finding | None:
         return _finding(
             "nonfinite-gradient", "error", trace, nd.id, "backward",
             f"{lhs} becomes {value} at {nd.name} ({nd.op})",
-            f"{lhs} becomes {value}{(' at ' + at) if at else ''} at backward step {step.index}, "
-            f"where {nd.name} ({nd.op}) passes the gradient to {x.name}: {why}. From here on "
-            f"every gradient it reaches is NaN or infinite, and so would the weights be after "
-            f"an update.{origin_text}",
+            f"{lhs} becomes {value}{(' at ' + at) if at else ''} at backward step "
+            f"{step.index + 1}, where {nd.name} ({nd.op}) passes the gradient to {x.name}: "
+            f"{why}. From here on every gradient it reaches is NaN or infinite, and so would "
+            f"the weights be after an update.{origin_text}",
             cause=key, value=value, input=x.name, elements=[list(i) for i in bad[:SHOWN]])
     return None
 
@@ -1100,9 +1100,10 @@ _LABELS = {"error": "error", "warning": "warning", "info": "note"}
 
 
 def headline(finding: Finding) -> str:
-    """``error nonfinite-value at log_q (forward step 9)``: the finding's first line."""
+    """``error nonfinite-value at log_q (forward step 9)``: the finding's first line. Steps are
+    numbered from 1, as the debugger shows them (``Finding.step`` is the record's index)."""
     where = f" at {finding.name}" if finding.name else ""
-    step = f" ({finding.phase} step {finding.step})" if finding.step is not None else ""
+    step = f" ({finding.phase} step {finding.step + 1})" if finding.step is not None else ""
     return f"{_LABELS[finding.severity]} {finding.kind}{where}{step}"
 
 

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import networkx as nx
@@ -160,23 +161,35 @@ class Trace:
         return frozen(np.array(rows))
 
 
+_run_order = attrgetter("_run")
+
+
 def _topological(root: Tensor) -> list[Tensor]:
-    """Every tensor ``root`` depends on, inputs before the ops that use them (iterative DFS)."""
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    """Every tensor ``root`` depends on, in the order the forward pass computed them: the ops in
+    the order they ran (the order of the user's code), each leaf just before the first op that
+    uses it. An op always runs after its inputs exist, so this is a topological order."""
+    ops: list[Tensor] = []
+    seen = {id(root)}
+    stack = [root]
     while stack:
-        t, expanded = stack.pop()
-        if expanded:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        for x in reversed(t._inputs):
+        t = stack.pop()
+        if t._op is not None:
+            ops.append(t)
+        for x in t._inputs:
             if id(x) not in seen:
-                stack.append((x, False))
+                seen.add(id(x))
+                stack.append(x)
+    if not ops:
+        return [root]  # a leaf traced on its own
+    ops.sort(key=_run_order)
+    order: list[Tensor] = []
+    placed: set[int] = set()
+    for t in ops:
+        for x in t._inputs:
+            if x._op is None and id(x) not in placed:
+                placed.add(id(x))
+                order.append(x)
+        order.append(t)
     return order
 
 

@@ -5,6 +5,7 @@ Each operator here only names its op; the maths lives in :mod:`tracer.ops`.
 
 from __future__ import annotations
 
+import itertools
 import os
 import traceback
 from typing import Any
@@ -47,7 +48,7 @@ class Tensor:
         (``w.data -= lr * w.grad``); an op's result and ``grad`` are read-only records.
     """
 
-    __slots__ = ("_attrs", "_data", "_inputs", "_op", "grad", "kind", "name")
+    __slots__ = ("_attrs", "_data", "_inputs", "_op", "_run", "grad", "kind", "name")
     __array_priority__ = 1000  # so ndarray + Tensor defers to Tensor.__radd__
 
     def __init__(self, data: Any, name: str | None = None, kind: str = "input"):
@@ -226,6 +227,10 @@ def _describe(t: Tensor) -> str:
     return f"{t.name or 'an unnamed ' + (t._op.name if t._op else 'tensor')} {t.shape}"
 
 
+# Each op result's place in the order ops ran (``Tensor._run``): traces list nodes in that order.
+_runs = itertools.count()
+
+
 def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
     """Run ``op`` forward on ``operands`` and return the result, linked to its inputs."""
     inputs = tuple([x if isinstance(x, Tensor) else as_tensor(x) for x in operands])
@@ -254,4 +259,5 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
     out._op = op
     out._inputs = inputs
     out._attrs = attrs
+    out._run = next(_runs)
     return out
