@@ -186,8 +186,7 @@ class Probe:
                                  (rec, "_topological", topological), (rec, "_names", names),
                                  (rec, "_input_grads", input_grads)]
         for module in (rec, tracer.optim):
-            for name, what in (("frozen", "frozen(): new arrays made read-only"),
-                               ("_read_only", "_read_only(): read-only checks"),
+            for name, what in (("frozen", "frozen(): arrays made (or checked) read-only"),
                                ("shared", "shared(): leaf values (copied if writable)")):
                 if hasattr(module, name):
                     changes.append((module, name, self._timed(what, getattr(module, name))))
@@ -350,8 +349,7 @@ def unit_costs(p: Problem) -> None:
 
     shape = max((nd.value.shape for nd in rec.nodes if nd.inputs),
                 key=lambda s: int(np.prod(s)))
-    typical = np.ones(shape)  # the biggest activation's shape, for the array primitives
-    read_only = tracer.record.frozen(np.ones(shape))
+    read_only = tracer.record.frozen(np.ones(shape))  # the biggest activation's shape
     ig, node = edges[0], rec.nodes[-1]
     def errstate() -> None:
         with np.errstate(all="ignore"):
@@ -364,10 +362,8 @@ def unit_costs(p: Problem) -> None:
     rows = [
         ("shared() of a read-only leaf value (no copy)", calls("shared"),
          lambda: tracer.record.shared(read_only)),
-        ("read-only flag on a new array (frozen())", calls("frozen"),
-         lambda: tracer.record.frozen(np.array(0.0))),
-        ("read-only check (_read_only())", calls("_read_only"),
-         lambda: tracer.record._read_only(typical)),
+        ("frozen() of a read-only array (checks it and its bases)", calls("frozen"),
+         lambda: tracer.record.frozen(read_only)),
         ("with np.errstate(all='ignore') (apply)", ops, errstate),
         ("InputGrad(...) (NamedTuple, 9 fields)", len(edges), fields(InputGrad)),
         ("Node(...) + ForwardStep(...) + BackwardStep(...)", n,

@@ -463,3 +463,33 @@ def test_nodes_come_in_the_order_the_code_ran_each_leaf_before_its_first_use():
     t = e.backward()
     assert [n.name for n in t.nodes] == ["x", "y", "d", "a", "b", "c", "e"]
     assert [t.nodes[s.node].name for s in t.backward] == ["e", "c", "b", "a", "d", "y", "x"]
+
+
+def test_shared_constants_cannot_be_made_writable_again():
+    # The seed ∂L/∂L = 1 and zero gradients are one number shared by every trace: flipping
+    # the flag back (a common "fix" for read-only errors) must not let one trace corrupt others.
+    v = Tensor([5.0], name="v")
+    t = (v * 1.0).sum().backward()
+    with pytest.raises(ValueError):
+        t.nodes[t.root].grad.flags.writeable = True
+
+
+def test_assigning_data_to_an_op_result_keeps_a_read_only_copy():
+    x = Tensor([1.0, 2.0], name="x")
+    y = x * 10.0
+    y.name = "y"
+    mine = np.array([10.0, 20.0])
+    y.data = mine
+    t = (y * y).sum().backward()
+    mine[0] = 99.0
+    assert t.find("y").value.tolist() == [10.0, 20.0]
+    assert not y.data.flags.writeable
+
+
+def test_an_optimizer_record_keeps_a_copy_of_a_gradient_the_user_assigned():
+    w = param([1.0, 2.0], name="w")
+    grads = np.array([[0.5, 0.5], [1.0, 1.0]])
+    w.grad = grads[0]  # a view of an array the user keeps writing into
+    (update,) = SGD(0.1).step([("w", w)])
+    grads[0] = 7.0
+    assert update.grad.tolist() == [0.5, 0.5] and grads.flags.writeable

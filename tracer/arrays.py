@@ -16,10 +16,16 @@ Array = np.ndarray
 
 
 def frozen(a: Any) -> Array:
-    """``a`` as a float64 array made read-only in place: for arrays the engine made and nobody
-    else holds (the engine never writes into an array after making it)."""
-    a = np.asarray(a, dtype=np.float64)
-    a.flags.writeable = False
+    """``a`` as a read-only float64 array, made so in place together with every array it is a
+    view of: for arrays the engine made and nobody else holds (the engine never writes into an
+    array after making it)."""
+    if type(a) is not np.ndarray or a.dtype != np.float64:
+        a = np.asarray(a, dtype=np.float64)
+    b = a
+    while isinstance(b, np.ndarray):
+        if b.flags.writeable:
+            b.flags.writeable = False
+        b = b.base
     return a
 
 
@@ -31,14 +37,22 @@ def frozen_copy(a: Any) -> Array:
 
 
 def shared(a: Array) -> Array:
-    """``a`` itself if it is read-only (so it can never change), else a read-only copy: what a
-    record keeps of a leaf's value, which the user may change in place (``w.data -= ...``)."""
-    return frozen_copy(a) if a.flags.writeable else a
+    """``a`` itself if nothing can write into it (neither it nor any array it is a view of is
+    writable), else a read-only copy: what a record keeps of an array from outside the engine,
+    such as a leaf's value, which the user may change in place (``w.data -= ...``)."""
+    b = a
+    while isinstance(b, np.ndarray):
+        if b.flags.writeable:
+            return frozen_copy(a)
+        b = b.base
+    return a
 
 
 @lru_cache(maxsize=512)
 def constant(value: float, shape: tuple[int, ...]) -> Array:
     """A shared read-only array of ``value``: the zeros a gradient starts from, and the constant
     local derivatives of add, sub and neg. One number broadcast to ``shape`` (8 bytes, whatever
-    the shape), safe to share because nothing can write into it."""
-    return np.broadcast_to(np.float64(value), shape)
+    the shape), shared by every trace; it lives in an immutable ``bytes`` buffer, so numpy
+    refuses to make it writable again."""
+    one = np.frombuffer(np.float64(value).tobytes(), dtype=np.float64).reshape(())
+    return np.broadcast_to(one, shape)

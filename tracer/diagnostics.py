@@ -806,8 +806,7 @@ def node_checks(trace: Trace, node: int, tolerance: float = TOLERANCE,
     size = sum(trace.nodes[r.node].value.size for r in records)
     if limit is not None and size > limit:
         return []
-    with recorded_values(trace):
-        checks = check_node(trace, node, tolerance=tolerance)
+    checks = check_node(trace, node, tolerance=tolerance)  # on the recorded values alone
     out = []
     for r, c in zip(records, checks, strict=True):
         usable = np.isfinite(c.numeric) & np.isfinite(c.analytic)

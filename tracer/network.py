@@ -7,6 +7,7 @@ then re-run the forward pass for the loss after. The TUI, the CLI and tests all 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +96,10 @@ class Network:
     source: str | None = None
     prediction_text: Callable[[Trace], str] | None = None
     iteration: int = 0
+    # Held while the network's code runs on its tensors (cycle, what-if, a whole-network
+    # gradient check): a UI runs them in worker threads, and they all move the parameters.
+    lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False,
+                                  compare=False)
 
     def root(self) -> Tensor:
         """Run ``forward()`` and check that it returned a scalar Tensor."""
@@ -116,6 +121,10 @@ class Network:
 
     def cycle(self) -> Cycle:
         """Trace, backpropagate, update the parameters, and measure the loss after."""
+        with self.lock:
+            return self._cycle()
+
+    def _cycle(self) -> Cycle:
         recorded = self.trace()
         in_graph = {id(recorded.tensors[n.id]) for n in recorded.params}
         pairs = [(n.name, recorded.tensors[n.id]) for n in recorded.params]
@@ -154,12 +163,14 @@ class Network:
             changes[node.id] = new
         if lr is not None:
             self.optimizer.set_lr(lr)
-        for node in recorded.nodes:
-            if node.kind == "param" or node.id in changes:
-                recorded.tensors[node.id].data = changes.get(node.id, node.value).copy()
-        self.optimizer.restore(cycle.optimizer_state)
-        self.iteration = cycle.iteration - 1
-        return self.cycle()
+        with self.lock:
+            for node in recorded.nodes:
+                if node.kind == "param" or node.id in changes:
+                    # a recorded value is read-only, so the tensor may share it
+                    recorded.tensors[node.id].data = changes.get(node.id, node.value)
+            self.optimizer.restore(cycle.optimizer_state)
+            self.iteration = cycle.iteration - 1
+            return self._cycle()
 
     def train(self, steps: int) -> list[float]:
         """Run ``steps`` cycles; return the loss before each, then the final loss."""

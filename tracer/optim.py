@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import constant, frozen, shared
-from .tensor import Tensor
+from .tensor import DATA_LOCK, Tensor
 
 Array = np.ndarray
 
@@ -51,11 +51,12 @@ class Optimizer:
         for name, p in params:
             if p.kind != "param":
                 continue  # inputs and constants are never trained
-            grad = constant(0.0, p.shape) if p.grad is None else frozen(p.grad)
+            grad = constant(0.0, p.shape) if p.grad is None else shared(p.grad)
             state = self._state.setdefault(id(p), {})
             change = frozen(self._change(grad, state))
-            before = shared(p._data)
-            after = p._data = frozen(before + change)  # the tensor copies it if asked for .data
+            with DATA_LOCK:  # read and replace in one go (see Tensor.data)
+                before = shared(p._data)
+                after = p._data = frozen(before + change)  # copied if asked for .data
             records.append(UpdateRecord(name, before, grad, change, after,
                                         {k: frozen(v) for k, v in state.items()}))
         return tuple(records)

@@ -236,16 +236,6 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
     return grads
 
 
-def _read_only(a: Any) -> Array:
-    """``a`` as a read-only float64 array; arrays that already are one pass through as is
-    (most do: upstream gradients passed on unchanged, recorded values used as local factors)."""
-    if type(a) is not np.ndarray or a.dtype != np.float64:
-        return frozen(a)
-    if a.flags.writeable:
-        a.flags.writeable = False
-    return a
-
-
 def trace(root: Tensor) -> Trace:
     """Record the graph below ``root`` and run the backward pass from it, step by step.
 
@@ -292,7 +282,7 @@ def trace(root: Tensor) -> Trace:
                 for pos, (j, (c, local, unreduced, axes)) in enumerate(
                         zip(ids, results, strict=True)):
                     differentiable = c is not None
-                    c = constant(0.0, values[j].shape) if c is None else _read_only(c)
+                    c = constant(0.0, values[j].shape) if c is None else frozen(c)
                     before = grads[j]
                     if before is None:
                         before, after = constant(0.0, values[j].shape), c
@@ -306,9 +296,9 @@ def trace(root: Tensor) -> Trace:
                         elif local.shape != out.shape:
                             local = np.broadcast_to(local, out.shape)  # read-only already
                         else:
-                            local = _read_only(local)
+                            local = frozen(local)
                     records.append(InputGrad(
-                        j, pos, local, c, None if unreduced is None else _read_only(unreduced),
+                        j, pos, local, c, None if unreduced is None else frozen(unreduced),
                         axes, before, after, differentiable))
             backward.append(BackwardStep(n - 1 - i, i, g, tuple(terms[i]), tuple(records)))
 

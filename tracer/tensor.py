@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import traceback
 from typing import Any
 
@@ -17,6 +18,7 @@ from .arrays import frozen_copy
 from .ops import Op
 
 KINDS = ("input", "param", "constant", "op")
+DATA_LOCK = threading.Lock()  # see Tensor.data
 
 
 class GraphError(ValueError):
@@ -69,21 +71,24 @@ class Tensor:
     # Copy on access: the tensor's array is kept read-only while nobody outside the engine holds
     # it, so traces and optimizer records can share it instead of copying it every cycle. The
     # first time a leaf's ``data`` is asked for, the tensor takes a private writable copy (which
-    # traces then snapshot, since whoever holds it may write into it).
+    # traces then copy, since whoever holds it may write into it). Swapping the array happens
+    # under DATA_LOCK, as does an optimizer's read-and-replace (a worker thread may train while
+    # the UI thread reads a value).
 
     @property
     def data(self) -> np.ndarray:
-        data = self._data
-        if self._op is None and not data.flags.writeable:
-            data = self._data = data.copy()
+        with DATA_LOCK:
+            data = self._data
+            if self._op is None and not data.flags.writeable:
+                data = self._data = data.copy()
         return data
 
     @data.setter
     def data(self, value: Any) -> None:
-        data = np.asarray(value, dtype=np.float64)
-        if not data.flags.writeable and data.base is not None:
-            data = data.copy()  # a read-only view may still change through its base
-        self._data = data
+        # A leaf keeps what it is given (a trace copies it unless nothing can write into it);
+        # an op's result is a record, so it keeps a read-only copy.
+        self._data = (np.asarray(value, dtype=np.float64) if self._op is None
+                      else frozen_copy(value))
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from tracer import Cycle, Moment, Network, Stepper, Trace, explain
@@ -169,7 +170,10 @@ class Debugger:
         key = id(self.cycle)
         if whole_network or key not in self._findings:
             forward = self.network.forward if whole_network else None
-            self._findings[key] = diagnose(self.trace, forward, params=self.network.params)
+            # The whole-network check runs the network's code on its tensors; the per-node
+            # checks use the recorded values alone.
+            with self.network.lock if whole_network else nullcontext():
+                self._findings[key] = diagnose(self.trace, forward, params=self.network.params)
         return self._findings[key]
 
     @property
