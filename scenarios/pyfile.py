@@ -137,8 +137,7 @@ def user_error(exc: BaseException, source: str, path: str, when: str) -> LoadErr
         return exc
     if isinstance(exc, GraphError):
         line = exc.lineno if exc.filename == path else innermost_line(exc.__traceback__, path)
-        return fail(path, f"shape mismatch {when}: {exc}. Check the shapes of the operands "
-                          f"(print their .shape) and fix that line.", line)
+        return fail(path, f"{exc.problem} {when}: {exc}. {exc.advice}", line)
     line = innermost_line(exc.__traceback__, path)
     if isinstance(exc, SystemExit):
         return fail(path, f"the file called exit() {when}; a network file must not exit.", line)

@@ -14,7 +14,7 @@ import pytest
 
 import tracer.ops
 from scenarios import LoadError, load, load_file
-from tracer import CustomOp, CustomOpError, Tensor, check_node, explain, param
+from tracer import CustomOp, CustomOpError, GraphError, Tensor, check_node, explain, param
 from tracer.custom import BUILTIN_OPS, is_custom, origin, snake_case
 from tracer.diagnostics import diagnose, headline
 
@@ -414,3 +414,22 @@ def test_the_readme_example_runs_has_right_gradients_and_its_bug_is_found(tmp_pa
     assert block.split("\n", 1)[0] == headline(findings[0])
     message = findings[0].message.replace(f"{tmp_path}{os.sep}", "")
     assert " ".join(block.split("\n", 1)[1].split()) == " ".join(message.split())
+
+
+def test_a_custom_forward_that_writes_into_its_input_is_told_so_and_changes_nothing():
+    class DoubleInPlace(CustomOp):
+        formulas = "∂(2x)/∂x = 2"
+        sentence = "{out} doubles {x}"
+
+        def forward(x):
+            x *= 2.0  # the mistake: the input is the graph's recorded value
+            return x
+
+        def local(x, out):
+            return np.full_like(x, 2.0)
+
+    w = param([1.0, 2.0], name="w")
+    with pytest.raises(GraphError, match="forward wrote into one of its inputs") as caught:
+        DoubleInPlace.apply(w)
+    assert caught.value.lineno is not None  # the user's line: DoubleInPlace.apply(w)
+    assert w.data.tolist() == [1.0, 2.0]

@@ -22,12 +22,18 @@ DATA_LOCK = threading.Lock()  # see Tensor.data
 
 
 class GraphError(ValueError):
-    """An op could not run on its operands (usually a shape mismatch), said in the user's terms."""
+    """An op could not run on its operands, said in the user's terms: ``problem`` names it
+    (``"shape mismatch"``), ``advice`` says what to do, ``filename``/``lineno`` where."""
 
-    def __init__(self, message: str, filename: str | None = None, lineno: int | None = None):
+    def __init__(self, message: str, filename: str | None = None, lineno: int | None = None,
+                 problem: str = "shape mismatch",
+                 advice: str = "Check the shapes of the operands (print their .shape) and fix "
+                               "that line."):
         super().__init__(message)
         self.filename = filename
         self.lineno = lineno
+        self.problem = problem
+        self.advice = advice
 
 
 class Tensor:
@@ -245,11 +251,19 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
             data = op.forward(*arrays, **attrs)
     except (ValueError, IndexError, TypeError) as exc:
         where = _user_frame()
-        shapes = " and ".join(_describe(t) for t in inputs)
-        message = f"{op.name} cannot combine {shapes}: {exc}"
+        if isinstance(exc, ValueError) and "read-only" in str(exc):  # (only a custom op can)
+            error = GraphError(
+                f"{op.name}'s forward wrote into one of its inputs ({exc})",
+                problem="an op changed its input",
+                advice="Its inputs are values the trace records: make forward return a new "
+                       "array instead of writing into x.")
+        else:
+            shapes = " and ".join(_describe(t) for t in inputs)
+            error = GraphError(f"{op.name} cannot combine {shapes}: {exc}")
         if where is not None:
-            message += f" (at {where.filename}, line {where.lineno}: {where.line})"
-        raise GraphError(message, where and where.filename, where and where.lineno) from None
+            error.args = (f"{error} (at {where.filename}, line {where.lineno}: {where.line})",)
+            error.filename, error.lineno = where.filename, where.lineno
+        raise error from None
     data = np.asarray(data, dtype=np.float64)
     if data.base is not None or any(data is a for a in arrays):
         data = data.copy()  # a view (transpose, reshape, slice) or an input itself would alias it
