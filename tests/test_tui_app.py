@@ -302,3 +302,11 @@ async def test_main_screen_snapshots(mazur_app, moment):
         mazur_app.screen.refresh_view()
         await settle(pilot)
         check_golden(f"mazur-{moment}", screen_text(mazur_app))
+
+
+async def test_on_a_tiny_terminal_the_narration_bar_does_not_grow_over_the_graph(mazur_app):
+    async with mazur_app.run_test(size=(40, 12)) as pilot:
+        screen = await at_the_out_h1_fork(mazur_app, pilot)
+        bar = screen.query_one("#narration")
+        assert bar.outer_size.height == 3 and bar.max_scroll_y > 0  # it scrolls instead
+        assert screen.query_one("#graph").outer_size.height >= 4

@@ -63,10 +63,11 @@ class NarrationBar(TextPanel, can_focus=False):
     """:func:`narration_text` above the graph.
 
     Its height comes from tui/debugger_screen.tcss, so a new step repaints the bar alone. A
-    narration that needs more lines makes it grow (by at most ``MAX_GROWTH`` lines; beyond that
-    it scrolls), and it stays that tall until the terminal is resized or presenter mode is
-    toggled: the screen is laid out again only the first time a longer narration appears, and
-    no narration is cut off for someone who cannot scroll it (the bar never takes focus).
+    narration that needs more lines makes it grow, by at most ``MAX_GROWTH`` lines and to at
+    most a quarter of the terminal's height (beyond that it scrolls), and it stays that tall
+    until the terminal is resized or presenter mode is toggled: the screen is laid out again
+    only the first time a longer narration appears, and on any terminal of ordinary size no
+    narration is cut off for someone who cannot scroll it (the bar never takes focus).
     """
 
     MAX_GROWTH = 4
@@ -86,7 +87,9 @@ class NarrationBar(TextPanel, can_focus=False):
         if self.styles.min_height is None:
             self._base = self.outer_size.height
         chrome = self.outer_size.height - self.scrollable_content_region.height
-        target = min(lines + chrome, self._base + self.MAX_GROWTH)
+        # at most MAX_GROWTH lines more, and never past a quarter of a small terminal
+        limit = max(self._base, min(self._base + self.MAX_GROWTH, self.screen.size.height // 4))
+        target = min(lines + chrome, limit)
         if target > self.outer_size.height:
             self.styles.min_height = target
 
