@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tracer import SGD, Network, Tensor, cross_entropy, mse, param, trace
+from tracer import SGD, Network, Tensor, cross_entropy, mse, param, quiet, trace
 
 ALPHA = 1e-4  # the micrograd demo's L2 regularisation strength
 
@@ -379,9 +379,12 @@ class GradstepMLP(Contender):
         return mse(h, self.target)
 
     def cycle(self) -> None:
-        # What Network.cycle() does before its loss_after forward: trace, then update the
-        # parameters found in the graph, recording every step.
-        recorded = trace(self.forward())
+        # What Network.cycle() does before its loss_after forward: trace (the forward pass
+        # under quiet(), as Network runs it), then update the parameters found in the graph,
+        # recording every step.
+        with quiet():
+            root = self.forward()
+        recorded = trace(root)
         self.updates = self.optimizer.step(
             [(n.name, recorded.tensors[n.id]) for n in recorded.params])
         self.recorded = recorded

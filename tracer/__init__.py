@@ -20,7 +20,7 @@ from .ops import OPS, Op, register
 from .optim import SGD, Adam, Momentum, Optimizer, UpdateRecord, make_optimizer
 from .record import BackwardStep, ForwardStep, InputGrad, Node, Trace, trace
 from .stepper import Stepper
-from .tensor import GraphError, Tensor, param
+from .tensor import GraphError, Tensor, param, quiet
 
 __all__ = [
     "OPS", "SGD", "Adam", "BackwardStep", "CustomOp", "CustomOpError", "Cycle", "Finding",
@@ -28,5 +28,5 @@ __all__ = [
     "Moment", "Momentum", "Network", "NetworkError", "Node", "Op", "Optimizer", "Outcome",
     "Stepper", "Tensor", "Trace", "UpdateRecord", "bce", "bce_with_logits", "check_node",
     "check_params", "cross_entropy", "diagnose", "make_optimizer", "mse", "narrate", "param",
-    "register", "softmax", "to_dot", "trace",
+    "quiet", "register", "softmax", "to_dot", "trace",
 ]

@@ -13,18 +13,19 @@ from typing import Any
 import numpy as np
 
 Array = np.ndarray
+_FLOAT64 = np.dtype(np.float64)  # numpy's one native float64 dtype: an identity test suffices
 
 
 def frozen(a: Any) -> Array:
     """``a`` as a read-only float64 array, made so in place together with every array it is a
     view of: for arrays the engine made and nobody else holds (the engine never writes into an
     array after making it)."""
-    if type(a) is not np.ndarray or a.dtype != np.float64:
+    if a.__class__ is not np.ndarray or a.dtype is not _FLOAT64:
         a = np.asarray(a, dtype=np.float64)
-    b = a
+    a.setflags(write=False)  # (half the cost of assigning flags.writeable)
+    b = a.base
     while isinstance(b, np.ndarray):
-        if b.flags.writeable:
-            b.flags.writeable = False
+        b.setflags(write=False)
         b = b.base
     return a
 
@@ -32,7 +33,7 @@ def frozen(a: Any) -> Array:
 def frozen_copy(a: Any) -> Array:
     """A read-only float64 copy of ``a``."""
     copy = np.array(a, dtype=np.float64)
-    copy.flags.writeable = False
+    copy.setflags(write=False)
     return copy
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from .arrays import constant
 from .optim import SGD, Optimizer, UpdateRecord
 from .record import Trace, trace
-from .tensor import Tensor
+from .tensor import Tensor, quiet
 
 PHASES = ("forward", "backward", "update")
 
@@ -103,7 +103,8 @@ class Network:
 
     def root(self) -> Tensor:
         """Run ``forward()`` and check that it returned a scalar Tensor."""
-        out = self.forward()
+        with quiet():
+            out = self.forward()
         if not isinstance(out, Tensor):
             raise NetworkError(f"forward() must return a Tensor (the loss), but it returned "
                                f"{type(out).__name__}. Return the scalar to backpropagate from.")

@@ -7,7 +7,6 @@ nothing is recomputed.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -19,7 +18,7 @@ import numpy as np
 
 from .arrays import constant, frozen, shared
 from .ops import Op, sum_to_shape
-from .tensor import Tensor
+from .tensor import Tensor, quiet
 
 Array = np.ndarray
 
@@ -101,10 +100,15 @@ class Trace:
     """The whole record of one forward and backward pass from a scalar ``root``."""
 
     nodes: tuple[Node, ...]
-    forward: tuple[ForwardStep, ...]
     backward: tuple[BackwardStep, ...]
     tensors: tuple[Tensor, ...]
     root: int
+
+    @cached_property
+    def forward(self) -> tuple[ForwardStep, ...]:
+        """One step per node in forward order: node ``k`` computed its value from its inputs'
+        (the nodes' own values; these records only put them in step form)."""
+        return tuple([ForwardStep(k, k, nd.inputs, nd.value) for k, nd in enumerate(self.nodes)])
 
     @cached_property
     def graph(self) -> nx.DiGraph:
@@ -195,45 +199,55 @@ def _topological(root: Tensor) -> list[Tensor]:
 
 def _names(order: list[Tensor]) -> list[str]:
     """User names where given, ``mul_3``-style names otherwise; repeats get ``#2``, ``#3``."""
-    per_op: Counter[str] = Counter()
-    seen: Counter[str] = Counter()
+    per_op: dict[str, int] = {}
+    seen: dict[str, int] = {}
     names = []
     for t in order:
         base = t.name
         if not base:
-            stem = t._op.name if t._op else t.kind
-            per_op[stem] += 1
-            base = f"{stem}_{per_op[stem]}"
-        seen[base] += 1
-        repeat = seen[base] > 1 and t.kind != "constant"  # many constants are simply "2"
-        names.append(f"{base}#{seen[base]}" if repeat else base)
+            stem = t._op.name if t._op is not None else t.kind
+            k = per_op[stem] = per_op.get(stem, 0) + 1
+            base = f"{stem}_{k}"
+        k = seen[base] = seen.get(base, 0) + 1
+        # many constants are simply "2"
+        names.append(f"{base}#{k}" if k > 1 and t.kind != "constant" else base)
     return names
 
 
 def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
-                 ) -> list[tuple[Array | None, Any, Array | None, tuple[int, ...]]]:
+                 ) -> list[tuple[Array | None, Array | None, Array | None, tuple[int, ...]]]:
     """For each input of ``t`` (whose recorded values are ``values``, its own ``out``):
-    (contribution, local, unreduced, reduced axes) given the upstream gradient ``g``.
+    (contribution, local, unreduced, reduced axes) given the upstream gradient ``g``, as
+    read-only arrays; the contribution is ``None`` for an input with no gradient (labels).
 
-    Call it under ``np.errstate(all="ignore")``: NaN and inf are diagnosed, not warned about.
+    Call it under :func:`tracer.tensor.quiet`: NaN and inf are diagnosed, not warned about.
     """
     op = t._op
     if op.local is None:
-        return [(c, None, None, ()) for c in op.vjp(g, *values, out, **t._attrs)]
+        return [(c if c is None else frozen(c), None, None, ())
+                for c in op.vjp(g, *values, out, **t._attrs)]
     grads = []
     for x, local in zip(values, op.local(*values, out, **t._attrs), strict=True):
-        if isinstance(local, float) and local in (1.0, -1.0):  # add, sub, neg: no product needed
-            full = g if local > 0 else -g
+        if isinstance(local, float):  # add, sub and neg's ±1 need no product
+            full = g if local == 1.0 else -g if local == -1.0 else g * local
+            local = constant(local, out.shape)
         else:
             full = g * local
+            local = (frozen(local) if local.shape == out.shape
+                     else np.broadcast_to(local, out.shape))  # (read-only already)
         if full.shape != out.shape:  # a broadcast local factor
             full = np.broadcast_to(full, out.shape)
         if full.shape == x.shape:
-            grads.append((full, local, None, ()))
+            grads.append((full if full is g else frozen(full), local, None, ()))
         else:
             contribution, axes = sum_to_shape(full, x.shape)
-            grads.append((contribution, local, full, axes))
+            grads.append((frozen(contribution), local, frozen(full), axes))
     return grads
+
+
+# Records are made with tuple.__new__ rather than through their classes: a NamedTuple's own
+# __new__ is a Python function, and a trace makes a few records per node.
+_record = tuple.__new__
 
 
 def trace(root: Tensor) -> Trace:
@@ -268,7 +282,7 @@ def trace(root: Tensor) -> Trace:
     terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
     grads[n - 1] = constant(1.0, root.shape)
     backward = []
-    with np.errstate(all="ignore"):
+    with quiet():
         for i in range(n - 1, -1, -1):
             t = order[i]
             g = grads[i]
@@ -276,38 +290,32 @@ def trace(root: Tensor) -> Trace:
                 g = grads[i] = constant(0.0, values[i].shape)
             records = []
             if t._op is not None:
-                out = values[i]
                 ids = inputs[i] = tuple([index[id(x)] for x in t._inputs])
-                results = _input_grads(t, [values[j] for j in ids], out, g)
-                for pos, (j, (c, local, unreduced, axes)) in enumerate(
-                        zip(ids, results, strict=True)):
+                results = _input_grads(t, [values[j] for j in ids], values[i], g)
+                for pos, (c, local, unreduced, axes) in enumerate(results):
+                    j = ids[pos]
                     differentiable = c is not None
-                    c = constant(0.0, values[j].shape) if c is None else frozen(c)
+                    if c is None:
+                        c = constant(0.0, values[j].shape)
                     before = grads[j]
                     if before is None:
-                        before, after = constant(0.0, values[j].shape), c
+                        before, after = constant(0.0, c.shape), c
                     else:
                         after = frozen(before + c)
                     grads[j] = after
                     terms[j].append((i, c))
-                    if local is not None:
-                        if isinstance(local, float):
-                            local = constant(local, out.shape)
-                        elif local.shape != out.shape:
-                            local = np.broadcast_to(local, out.shape)  # read-only already
-                        else:
-                            local = frozen(local)
-                    records.append(InputGrad(
-                        j, pos, local, c, None if unreduced is None else frozen(unreduced),
-                        axes, before, after, differentiable))
-            backward.append(BackwardStep(n - 1 - i, i, g, tuple(terms[i]), tuple(records)))
+                    records.append(_record(InputGrad, (
+                        j, pos, local, c, unreduced, axes, before, after, differentiable)))
+            backward.append(_record(BackwardStep, (n - 1 - i, i, g, tuple(terms[i]),
+                                                   tuple(records))))
 
     names = _names(order)
     nodes = []
     for i, t in enumerate(order):
         t.grad = grads[i]
-        kind = "loss" if i == n - 1 and t._op is not None else t.kind
-        nodes.append(Node(i, names[i], t._op.name if t._op else t.kind, kind, inputs[i],
-                          values[i], grads[i], dict(t._attrs)))
-    forward = tuple([ForwardStep(k, k, nd.inputs, nd.value) for k, nd in enumerate(nodes)])
-    return Trace(tuple(nodes), forward, tuple(backward), tuple(order), n - 1)
+        op = t._op
+        nodes.append(_record(Node, (
+            i, names[i], op.name if op is not None else t.kind,
+            "loss" if i == n - 1 and op is not None else t.kind, inputs[i], values[i],
+            grads[i], dict(t._attrs))))
+    return Trace(tuple(nodes), tuple(backward), tuple(order), n - 1)

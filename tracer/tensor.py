@@ -9,6 +9,9 @@ import itertools
 import os
 import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -241,35 +244,45 @@ def _describe(t: Tensor) -> str:
 # Each op result's place in the order ops ran (``Tensor._run``): traces list nodes in that order.
 _runs = itertools.count()
 
+# Inside ``quiet()`` numpy's floating-point warnings are already off, so ops skip their own
+# ``np.errstate`` (a microsecond or so per op, a tenth of a small op's whole cost).
+_QUIET: ContextVar[bool] = ContextVar("gradstep_quiet", default=False)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Run a block of tensor ops (a forward pass, a whole cycle) with numpy's floating-point
+    warnings off: NaN and inf are diagnosed on the trace, not printed into the terminal.
+
+    Every op is quiet on its own anyway; a block is simply faster than op by op.
+    """
+    token = _QUIET.set(True)
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    finally:
+        _QUIET.reset(token)
+
 
 def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
     """Run ``op`` forward on ``operands`` and return the result, linked to its inputs."""
     inputs = tuple([x if isinstance(x, Tensor) else as_tensor(x) for x in operands])
     arrays = [t._data for t in inputs]
     try:
-        with np.errstate(all="ignore"):  # NaN and inf are diagnosed on the trace, not warned here
+        if _QUIET.get():
             data = op.forward(*arrays, **attrs)
-    except (ValueError, IndexError, TypeError) as exc:
-        where = _user_frame()
-        if isinstance(exc, ValueError) and "read-only" in str(exc):  # (only a custom op can)
-            error = GraphError(
-                f"{op.name}'s forward wrote into one of its inputs ({exc})",
-                problem="an op changed its input",
-                advice="Its inputs are values the trace records: make forward return a new "
-                       "array instead of writing into x.")
         else:
-            shapes = " and ".join(_describe(t) for t in inputs)
-            error = GraphError(f"{op.name} cannot combine {shapes}: {exc}")
-        if where is not None:
-            error.args = (f"{error} (at {where.filename}, line {where.lineno}: {where.line})",)
-            error.filename, error.lineno = where.filename, where.lineno
-        raise error from None
-    data = np.asarray(data, dtype=np.float64)
-    if data.base is not None or any(data is a for a in arrays):
+            with np.errstate(all="ignore"):
+                data = op.forward(*arrays, **attrs)
+    except (ValueError, IndexError, TypeError) as exc:
+        raise _graph_error(op, inputs, exc) from None
+    if type(data) is not np.ndarray or data.dtype != np.float64:
+        data = np.asarray(data, dtype=np.float64)
+    if data.base is not None or not data.flags.writeable or _is_one_of(data, arrays):
         data = data.copy()  # a view (transpose, reshape, slice) or an input itself would alias it
     # An op's result is read-only from birth: the trace records it as is, with no copy, and
     # nothing (the engine included) ever writes into it.
-    data.flags.writeable = False
+    data.setflags(write=False)
     out = Tensor.__new__(Tensor)
     out._data = data
     out.grad = None
@@ -280,3 +293,28 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
     out._attrs = attrs
     out._run = next(_runs)
     return out
+
+
+def _is_one_of(data: np.ndarray, arrays: list[np.ndarray]) -> bool:
+    for a in arrays:  # noqa: SIM110 (a loop: a quarter of any()'s cost, paid on every op)
+        if a is data:
+            return True
+    return False
+
+
+def _graph_error(op: Op, inputs: tuple[Tensor, ...], exc: Exception) -> GraphError:
+    """Why ``op`` could not run on ``inputs``, pointing at the line of the user's code."""
+    where = _user_frame()
+    if isinstance(exc, ValueError) and "read-only" in str(exc):  # (only a custom op can)
+        error = GraphError(
+            f"{op.name}'s forward wrote into one of its inputs ({exc})",
+            problem="an op changed its input",
+            advice="Its inputs are values the trace records: make forward return a new "
+                   "array instead of writing into x.")
+    else:
+        shapes = " and ".join(_describe(t) for t in inputs)
+        error = GraphError(f"{op.name} cannot combine {shapes}: {exc}")
+    if where is not None:
+        error.args = (f"{error} (at {where.filename}, line {where.lineno}: {where.line})",)
+        error.filename, error.lineno = where.filename, where.lineno
+    return error
