@@ -58,7 +58,8 @@ def _cycle(g: GradstepMLP, marks: dict[str, float] | None = None,
     if probe is not None:
         probe.phase = "forward"
     t0 = time.perf_counter()
-    root = g.forward()
+    with tracer.quiet():
+        root = g.forward()
     t1 = time.perf_counter()
     recorded = tracer.record.trace(root)
     t2 = time.perf_counter()
@@ -203,7 +204,10 @@ def phases(p: Problem, cycles: int) -> None:
     marks: dict[str, float] = defaultdict(float)
     with patched(*probe.changes()):
         for _ in range(cycles):
+            probe.fwd_node.clear()  # keyed by id(): only the last cycle's tensors are alive
+            probe.bwd_node.clear()
             _cycle(g, marks, probe)
+    probed = g.recorded
     plain: dict[str, float] = defaultdict(float)
     gc.collect()
     for _ in range(cycles):
@@ -257,7 +261,7 @@ def phases(p: Problem, cycles: int) -> None:
     if n <= 20:
         print(f"\n[{p.key}] per node (last cycle): forward | backward maths | bytes its records "
               f"allocate (value, gradient, backward step; views of other arrays count 0)")
-        rec = g.recorded
+        rec = probed
         for node in rec.nodes:
             t = rec.tensors[node.id]
             size = _step_bytes(rec.backward_step(node.id)) + sum(
@@ -332,13 +336,12 @@ def _best(fn: Callable[[], object], number: int = 2000, repeat: int = 7) -> floa
 def unit_costs(p: Problem) -> None:
     """Per-call costs of the tracer's bookkeeping primitives × how often one cycle calls them:
     the per-node overhead that dominates a small network, independent of machine noise."""
-    from tracer import BackwardStep, ForwardStep, InputGrad, Node
+    from tracer import BackwardStep, InputGrad, Node
 
     g = GradstepMLP(p)
     g.cycle()
     rec = g.recorded
     n = len(rec.nodes)
-    ops = sum(1 for nd in rec.nodes if nd.inputs)
     edges = [ig for s in rec.backward for ig in s.inputs]
     probe = Probe()
     with patched(*probe.changes()):
@@ -351,25 +354,19 @@ def unit_costs(p: Problem) -> None:
                 key=lambda s: int(np.prod(s)))
     read_only = tracer.record.frozen(np.ones(shape))  # the biggest activation's shape
     ig, node = edges[0], rec.nodes[-1]
-    def errstate() -> None:
-        with np.errstate(all="ignore"):
-            pass
-
-    def fields(cls: type) -> Callable[[], object]:
-        return lambda: cls(ig.node, ig.position, ig.local, ig.contribution, ig.unreduced,
-                           ig.reduced_axes, ig.grad_before, ig.grad_after, True)
+    make = tracer.record._record
 
     rows = [
         ("shared() of a read-only leaf value (no copy)", calls("shared"),
          lambda: tracer.record.shared(read_only)),
         ("frozen() of a read-only array (checks it and its bases)", calls("frozen"),
          lambda: tracer.record.frozen(read_only)),
-        ("with np.errstate(all='ignore') (apply)", ops, errstate),
-        ("InputGrad(...) (NamedTuple, 9 fields)", len(edges), fields(InputGrad)),
-        ("Node(...) + ForwardStep(...) + BackwardStep(...)", n,
-         lambda: (Node(node.id, node.name, node.op, node.kind, node.inputs, node.value,
-                       node.grad, {}), ForwardStep(0, 0, (), node.value),
-                  BackwardStep(0, 0, node.grad, (), ()))),
+        ("an InputGrad record (9 fields, made with tuple.__new__)", len(edges),
+         lambda: make(InputGrad, (ig.node, ig.position, ig.local, ig.contribution, ig.unreduced,
+                                  ig.reduced_axes, ig.grad_before, ig.grad_after, True))),
+        ("a Node record + a BackwardStep record", n,
+         lambda: (make(Node, (node.id, node.name, node.op, node.kind, node.inputs, node.value,
+                              node.grad, {})), make(BackwardStep, (0, 0, node.grad, (), ())))),
     ]
     print(f"\n[{p.key}] unit costs (best of 7 × 2000 calls) × calls per cycle ({n} nodes, "
           f"{len(edges)} input edges; array primitives on the biggest activation's shape, "
@@ -385,10 +382,6 @@ def unit_costs(p: Problem) -> None:
 def _zero_view(a: Any, *args: Any, **kwargs: Any) -> np.ndarray:
     """A read-only zero of ``a``'s shape that allocates 8 bytes (a broadcast scalar)."""
     return np.broadcast_to(np.zeros((), dtype=np.float64), np.shape(a))
-
-
-def _no_errstate(**kwargs: Any) -> contextlib.AbstractContextManager[None]:
-    return contextlib.nullcontext()
 
 
 def _skip_input_grad(inputs: list[Any]) -> Change:
@@ -415,13 +408,12 @@ def what_if_steps(g: GradstepMLP) -> list[tuple[str, list[Change], list[str]]]:
 
     (Earlier what-ifs are in the tracer now: records as NamedTuples, the networkx graph built on
     first use, constant locals and zero gradients as broadcast views, ``.grad`` sharing the
-    record's array, leaf values shared instead of copied.)
+    record's array, leaf values shared instead of copied, one ``np.errstate`` per forward pass
+    instead of one per op.)
     """
     steps: list[tuple[str, list[Change]]] = [
         ("as is (working tree)", []),
-        ("1. no np.errstate per op (one per trace/forward instead)",
-         [(tracer.tensor, "np", _numpy_with(errstate=_no_errstate))]),
-        ("2. + no ∂L/∂X for input leaves in matmul (skip or defer)",
+        ("1. no ∂L/∂X for input leaves in matmul (skip or defer)",
          [_skip_input_grad([g.X, g.target])]),
     ]
     cumulative = []
@@ -444,7 +436,8 @@ def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def _bare_cycle(g: GradstepMLP) -> None:
     """The floor of this design: the same forward (``apply``) and the same op table maths
     (``local``/``vjp``), gradients accumulated, a plain SGD step; no record, graph or name."""
-    root = g.forward()
+    with tracer.quiet():
+        root = g.forward()
     order: list[Any] = []
     seen: set[int] = set()
     stack = [(root, False)]

@@ -288,24 +288,26 @@ def trace(root: Tensor) -> Trace:
             g = grads[i]
             if g is None:  # only reachable through non-differentiable inputs (labels)
                 g = grads[i] = constant(0.0, values[i].shape)
+            if t._op is None:  # a leaf: its gradient is all there is to record
+                backward.append(_record(BackwardStep, (n - 1 - i, i, g, tuple(terms[i]), ())))
+                continue
             records = []
-            if t._op is not None:
-                ids = inputs[i] = tuple([index[id(x)] for x in t._inputs])
-                results = _input_grads(t, [values[j] for j in ids], values[i], g)
-                for pos, (c, local, unreduced, axes) in enumerate(results):
-                    j = ids[pos]
-                    differentiable = c is not None
-                    if c is None:
-                        c = constant(0.0, values[j].shape)
-                    before = grads[j]
-                    if before is None:
-                        before, after = constant(0.0, c.shape), c
-                    else:
-                        after = frozen(before + c)
-                    grads[j] = after
-                    terms[j].append((i, c))
-                    records.append(_record(InputGrad, (
-                        j, pos, local, c, unreduced, axes, before, after, differentiable)))
+            ids = inputs[i] = tuple([index[id(x)] for x in t._inputs])
+            results = _input_grads(t, [values[j] for j in ids], values[i], g)
+            for pos, (c, local, unreduced, axes) in enumerate(results):
+                j = ids[pos]
+                differentiable = c is not None
+                if c is None:
+                    c = constant(0.0, values[j].shape)
+                before = grads[j]
+                if before is None:
+                    before, after = constant(0.0, c.shape), c
+                else:
+                    after = frozen(before + c)
+                grads[j] = after
+                terms[j].append((i, c))
+                records.append(_record(InputGrad, (
+                    j, pos, local, c, unreduced, axes, before, after, differentiable)))
             backward.append(_record(BackwardStep, (n - 1 - i, i, g, tuple(terms[i]),
                                                    tuple(records))))
 
