@@ -493,3 +493,29 @@ def test_an_optimizer_record_keeps_a_copy_of_a_gradient_the_user_assigned():
     (update,) = SGD(0.1).step([("w", w)])
     grads[0] = 7.0
     assert update.grad.tolist() == [0.5, 0.5] and grads.flags.writeable
+
+
+def test_ops_never_print_numpy_warnings_inside_or_outside_quiet():
+    import warnings
+
+    x = Tensor([0.0, -1.0], name="x")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy RuntimeWarning would raise here
+        outside = x.log()
+        with tracer.quiet():
+            inside = (x / 0.0).log()
+        tracer.trace((outside + inside).sum())
+    assert np.isneginf(outside.data[0]) and np.isnan(outside.data[1])
+    assert np.isnan(inside.data).all()
+
+
+def test_quiet_restores_numpys_error_state_and_its_own_flag_even_after_an_error():
+    from tracer.tensor import _QUIET
+
+    before = np.geterr()
+    with pytest.raises(ZeroDivisionError), tracer.quiet():
+        assert np.geterr()["divide"] == "ignore" and _QUIET.get()
+        raise ZeroDivisionError
+    assert np.geterr() == before and not _QUIET.get()
+    with np.errstate(divide="raise"), pytest.raises(FloatingPointError):
+        np.log(np.zeros(1))  # outside quiet(), the caller's own numpy settings hold
