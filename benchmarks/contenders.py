@@ -346,6 +346,129 @@ class MicrogradMLP(Contender):
         return self._layout("data")
 
 
+class _Lean:
+    """A value in :class:`LeanMLP`'s engine: array, gradient, inputs, and a closure that maps
+    the upstream gradient to the inputs' gradients (micrograd's design over numpy arrays)."""
+
+    __slots__ = ("back", "data", "grad", "prev")
+
+    def __init__(self, data: np.ndarray, prev: tuple = (), back: Callable | None = None):
+        self.data, self.grad, self.prev, self.back = data, None, prev, back
+
+    def __add__(self, o: _Lean) -> _Lean:
+        a, b = self.data, o.data
+        return _Lean(a + b, (self, o), lambda g: (_unbroadcast(g, a.shape),
+                                                  _unbroadcast(g, b.shape)))
+
+    def __mul__(self, o: _Lean) -> _Lean:
+        a, b = self.data, o.data
+        return _Lean(a * b, (self, o), lambda g: (_unbroadcast(g * b, a.shape),
+                                                  _unbroadcast(g * a, b.shape)))
+
+    def __matmul__(self, o: _Lean) -> _Lean:
+        a, b = self.data, o.data
+        return _Lean(a @ b, (self, o), lambda g: (g @ b.T, a.T @ g))
+
+    def relu(self) -> _Lean:
+        a = self.data
+        return _Lean(np.maximum(a, 0.0), (self,), lambda g: (g * (a > 0),))
+
+    def tanh(self) -> _Lean:
+        out = np.tanh(self.data)
+        return _Lean(out, (self,), lambda g: (g * (1.0 - out * out),))
+
+    def sum(self) -> _Lean:
+        a = self.data
+        return _Lean(a.sum(), (self,), lambda g: (np.full(a.shape, g),))
+
+    def mean(self) -> _Lean:
+        a = self.data
+        return _Lean(a.mean(), (self,), lambda g: (np.full(a.shape, g / a.size),))
+
+    def backward(self) -> None:
+        order: list[_Lean] = []
+        seen: set[int] = set()
+
+        def visit(v: _Lean) -> None:
+            if id(v) not in seen:
+                seen.add(id(v))
+                for x in v.prev:
+                    visit(x)
+                order.append(v)
+
+        visit(self)
+        for v in order:
+            v.grad = None
+        self.grad = np.ones(())
+        for v in reversed(order):
+            if v.back is not None:
+                for x, gx in zip(v.prev, v.back(v.grad), strict=True):
+                    x.grad = gx if x.grad is None else x.grad + gx
+
+
+def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
+    return g.sum(axis=axes).reshape(shape) if axes else g
+
+
+class LeanMLP(Contender):
+    """The floor of a Python engine over numpy: micrograd's design (each op a closure that
+    returns its inputs' gradients) on arrays, the same ops as gradstep's, with nothing
+    recorded, named or checked. Not a tool anyone could debug with; it sizes what gradstep's
+    records, names and checks cost beyond the engine itself."""
+
+    label = "lean Python engine, no records"
+
+    def __init__(self, p: Problem):
+        self.p = p
+        self.ps = [_Lean(a.copy()) for pair in p.weights for a in pair]
+        self.X = _Lean(p.X)
+        self.onehot = np.eye(p.sizes[-1])[p.target.astype(int)] if p.loss == "ce" else None
+        self._loss = np.nan
+
+    def _loss_node(self, h: _Lean) -> _Lean:
+        p, z = self.p, h.data
+        if p.loss == "svm":  # op for op as gradstep's: mul, add, relu, mean
+            data = (_Lean(np.ones(())) + _Lean(-p.target) * h).relu().mean()
+            reg = None
+            for q in self.ps:
+                term = (q * q).sum()
+                reg = term if reg is None else reg + term
+            return data + _Lean(np.array(ALPHA)) * reg
+        if p.loss == "ce":
+            shifted = z - z.max(axis=1, keepdims=True)
+            logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            rows = z.shape[0]
+            return _Lean(-(self.onehot * logp).sum() / rows, (h,),
+                         lambda g: ((np.exp(logp) - self.onehot) * (g / rows),))
+        diff = z - p.target
+        return _Lean((diff * diff).mean(), (h,), lambda g: (diff * (2.0 * g / diff.size),))
+
+    def cycle(self) -> None:
+        p = self.p
+        h = self.X
+        for k in range(p.layers):
+            h = h @ self.ps[2 * k] + self.ps[2 * k + 1]
+            if p.activated(k):
+                h = h.relu() if p.activation == "relu" else h.tanh()
+        loss = self._loss_node(h)
+        loss.backward()
+        for q in self.ps:
+            q.data = q.data - p.lr * q.grad
+        self._loss = float(loss.data)
+
+    def loss(self) -> float:
+        return self._loss
+
+    def grads(self) -> list[np.ndarray]:
+        return [q.grad for q in self.ps]
+
+    def params(self) -> list[np.ndarray]:
+        return [q.data for q in self.ps]
+
+
 class GradstepMLP(Contender):
     """gradstep, vectorised: ``relu(X @ W1 + b1)`` ... built from ``tracer.Tensor`` ops, then
     ``tracer.trace`` (graph, forward and backward records) and ``tracer.SGD`` (update records)."""

@@ -15,7 +15,8 @@ Five views of the same cycle (forward, ``trace``, ``SGD.step``), each on one pro
 4. unit costs: the per-call cost of each bookkeeping primitive × how often one cycle calls it;
 5. what-ifs: the cycle re-timed with tracer functions swapped, one change after another, for
    cheaper ones (patched in this process only; the tracer's files are never touched), to size
-   each suggestion; beside them the floor of the design (same ops, no records), numpy and torch.
+   each suggestion; beside them numpy, torch and the floor of any Python engine of this kind
+   (``LeanMLP``: the same ops as closures, nothing recorded).
 
 The probes and what-ifs patch tracer internals by name (``tracer.record._input_grads``,
 ``frozen``, ``shared``, ``np``, ...). A name the tracer no longer has is skipped and
@@ -46,7 +47,7 @@ import tracer.optim
 import tracer.record
 import tracer.tensor
 
-from .contenders import PROBLEMS, GradstepMLP, NumpyMLP, Problem, TorchMLP
+from .contenders import PROBLEMS, GradstepMLP, LeanMLP, NumpyMLP, Problem, TorchMLP
 from .engine import fmt_time
 
 Change = tuple[object, str, object]  # setattr(module, name, value) for the duration of a run
@@ -426,57 +427,9 @@ def what_if_steps(g: GradstepMLP) -> list[tuple[str, list[Change], list[str]]]:
     return cumulative
 
 
-def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
-    return g.sum(axis=axes).reshape(shape) if axes else g
-
-
-def _bare_cycle(g: GradstepMLP) -> None:
-    """The floor of this design: the same forward (``apply``) and the same op table maths
-    (``local``/``vjp``), gradients accumulated, a plain SGD step; no record, graph or name."""
-    with tracer.quiet():
-        root = g.forward()
-    order: list[Any] = []
-    seen: set[int] = set()
-    stack = [(root, False)]
-    while stack:
-        t, done = stack.pop()
-        if done:
-            order.append(t)
-        elif id(t) not in seen:
-            seen.add(id(t))
-            stack.append((t, True))
-            stack.extend((x, False) for x in t.inputs if id(x) not in seen)
-    grads: dict[int, np.ndarray] = {id(root): np.ones_like(root.data)}
-    with np.errstate(all="ignore"):
-        for t in reversed(order):
-            gt = grads.get(id(t))
-            if t.op is None or gt is None:
-                continue
-            datas = [x.data for x in t.inputs]
-            if t.op.elementwise:
-                cs = [_unbroadcast(np.broadcast_to(gt * loc, t.data.shape), x.shape)
-                      for x, loc in zip(datas, t.op.local(*datas, t.data, **t.attrs),
-                                        strict=True)]
-            else:
-                cs = t.op.vjp(gt, *datas, t.data, **t.attrs)
-            for x, c in zip(t.inputs, cs, strict=True):
-                if c is not None:
-                    grads[id(x)] = c if id(x) not in grads else grads[id(x)] + c
-    for t in order:
-        t.grad = grads.get(id(t))
-    for q in g.ps:
-        q.data = q.data - g.p.lr * q.grad
-
-
 def what_ifs(p: Problem, rounds: int, min_time: float) -> None:
     g = GradstepMLP(p)
-    bare = GradstepMLP(p)
-    numpy = NumpyMLP(p)
-    runs: dict[str, Callable[[], None]] = {"numpy": numpy.cycle,
-                                           "bare": lambda: _bare_cycle(bare)}
+    runs: dict[str, Callable[[], None]] = {"numpy": NumpyMLP(p).cycle, "lean": LeanMLP(p).cycle}
     with contextlib.suppress(ImportError):
         runs["torch"] = TorchMLP(p).cycle
     steps = what_if_steps(g)
@@ -521,7 +474,7 @@ def what_ifs(p: Problem, rounds: int, min_time: float) -> None:
     print(f"\n[{p.key}] what-ifs, cumulative (each keeps the changes above it), patched in this "
           f"process only; CPU time, best of {rounds} interleaved rounds × {n} cycles")
     for key, label in (("numpy", "hand-written numpy (floor)"), ("torch", "PyTorch eager"),
-                       ("bare", "this design's floor: same apply + op maths, no records")):
+                       ("lean", "lean Python engine, same ops, no records (LeanMLP)")):
         if key in best:
             print(f"  {label:<64}{fmt_time(best[key]):>10}{'':>29}"
                   f"{best[key] / best['numpy']:>5.2f}× numpy")

@@ -266,7 +266,11 @@ def quiet() -> Iterator[None]:
 
 def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
     """Run ``op`` forward on ``operands`` and return the result, linked to its inputs."""
-    inputs = tuple([x if isinstance(x, Tensor) else as_tensor(x) for x in operands])
+    inputs = operands
+    for x in operands:
+        if not isinstance(x, Tensor):  # a number or an array: it becomes a constant
+            inputs = tuple([x if isinstance(x, Tensor) else as_tensor(x) for x in operands])
+            break
     arrays = [t._data for t in inputs]
     try:
         if _QUIET.get():
