@@ -47,7 +47,7 @@ import tracer.optim
 import tracer.record
 import tracer.tensor
 
-from .contenders import PROBLEMS, GradstepMLP, LeanMLP, NumpyMLP, Problem, TorchMLP
+from .contenders import PROBLEMS, GradstepMLP, LeanMLP, NumpyMLP, Problem, TorchMLP, verify
 from .engine import fmt_time
 
 Change = tuple[object, str, object]  # setattr(module, name, value) for the duration of a run
@@ -429,6 +429,7 @@ def what_if_steps(g: GradstepMLP) -> list[tuple[str, list[Change], list[str]]]:
 
 def what_ifs(p: Problem, rounds: int, min_time: float) -> None:
     g = GradstepMLP(p)
+    verify(p, [NumpyMLP(p), LeanMLP(p)])  # the floor must compute the same gradients
     runs: dict[str, Callable[[], None]] = {"numpy": NumpyMLP(p).cycle, "lean": LeanMLP(p).cycle}
     with contextlib.suppress(ImportError):
         runs["torch"] = TorchMLP(p).cycle
