@@ -9,8 +9,7 @@ keep showing the values they saw.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -20,10 +19,10 @@ from .tensor import DATA_LOCK, Tensor
 Array = np.ndarray
 
 
-@dataclass(frozen=True, slots=True)
-class UpdateRecord:
+class UpdateRecord(NamedTuple):
     """One parameter's update: ``after = before + change``; ``state`` is the optimizer's memory
-    for it after the step (momentum's velocity, Adam's moments)."""
+    for it after the step (momentum's velocity, Adam's moments). Immutable, like the trace's
+    records."""
 
     name: str
     before: Array
@@ -57,8 +56,8 @@ class Optimizer:
             with DATA_LOCK:  # read and replace in one go (see Tensor.data)
                 before = shared(p._data)
                 after = p._data = frozen(before + change)  # copied if asked for .data
-            records.append(UpdateRecord(name, before, grad, change, after,
-                                        {k: frozen(v) for k, v in state.items()}))
+            memory = {k: frozen(v) for k, v in state.items()} if state else {}
+            records.append(UpdateRecord(name, before, grad, change, after, memory))
         return tuple(records)
 
     def _change(self, grad: Array, state: dict[str, Array]) -> Array:
