@@ -348,44 +348,57 @@ class MicrogradMLP(Contender):
 
 class _Lean:
     """A value in :class:`LeanMLP`'s engine: array, gradient, inputs, and a closure that maps
-    the upstream gradient to the inputs' gradients (micrograd's design over numpy arrays)."""
+    the upstream gradient to each input's (contribution, local derivative) (micrograd's design
+    over numpy arrays; ``local`` is ``None`` for a structural op, as in gradstep's records)."""
 
-    __slots__ = ("back", "data", "grad", "prev")
+    __slots__ = ("back", "data", "grad", "op", "prev")
 
-    def __init__(self, data: np.ndarray, prev: tuple = (), back: Callable | None = None):
-        self.data, self.grad, self.prev, self.back = data, None, prev, back
+    def __init__(self, data: np.ndarray, prev: tuple = (), back: Callable | None = None,
+                 op: str = "leaf"):
+        self.data, self.grad, self.prev, self.back, self.op = data, None, prev, back, op
 
     def __add__(self, o: _Lean) -> _Lean:
         a, b = self.data, o.data
-        return _Lean(a + b, (self, o), lambda g: (_unbroadcast(g, a.shape),
-                                                  _unbroadcast(g, b.shape)))
+        return _Lean(a + b, (self, o), lambda g: ((_unbroadcast(g, a.shape), 1.0),
+                                                  (_unbroadcast(g, b.shape), 1.0)), "add")
 
     def __mul__(self, o: _Lean) -> _Lean:
         a, b = self.data, o.data
-        return _Lean(a * b, (self, o), lambda g: (_unbroadcast(g * b, a.shape),
-                                                  _unbroadcast(g * a, b.shape)))
+        return _Lean(a * b, (self, o), lambda g: ((_unbroadcast(g * b, a.shape), b),
+                                                  (_unbroadcast(g * a, b.shape), a)), "mul")
 
     def __matmul__(self, o: _Lean) -> _Lean:
         a, b = self.data, o.data
-        return _Lean(a @ b, (self, o), lambda g: (g @ b.T, a.T @ g))
+        return _Lean(a @ b, (self, o), lambda g: ((g @ b.T, None), (a.T @ g, None)), "matmul")
+
+    def _elementwise(self, out: np.ndarray, local: Callable[[], np.ndarray], op: str) -> _Lean:
+        def back(g: np.ndarray) -> tuple:
+            d = local()
+            return ((g * d, d),)
+
+        return _Lean(out, (self,), back, op)
 
     def relu(self) -> _Lean:
         a = self.data
-        return _Lean(np.maximum(a, 0.0), (self,), lambda g: (g * (a > 0),))
+        return self._elementwise(np.maximum(a, 0.0), lambda: (a > 0).astype(float), "relu")
 
     def tanh(self) -> _Lean:
         out = np.tanh(self.data)
-        return _Lean(out, (self,), lambda g: (g * (1.0 - out * out),))
+        return self._elementwise(out, lambda: 1.0 - out * out, "tanh")
 
     def sum(self) -> _Lean:
         a = self.data
-        return _Lean(a.sum(), (self,), lambda g: (np.full(a.shape, g),))
+        return _Lean(a.sum(), (self,), lambda g: ((np.full(a.shape, g), None),), "sum")
 
     def mean(self) -> _Lean:
         a = self.data
-        return _Lean(a.mean(), (self,), lambda g: (np.full(a.shape, g / a.size),))
+        return _Lean(a.mean(), (self,), lambda g: ((np.full(a.shape, g / a.size), None),), "mean")
 
-    def backward(self) -> None:
+    def backward(self, record: bool = False) -> tuple | None:
+        """Fill ``.grad`` below this value. With ``record``, also keep what gradstep's trace
+        keeps, made read-only as gradstep makes it: a record per node (name, op, value,
+        gradient), per backward step (upstream, the terms of a fan-in sum) and per input edge
+        (local, contribution, gradient before and after); return (nodes, steps)."""
         order: list[_Lean] = []
         seen: set[int] = set()
 
@@ -400,10 +413,35 @@ class _Lean:
         for v in order:
             v.grad = None
         self.grad = np.ones(())
-        for v in reversed(order):
-            if v.back is not None:
-                for x, gx in zip(v.prev, v.back(v.grad), strict=True):
-                    x.grad = gx if x.grad is None else x.grad + gx
+        index = {id(v): i for i, v in enumerate(order)} if record else {}
+        terms: list[list] = [[] for _ in order] if record else []
+        steps = []
+        for i in range(len(order) - 1, -1, -1):
+            v = order[i]
+            edges = []
+            for pos, (x, (c, local)) in enumerate(
+                    zip(v.prev, v.back(v.grad) if v.back else (), strict=True)):
+                before = x.grad
+                x.grad = after = c if before is None else before + c
+                if record:
+                    c.setflags(write=False)
+                    after.setflags(write=False)
+                    if local.__class__ is np.ndarray:
+                        local.setflags(write=False)
+                    j = index[id(x)]
+                    terms[j].append((i, c))
+                    edges.append((j, pos, local, c, None, (), before, after, True))
+            if record:
+                steps.append((len(order) - 1 - i, i, v.grad, tuple(terms[i]), tuple(edges)))
+        if not record:
+            return None
+        counts: dict[str, int] = {}
+        nodes = []
+        for i, v in enumerate(order):
+            k = counts[v.op] = counts.get(v.op, 0) + 1
+            nodes.append((i, f"{v.op}_{k}", v.op, v.op,
+                          tuple(index[id(x)] for x in v.prev), v.data, v.grad, {}))
+        return nodes, steps
 
 
 def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -415,13 +453,18 @@ def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 class LeanMLP(Contender):
     """The floor of a Python engine over numpy: micrograd's design (each op a closure that
-    returns its inputs' gradients) on arrays, the same ops as gradstep's, with nothing
-    recorded, named or checked. Not a tool anyone could debug with; it sizes what gradstep's
-    records, names and checks cost beyond the engine itself."""
+    returns its inputs' gradients) on arrays, the same ops as gradstep's, with nothing named
+    or checked, and with ``record`` false nothing recorded. Not a tool anyone could debug
+    with; it sizes what gradstep's records, names and checks cost beyond the engine itself,
+    and (``record``) what keeping the same records costs in an engine built for it."""
 
     label = "lean Python engine, no records"
 
-    def __init__(self, p: Problem):
+    def __init__(self, p: Problem, record: bool = False):
+        self.record = record
+        if record:
+            self.label = "lean Python engine + gradstep's records"
+        self.recorded: tuple | None = None
         self.p = p
         self.ps = [_Lean(a.copy()) for pair in p.weights for a in pair]
         self.X = _Lean(p.X)
@@ -441,10 +484,11 @@ class LeanMLP(Contender):
             shifted = z - z.max(axis=1, keepdims=True)
             logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
             rows = z.shape[0]
-            return _Lean(-(self.onehot * logp).sum() / rows, (h,),
-                         lambda g: ((np.exp(logp) - self.onehot) * (g / rows),))
+            return _Lean(np.asarray(-(self.onehot * logp).sum() / rows), (h,),
+                         lambda g: (((np.exp(logp) - self.onehot) * (g / rows), None),), "ce")
         diff = z - p.target
-        return _Lean((diff * diff).mean(), (h,), lambda g: (diff * (2.0 * g / diff.size),))
+        return _Lean(np.asarray((diff * diff).mean()), (h,),
+                     lambda g: ((diff * (2.0 * g / diff.size), None),), "mse")
 
     def cycle(self) -> None:
         p = self.p
@@ -454,9 +498,17 @@ class LeanMLP(Contender):
             if p.activated(k):
                 h = h.relu() if p.activation == "relu" else h.tanh()
         loss = self._loss_node(h)
-        loss.backward()
+        recorded = loss.backward(self.record)
+        updates = []
         for q in self.ps:
-            q.data = q.data - p.lr * q.grad
+            change = -p.lr * q.grad
+            after = q.data + change
+            if self.record:
+                change.setflags(write=False)
+                after.setflags(write=False)
+                updates.append(("param", q.data, q.grad, change, after, {}))
+            q.data = after
+        self.recorded = recorded, updates
         self._loss = float(loss.data)
 
     def loss(self) -> float:

@@ -16,7 +16,8 @@ Five views of the same cycle (forward, ``trace``, ``SGD.step``), each on one pro
 5. what-ifs: the cycle re-timed with tracer functions swapped, one change after another, for
    cheaper ones (patched in this process only; the tracer's files are never touched), to size
    each suggestion; beside them numpy, torch and the floor of any Python engine of this kind
-   (``LeanMLP``: the same ops as closures, nothing recorded).
+   (``LeanMLP``: the same ops as closures, nothing recorded), and that engine keeping the same
+   records as gradstep's trace (what recording costs in an engine built around it).
 
 The probes and what-ifs patch tracer internals by name (``tracer.record._input_grads``,
 ``frozen``, ``shared``, ``np``, ...). A name the tracer no longer has is skipped and
@@ -429,8 +430,9 @@ def what_if_steps(g: GradstepMLP) -> list[tuple[str, list[Change], list[str]]]:
 
 def what_ifs(p: Problem, rounds: int, min_time: float) -> None:
     g = GradstepMLP(p)
-    verify(p, [NumpyMLP(p), LeanMLP(p)])  # the floor must compute the same gradients
-    runs: dict[str, Callable[[], None]] = {"numpy": NumpyMLP(p).cycle, "lean": LeanMLP(p).cycle}
+    verify(p, [NumpyMLP(p), LeanMLP(p), LeanMLP(p, record=True)])  # the same gradients
+    runs: dict[str, Callable[[], None]] = {"numpy": NumpyMLP(p).cycle, "lean": LeanMLP(p).cycle,
+                                           "lean+": LeanMLP(p, record=True).cycle}
     with contextlib.suppress(ImportError):
         runs["torch"] = TorchMLP(p).cycle
     steps = what_if_steps(g)
@@ -475,7 +477,8 @@ def what_ifs(p: Problem, rounds: int, min_time: float) -> None:
     print(f"\n[{p.key}] what-ifs, cumulative (each keeps the changes above it), patched in this "
           f"process only; CPU time, best of {rounds} interleaved rounds × {n} cycles")
     for key, label in (("numpy", "hand-written numpy (floor)"), ("torch", "PyTorch eager"),
-                       ("lean", "lean Python engine, same ops, no records (LeanMLP)")):
+                       ("lean", "lean Python engine, same ops, no records (LeanMLP)"),
+                       ("lean+", "the same + gradstep's records, read-only (record=True)")):
         if key in best:
             print(f"  {label:<64}{fmt_time(best[key]):>10}{'':>29}"
                   f"{best[key] / best['numpy']:>5.2f}× numpy")
