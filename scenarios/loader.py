@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tracer import Network, Tensor
+from tracer import GraphError, Network, Tensor
 
 from .catalog import builtin_path, close_names, find_builtin
 from .errors import LoadError, fail, innermost_line
@@ -141,10 +141,13 @@ def user_code_failure(exc: BaseException, network: Network) -> LoadError | None:
 
     ``forward()`` and ``story()`` already report their errors; this covers the rest of a cycle,
     such as a custom op defined in the file whose derivative fails during the backward pass.
-    Errors that did not pass through the file are gradstep's own, and stay tracebacks.
+    Other errors that did not pass through the file are gradstep's own, and stay tracebacks.
     """
     path = network.source
-    if not path or innermost_line(exc.__traceback__, path) is None:
+    # A GraphError is the network's own mistake even where the engine finds it (a value its
+    # forward() changed after using it is only seen when the trace reads it).
+    if not path or (innermost_line(exc.__traceback__, path) is None
+                    and not isinstance(exc, GraphError)):
         return None
     try:
         source = Path(path).read_text(encoding="utf-8-sig")

@@ -221,3 +221,20 @@ def test_a_failing_custom_op_in_the_network_file_is_reported_with_its_line(tmp_p
     assert "Traceback" not in err
     assert f"{tmp_path / 'custom.py'}, line 7: ArithmeticError during the backward pass" in err
     assert "my derivative is not done yet" in err
+
+
+def test_a_forward_that_changes_a_param_after_using_it_is_refused_with_exit_2(tmp_path, capsys):
+    (tmp_path / "sneaky.py").write_text(
+        "from tracer import Tensor, param\n"
+        "w = param([1.0, 2.0], name='w')\n"
+        "x = Tensor([3.0, 4.0], name='x')\n\n"
+        "def forward():\n"
+        "    loss = (w * x).sum()\n"
+        "    w.data += 1.0  # after the op used it: its gradient would not be w's\n"
+        "    return loss\n", encoding="utf-8")
+    assert main(["trace", str(tmp_path / "sneaky.py")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"{tmp_path / 'sneaky.py'}: a value changed under the trace" in err
+    assert "w changed after the forward pass used it" in err
+    assert "Change values before the forward pass" in err

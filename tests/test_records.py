@@ -519,3 +519,56 @@ def test_quiet_restores_numpys_error_state_and_its_own_flag_even_after_an_error(
     assert np.geterr() == before and not _QUIET.get()
     with np.errstate(divide="raise"), pytest.raises(FloatingPointError):
         np.log(np.zeros(1))  # outside quiet(), the caller's own numpy settings hold
+
+
+def test_a_leaf_changed_in_place_between_forward_and_backward_is_refused():
+    w = param([1.0, 2.0], name="w")
+    loss = (w * Tensor([3.0, 4.0], name="x")).sum()
+    w.data -= 0.5  # in place, after the op used it (PyTorch refuses this too)
+    with pytest.raises(tracer.GraphError, match="w changed after the forward pass used it") as e:
+        loss.backward()
+    assert e.value.problem == "a value changed under the trace"
+    assert w.grad is None  # nothing was recorded
+
+
+def test_a_leaf_changed_between_two_of_its_uses_is_refused():
+    w = param([1.0, 2.0], name="w")
+    first = w * 2.0
+    w.data[0] = 5.0
+    with pytest.raises(tracer.GraphError, match="w changed between two of its uses"):
+        tracer.trace((first + w * 3.0).sum())
+
+
+def test_an_op_result_given_new_data_after_the_forward_pass_is_refused():
+    w = param([1.0, 2.0], name="w")
+    h = w * 2.0
+    loss = h.sum()
+    h.data = [0.0, 0.0]
+    with pytest.raises(tracer.GraphError,
+                       match="an unnamed mul changed after the forward pass used it"):
+        loss.backward()
+
+
+def test_reading_data_between_forward_and_backward_changes_nothing():
+    w = param([1.0, np.nan], name="w")  # NaN equals NaN here: no false alarm
+    loss = (w * Tensor([3.0, 4.0])).sum()
+    held = w.data  # a writable copy, unchanged
+    t = loss.backward()
+    np.testing.assert_array_equal(t.find("w").value, [1.0, np.nan])
+    assert held.flags.writeable and not t.find("w").value.flags.writeable
+
+
+def test_a_held_array_perturbed_in_place_between_forward_passes_gives_each_pass_its_value():
+    # A hand-written finite difference: the user keeps w.data and perturbs it in place.
+    w = param([0.5, -1.0], name="w")
+    x = Tensor([2.0, 3.0], name="x")
+    held = w.data
+    losses = []
+    for delta in (1e-6, -1e-6):
+        held[0] += delta
+        t = ((w * x).tanh()).sum().backward()
+        np.testing.assert_array_equal(t.find("w").value, held)  # the value the ops used
+        losses.append(t.loss)
+        held[0] -= delta
+    t = ((w * x).tanh()).sum().backward()
+    np.testing.assert_allclose((losses[0] - losses[1]) / 2e-6, w.grad[0], rtol=1e-6)

@@ -18,7 +18,7 @@ import numpy as np
 
 from .arrays import constant, frozen, shared
 from .ops import Op, sum_to_shape
-from .tensor import Tensor, quiet
+from .tensor import GraphError, Tensor, quiet
 
 Array = np.ndarray
 
@@ -197,6 +197,46 @@ def _topological(root: Tensor) -> list[Tensor]:
     return order
 
 
+def _values(order: list[Tensor], index: dict[int, int]
+            ) -> tuple[list[Array], list[tuple[int, ...]]]:
+    """Each node's recorded value and its inputs' positions in ``order``.
+
+    A value is the read-only array the ops that used it computed from (``Tensor._args``), so
+    the record shows what the ops saw; the root's is its own result. A value that changed
+    between the ops that used it and now would make every gradient through it wrong: that
+    raises :class:`GraphError`, naming it.
+    """
+    values: list[Any] = [None] * len(order)
+    inputs: list[tuple[int, ...]] = [()] * len(order)
+    for i, t in enumerate(order):
+        if t._op is not None:
+            ids = inputs[i] = tuple([index[id(x)] for x in t._inputs])
+            for j, seen in zip(ids, t._args, strict=True):
+                if values[j] is None:
+                    values[j] = seen
+                elif values[j] is not seen and not _same(values[j], seen):
+                    raise _changed(order[j], "between two of its uses in the forward pass")
+    for j, t in enumerate(order):
+        if values[j] is None:  # the root, or a leaf traced on its own
+            values[j] = t._data if t._op is not None else shared(t._data)
+        elif t._data is not values[j] and not _same(t._data, values[j]):
+            raise _changed(t, "after the forward pass used it")
+    return values, inputs
+
+
+def _same(a: Array, b: Array) -> bool:
+    return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
+
+
+def _changed(t: Tensor, when: str) -> GraphError:
+    what = t.name or ("an unnamed " + (t._op.name if t._op is not None else t.kind))
+    return GraphError(
+        f"{what} changed {when}, so the gradients of the ops that used its old value would be "
+        f"recorded as if they were its own", problem="a value changed under the trace",
+        advice="Change values before the forward pass (or run it again after changing them), "
+               "then call backward()")
+
+
 def _names(order: list[Tensor]) -> list[str]:
     """User names where given, ``mul_3``-style names otherwise; repeats get ``#2``, ``#3``."""
     per_op: dict[str, int] = {}
@@ -274,10 +314,7 @@ def trace(root: Tensor) -> Trace:
     order = _topological(root)
     n = len(order)
     index = {id(t): i for i, t in enumerate(order)}
-    # A leaf is what users change in place (w.data -= ...): unless its array is read-only (and
-    # so can never change), the record keeps its own copy. Op outputs are read-only from birth.
-    values = [t._data if t._op is not None else shared(t._data) for t in order]
-    inputs: list[tuple[int, ...]] = [()] * n
+    values, inputs = _values(order, index)
     grads: list[Array | None] = [None] * n
     terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
     grads[n - 1] = constant(1.0, root.shape)
@@ -292,8 +329,8 @@ def trace(root: Tensor) -> Trace:
                 backward.append(_record(BackwardStep, (n - 1 - i, i, g, tuple(terms[i]), ())))
                 continue
             records = []
-            ids = inputs[i] = tuple([index[id(x)] for x in t._inputs])
-            results = _input_grads(t, [values[j] for j in ids], values[i], g)
+            ids = inputs[i]
+            results = _input_grads(t, t._args, values[i], g)
             for pos, (c, local, unreduced, axes) in enumerate(results):
                 j = ids[pos]
                 differentiable = c is not None

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .arrays import frozen_copy
+from .arrays import frozen_copy, shared
 from .ops import Op
 
 KINDS = ("input", "param", "constant", "op")
@@ -56,10 +56,11 @@ class Tensor:
     data, grad : numpy.ndarray
         The value and, after :meth:`backward`, ∂loss/∂value (same shape). ``grad`` is ``None``
         before any backward pass. A leaf's ``data`` is yours to change in place
-        (``w.data -= lr * w.grad``); an op's result and ``grad`` are read-only records.
+        (``w.data -= lr * w.grad``) before a forward pass; :meth:`backward` refuses a value
+        changed after an op used it. An op's result and ``grad`` are read-only records.
     """
 
-    __slots__ = ("_attrs", "_data", "_inputs", "_op", "_run", "grad", "kind", "name")
+    __slots__ = ("_args", "_attrs", "_data", "_inputs", "_op", "_run", "grad", "kind", "name")
     __array_priority__ = 1000  # so ndarray + Tensor defers to Tensor.__radd__
 
     def __init__(self, data: Any, name: str | None = None, kind: str = "input"):
@@ -271,7 +272,9 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
         if not isinstance(x, Tensor):  # a number or an array: it becomes a constant
             inputs = tuple([x if isinstance(x, Tensor) else as_tensor(x) for x in operands])
             break
-    arrays = [t._data for t in inputs]
+    # A leaf's array may be one its owner still changes in place (after asking for .data): an
+    # op computes from a read-only snapshot of it, which the trace records and checks.
+    arrays = [t._data if t._op is not None else shared(t._data) for t in inputs]
     try:
         if _QUIET.get():
             data = op.forward(*arrays, **attrs)
@@ -295,6 +298,7 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
     out._op = op
     out._inputs = inputs
     out._attrs = attrs
+    out._args = arrays  # what it computed from: the trace records these, and checks them
     out._run = next(_runs)
     return out
 
