@@ -431,3 +431,44 @@ async def test_a_step_repaints_only_what_changed_and_nothing_goes_stale(name):
             await pilot.pause()
             assert app.export_screenshot() == stepped, f"stale rows after {key!r} at " \
                 f"step {debugger.position}"
+
+
+async def test_parameter_table_follows_jumps_and_updates_on_a_big_network():
+    from textual.widgets import TabbedContent
+
+    from tui.params_panel import param_rows
+    from tui.params_table import ParamsTable
+
+    app = GradstepApp(generated(500))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        debugger = app.screen.debugger
+        table = app.screen.query_one(ParamsTable)
+        await press(pilot, "G")  # the last step, in the update phase: the table's tab opens
+        assert app.screen.query_one(TabbedContent).active == "params-tab"
+        assert table.rows == param_rows(debugger) and len(table.rows) > 100
+        assert table.line(None).split() == ["param", "value", "grad", "−lr·grad", "new"]
+        assert table.render_line(0).text.startswith(" param ")  # wider than the panel: cut
+        start, _ = debugger.phase_bounds("update")
+        debugger.goto(start + 120)
+        app.screen.refresh_view()
+        await pilot.pause()
+        assert table.highlighted == 120
+        top, height = int(table.scroll_y), table.scrollable_content_region.height
+        assert top <= 120 <= top + height - 2  # in view, below the header
+        width = table.scrollable_content_region.width
+        assert table.render_line(120 - top + 1).text == table.line(120)[:width]
+        row = table.rows[120]
+        assert row[4] != "·" and table.rows[121][4] == "·"  # updated so far, not beyond
+        shown = app.export_screenshot()
+        table.refresh()  # drawn from scratch: nothing was stale
+        await pilot.pause()
+        assert app.export_screenshot() == shown
+        await press(pilot, "g")  # back to the start: no gradient is known yet
+        assert table.highlighted is None and {r[2] for r in table.rows} == {"·"}
+        table.focus()
+        top = int(table.scroll_y)
+        await press(pilot, "down", "down")
+        assert int(table.scroll_y) == top + 2
+        assert table.render_line(0).text.split()[0] == "param"  # the header stays
+        assert table.render_line(1).text.rstrip() == table.line(top + 2).rstrip()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.coordinate import Coordinate
-from textual.widgets import DataTable, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from tracer import explain
 from tracer.network import Outcome
 
+from .params_table import ParamsTable
 from .state import Debugger
 
 
@@ -58,20 +58,16 @@ class ParamsPanel(Vertical):
     """The parameter table, the loss line and a sparkline of the loss across iterations."""
 
     def compose(self) -> ComposeResult:
-        table = DataTable(id="params-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("param", "value", "grad", "−lr·grad", "new")
-        yield table
+        yield ParamsTable(id="params-table")
         yield Static(id="loss-line")
         yield Sparkline([], id="loss-spark")
 
     _shown: tuple = ()
     _cells: tuple = (None, [])  # (cycle, param_cells of it)
-    REBUILD = 40  # changed rows beyond which rebuilding the table is cheaper than updating
-
     _waiting: Debugger | None = None  # shown while the tab was hidden: fill it when it shows
 
     def show(self, debugger: Debugger) -> None:
-        # Hidden (another tab is open): a table of thousands of parameters is built when the
+        # Hidden (another tab is open): the rows of thousands of parameters are made when the
         # tab is opened, not at every step nor before the graph's first paint.
         if not all(node.display for node in self.ancestors_with_self if hasattr(node, "display")):
             self._waiting = debugger
@@ -85,32 +81,12 @@ class ParamsPanel(Vertical):
         cursor = debugger.moment.index if debugger.phase == "update" else None
         if (rows, loss.plain, history, cursor) == self._shown:
             return  # most steps change nothing here
-        old = self._shown[0] if self._shown else []
         self._shown = (rows, loss.plain, history, cursor)
-        table = self.query_one(DataTable)
-        changed = [r for r, (new, was) in enumerate(zip(rows, old, strict=False)) if new != was]
-        if len(old) == len(rows) == table.row_count and len(changed) <= self.REBUILD:
-            # A step changes a row or two: update those cells only (a rebuild measures every
-            # cell of the table again, a tenth of a second with a thousand parameters).
-            columns = table.ordered_columns
-            for r in changed:
-                for c, (new, was) in enumerate(zip(rows[r], old[r], strict=True)):
-                    if new != was:
-                        wider = len(new) > columns[c].content_width
-                        table.update_cell_at(Coordinate(r, c), _cell(new), update_width=wider)
-        else:
-            table.clear()
-            for row in rows:
-                table.add_row(*(_cell(cell) for cell in row))
-        if cursor is not None and cursor < len(rows):
-            table.move_cursor(row=cursor)
+        self.query_one(ParamsTable).show(rows, cursor if cursor is not None and cursor < len(rows)
+                                         else None)
         self.query_one("#loss-line", Static).update(loss, layout=False)
         self.query_one(Sparkline).data = debugger.loss_curve()
 
     def on_show(self) -> None:
         if self._waiting is not None:
             self.show(self._waiting)
-
-
-def _cell(text: str) -> Text:
-    return Text(text, no_wrap=True, overflow="ellipsis")
