@@ -225,7 +225,7 @@ def phases(p: Problem, cycles: int) -> None:
     titles = {"forward": "forward: building the graph (apply per op)",
               "topological sort": "trace: topological sort",
               "backward": "trace: backward loop (and leaf values before it)",
-              "names": "trace: _names", "nodes": "trace: Node and ForwardStep records, .grad",
+              "names": "trace: _names", "nodes": "trace: Node records, .grad",
               "optimizer": "optimizer: SGD.step"}
     total = sum(spans.values())
     n = len(g.recorded.nodes)
