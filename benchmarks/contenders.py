@@ -122,6 +122,26 @@ PROBLEMS: dict[str, Callable[[], Problem]] = {
 # --- contenders -------------------------------------------------------------------------------
 
 
+def _layers(p: Problem, h, ps: list, relu: Callable, tanh: Callable):
+    """``h`` through the problem's layers, ``h @ W + b`` and the activation where it has one,
+    for the engines whose values support ``@`` and ``+`` (PyTorch, gradstep, the lean one)."""
+    for k in range(p.layers):
+        h = h @ ps[2 * k] + ps[2 * k + 1]
+        if p.activated(k):
+            h = relu(h) if p.activation == "relu" else tanh(h)
+    return h
+
+
+def _l2(ps: list):
+    """The demo's L2 term ``Σ p²``: one ``(q * q).sum()`` per parameter tensor, added in order."""
+    reg = None
+    for q in ps:
+        term = (q * q).sum()
+        reg = term if reg is None else reg + term
+    return reg
+
+
+
 class Contender:
     """One way of running the cycle. After :meth:`cycle`: :meth:`loss` (before the update),
     :meth:`grads` and :meth:`params` (after the update), as ``[W1, b1, W2, b2, ...]``."""
@@ -242,16 +262,9 @@ class TorchMLP(Contender):
 
     def forward(self):
         torch, p = self.torch, self.p
-        h = self.X
-        for k in range(p.layers):
-            h = h @ self.ps[2 * k] + self.ps[2 * k + 1]
-            if p.activated(k):
-                h = torch.relu(h) if p.activation == "relu" else torch.tanh(h)
+        h = _layers(p, self.X, self.ps, torch.relu, torch.tanh)
         if p.loss == "svm":
-            reg = None
-            for q in self.ps:
-                term = (q * q).sum()
-                reg = term if reg is None else reg + term
+            reg = _l2(self.ps)
             return torch.relu(1 - self.target * h).mean() + ALPHA * reg
         if p.loss == "ce":
             return self.F.cross_entropy(h, self.target)
@@ -475,10 +488,7 @@ class LeanMLP(Contender):
         p, z = self.p, h.data
         if p.loss == "svm":  # op for op as gradstep's: mul, add, relu, mean
             data = (_Lean(np.ones(())) + _Lean(-p.target) * h).relu().mean()
-            reg = None
-            for q in self.ps:
-                term = (q * q).sum()
-                reg = term if reg is None else reg + term
+            reg = _l2(self.ps)
             return data + _Lean(np.array(ALPHA)) * reg
         if p.loss == "ce":
             shifted = z - z.max(axis=1, keepdims=True)
@@ -492,11 +502,7 @@ class LeanMLP(Contender):
 
     def cycle(self) -> None:
         p = self.p
-        h = self.X
-        for k in range(p.layers):
-            h = h @ self.ps[2 * k] + self.ps[2 * k + 1]
-            if p.activated(k):
-                h = h.relu() if p.activation == "relu" else h.tanh()
+        h = _layers(p, self.X, self.ps, _Lean.relu, _Lean.tanh)
         loss = self._loss_node(h)
         recorded = loss.backward(self.record)
         updates = []
@@ -538,16 +544,9 @@ class GradstepMLP(Contender):
 
     def forward(self):
         p = self.p
-        h = self.X
-        for k in range(p.layers):
-            h = h @ self.ps[2 * k] + self.ps[2 * k + 1]
-            if p.activated(k):
-                h = h.relu() if p.activation == "relu" else h.tanh()
+        h = _layers(p, self.X, self.ps, Tensor.relu, Tensor.tanh)
         if p.loss == "svm":
-            reg = None
-            for q in self.ps:
-                term = (q * q).sum()
-                reg = term if reg is None else reg + term
+            reg = _l2(self.ps)
             return (1 - self.target * h).relu().mean() + ALPHA * reg
         if p.loss == "ce":
             return cross_entropy(h, self.target)
