@@ -28,3 +28,19 @@ def test_verify_catches_a_contender_that_computes_something_else():
     wrong.p = PROBLEMS["demo"]().__class__(**{**p.__dict__, "lr": p.lr * 2})  # another update
     with pytest.raises(AssertionError, match="updated"):
         verify(p, [NumpyMLP(p), wrong])
+
+
+def test_the_lean_engine_with_records_keeps_as_many_records_as_gradstep_on_the_demo():
+    # profiling.py's "lean engine + gradstep's records" row is only a fair floor if it records
+    # the same things: a node, a backward step and an input edge each, and an update each.
+    p = PROBLEMS["demo"]()
+    lean, gradstep = LeanMLP(p, record=True), GradstepMLP(p)
+    lean.cycle()
+    gradstep.cycle()
+    (nodes, steps), updates = lean.recorded
+    trace = gradstep.recorded
+    assert len(nodes) == len(steps) == len(trace.nodes) == len(trace.backward) == 41
+    assert sum(len(s[4]) for s in steps) == sum(len(s.inputs) for s in trace.backward) == 52
+    assert len(updates) == len(gradstep.updates) == 6
+    arrays = [a for s in steps for e in s[4] for a in (e[3], e[7])] + [u[4] for u in updates]
+    assert not any(a.flags.writeable for a in arrays)  # read-only, as gradstep's records
