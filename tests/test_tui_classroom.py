@@ -129,14 +129,19 @@ async def test_what_if_changes_a_weight_and_the_loss_follows_the_tracer():
         assert debugger.trace.find("w5").value.item() == pytest.approx(0.1)
 
 
+async def train(pilot, iterations: int):
+    """Train ``iterations`` more through the ``t`` prompt; return the debugger."""
+    await settle(pilot)
+    await press(pilot, "t")
+    await answer_prompt(pilot, str(iterations))
+    await settle(pilot)
+    return debugger_of(pilot.app)
+
+
 async def test_training_runs_iterations_and_any_one_can_be_stepped_again():
     app = GradstepApp(load("xor"))
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        debugger = debugger_of(app)
-        await press(pilot, "t")
-        await answer_prompt(pilot, "30")
-        await settle(pilot)
+        debugger = await train(pilot, 30)
         assert len(debugger.cycles) == 31
         history = debugger.loss_history()
         assert history[-1] < history[0]
@@ -169,3 +174,25 @@ async def test_a_network_whose_loss_is_nan_steps_to_the_end_without_crashing():
         assert len(debugger.cycles) == 4
         assert not all(np.isfinite(debugger.loss_history()))
         assert "nan" in screen_text(app)
+
+
+async def test_iterations_whose_records_were_let_go_are_listed_but_not_opened(monkeypatch):
+    from tui.iteration_list import IterationList
+    from tui.state import Debugger
+
+    monkeypatch.setattr(Debugger, "KEEP_BYTES", 64 * 1024)  # a few xor cycles
+    app = GradstepApp(load("xor"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        debugger = await train(pilot, 200)
+        iterations = app.screen.query_one(IterationList)
+        assert iterations.count == len(debugger.cycles) == 201 and debugger.kept_from > 150
+        assert "the last" in str(app.screen.query_one("#training-summary").render())
+        iterations.focus()
+        await press(pilot, "home", "enter")  # the first iteration: let go
+        assert debugger.latest
+        assert "records of iteration 1 were let go" in list(app._notifications)[-1].message
+        await press(pilot, "end", "up", "enter")  # the one before the latest: kept
+        assert debugger.viewing == 199 and debugger.cycle.iteration == 200
+        assert iterations.row(199).startswith("▶ #200")
+        assert iterations.render_line(iterations.highlighted - int(iterations.scroll_y)
+                                      ).text.startswith("▶ #200")

@@ -98,3 +98,43 @@ def test_find_ranks_the_name_then_prefixes_then_substrings_then_letters_in_order
                            "weighted_h1", "weighted_o1"]  # w, then 1
     assert names("oh1") == ["out_h1", "w5·out_h1", "w7·out_h1"]
     assert names("no such node") == []
+
+
+def test_training_past_the_memory_bound_lets_the_oldest_records_go_and_keeps_the_losses(
+        monkeypatch):
+    unbounded = Debugger(load("xor"))
+    unbounded.train(40)
+    one = unbounded.cycles[-1].nbytes
+    monkeypatch.setattr(Debugger, "KEEP_BYTES", 5 * one)
+    bounded = Debugger(load("xor"))
+    bounded.train(40)
+    kept = bounded.cycles[bounded.kept_from:]
+    assert 3 <= len(kept) <= 6 and sum(c.nbytes for c in kept) <= 5 * one
+    assert all(c.trace is not None for c in kept) and bounded.latest
+    let_go = bounded.cycles[:bounded.kept_from]
+    assert [c.iteration for c in let_go] == list(range(1, len(let_go) + 1))
+    assert not any(hasattr(c, "trace") for c in let_go)  # the records themselves are gone
+    # The loss curve and history still cover every iteration, exactly.
+    assert bounded.loss_history() == unbounded.loss_history()
+    with pytest.raises(ValueError, match="records of iteration 1 were let go"):
+        bounded.view(0)
+    assert bounded.latest  # a refused view moves nothing
+    bounded.view(bounded.kept_from)
+    assert bounded.cycle.iteration == bounded.kept_from + 1
+
+
+def test_a_cycles_nbytes_is_close_to_what_keeping_it_costs():
+    import gc
+    import tracemalloc
+
+    debugger = Debugger(load("xor"))
+    debugger.train(2)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    debugger.train(20)
+    gc.collect()
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    estimated = sum(c.nbytes for c in debugger.cycles[-20:])
+    assert 0.7 < estimated / grown < 1.4

@@ -27,6 +27,7 @@ from .graph_layout import Layout
 from .graph_view import CHIPS, FULL, GraphView, compute_layout
 from .help_screen import HelpScreen
 from .inspector import Inspector
+from .iteration_list import IterationList
 from .node_commands import NodeCommands
 from .params_panel import ParamsPanel
 from .prompt_screen import PromptScreen
@@ -153,7 +154,7 @@ class DebuggerScreen(Screen):
         "rerun": lambda d: d.update_applied and d.latest,
         "answer": lambda d: d.question is not None and d.question.answer is not None,
         "what_if": lambda d: d.latest,
-        "iteration": lambda d: len(d.cycles) > 1,
+        "iteration": lambda d: len(d.cycles) - d.kept_from > 1,
     }
 
     def __init__(self, network: Network, quiz: bool = False, present: bool = False) -> None:
@@ -542,8 +543,15 @@ class DebuggerScreen(Screen):
 
     def action_iteration(self, delta: int) -> None:
         if self.debugger is not None:
-            self.debugger.view(self.debugger.viewing + delta)
-            self.iterations_changed()
+            self.view_iteration(self.debugger.viewing + delta)
+
+    def view_iteration(self, index: int) -> None:
+        try:
+            self.debugger.view(index)
+        except ValueError as exc:  # its records were let go
+            self.notify(str(exc), markup=False, severity="warning")
+            return
+        self.iterations_changed()
 
     def action_screenshot(self) -> None:
         path = self.app.save_screenshot()
@@ -565,12 +573,9 @@ class DebuggerScreen(Screen):
             finding = self.debugger.findings[message.option_index]
             self._move(lambda d: d.go_to_finding(finding))
             self.query_one(GraphView).follow(self.debugger.selected)
-        elif message.option_list.id == "iterations":
-            self.debugger.view(message.option_index)
-            self.iterations_changed()
-        elif message.option_list.id == "steps":
-            self._move(lambda d: d.goto(message.option_index))
-            self.query_one(GraphView).focus()
+
+    def on_iteration_list_chosen(self, message: IterationList.Chosen) -> None:
+        self.view_iteration(message.index)
 
     def on_step_list_chosen(self, message: StepList.Chosen) -> None:
         self._move(lambda d: d.goto(message.index))

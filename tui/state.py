@@ -10,6 +10,7 @@ import math
 import re
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from tracer import Cycle, Moment, Network, Stepper, Trace, explain
 from tracer.diagnostics import Condition, Finding, diagnose
@@ -25,19 +26,37 @@ class NodeState:
     grad_known: bool
 
 
+@dataclass(frozen=True, slots=True)
+class LetGo:
+    """An iteration whose records were let go to bound memory (:attr:`Debugger.KEEP_BYTES`):
+    what the loss history and the Training list still show of it."""
+
+    iteration: int
+    loss: float
+    loss_after: float
+
+
 @dataclass
 class Debugger:
     """One network's debugging session: the cycles so far and a cursor into the latest one."""
 
     network: Network
-    cycles: list[Cycle] = field(default_factory=list)
+    cycles: list[Cycle | LetGo] = field(default_factory=list)
     breakpoints: set[int] = field(default_factory=set)
     selected: int = 0
     quiz: bool = False
 
+    # The records of past iterations kept to step through again. Beyond this the oldest are let
+    # go: a cycle of an MNIST-sized MLP holds about 4 MB, one of a 2,000-node scalar network
+    # about 3 MB, and the Training tab runs up to 10,000 iterations at a time.
+    KEEP_BYTES: ClassVar[int] = 256 * 2**20
+
     def __post_init__(self) -> None:
         if not self.cycles:
             self.cycles.append(self.network.cycle())
+        self.kept_from = 0  # the first iteration whose records are kept (all later ones are)
+        self._sizes = {k: c.nbytes for k, c in enumerate(self.cycles) if isinstance(c, Cycle)}
+        self._let_go()
         self.viewing = len(self.cycles) - 1
         self.revealed: set[int] = set()  # quiz: positions whose gradient has been shown
         self._words: dict[int, tuple[str | None, str | None]] = {}
@@ -59,7 +78,9 @@ class Debugger:
     @property
     def cycle(self) -> Cycle:
         """The cycle being looked at: the latest, unless an earlier one was chosen to view."""
-        return self.cycles[self.viewing]
+        cycle = self.cycles[self.viewing]
+        assert isinstance(cycle, Cycle)  # only kept cycles are viewed
+        return cycle
 
     @property
     def latest(self) -> bool:
@@ -204,20 +225,41 @@ class Debugger:
 
     def next_iteration(self) -> None:
         """Re-run the forward pass on the updated parameters: a new cycle, cursor at its start."""
-        self.cycles.append(self.network.cycle())
-        self.viewing = len(self.cycles) - 1
-        self._start_cycle()
+        self.train(1)
 
     def train(self, iterations: int) -> None:
         """Run ``iterations`` more cycles; look at the last one from its start."""
         for _ in range(iterations):
             self.cycles.append(self.network.cycle())
+            self._sizes[len(self.cycles) - 1] = self.cycles[-1].nbytes
+            self._let_go()
         self.viewing = len(self.cycles) - 1
         self._start_cycle()
 
+    def _let_go(self) -> None:
+        """Let the oldest kept cycles' records go while the kept ones hold more than
+        :attr:`KEEP_BYTES`; the latest is always kept."""
+        total = sum(self._sizes.values())
+        while total > self.KEEP_BYTES and self.kept_from < len(self.cycles) - 1:
+            k = self.kept_from
+            cycle = self.cycles[k]
+            self.cycles[k] = LetGo(cycle.iteration, cycle.loss, cycle.loss_after)
+            total -= self._sizes.pop(k, 0)
+            self.kept_from += 1
+
     def view(self, index: int) -> None:
-        """Look at cycle ``index`` (0-based) of the ones run so far, from its start."""
-        self.viewing = max(0, min(index, len(self.cycles) - 1))
+        """Look at cycle ``index`` (0-based) of the ones run so far, from its start.
+
+        Raises ``ValueError`` for an iteration whose records were let go (:attr:`KEEP_BYTES`).
+        """
+        index = max(0, min(index, len(self.cycles) - 1))
+        if index < self.kept_from:
+            kept = len(self.cycles) - self.kept_from
+            raise ValueError(
+                f"the records of iteration {self.cycles[index].iteration} were let go to save "
+                f"memory: the last {kept:,} iterations are kept (up to "
+                f"{self.KEEP_BYTES // 2**20} MB), from #{self.cycles[self.kept_from].iteration}")
+        self.viewing = index
         self._start_cycle()
 
     def what_if(self, values: dict[str, object] | None = None, lr: float | None = None) -> float:
@@ -227,6 +269,7 @@ class Debugger:
             raise ValueError("what-ifs change the latest iteration; go back to it first")
         old = self.cycle.loss
         self.cycles[-1] = self.network.what_if(self.cycle, values, lr)
+        self._sizes[len(self.cycles) - 1] = self.cycles[-1].nbytes
         self._start_cycle(self.position)
         return old
 

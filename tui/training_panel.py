@@ -5,18 +5,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import OptionList, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from tracer import explain
 
+from .iteration_list import IterationList
 from .state import Debugger
-
-
-def iteration_label(debugger: Debugger, k: int) -> Text:
-    cycle = debugger.cycles[k]
-    mark = "▶ " if k == debugger.viewing else "  "
-    return Text(f"{mark}#{cycle.iteration:<4} loss {explain.number(cycle.loss, 5)} → "
-                f"{explain.number(cycle.loss_after, 5)}", no_wrap=True)
 
 
 class TrainingPanel(Vertical):
@@ -25,15 +19,17 @@ class TrainingPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="training-summary")
         yield Sparkline([], id="training-curve")
-        yield OptionList(id="iterations")
+        iterations = IterationList(id="iterations")
+        iterations.border_title = "t: train more · [ ]: previous/next"
+        yield iterations
 
     def show(self, debugger: Debugger) -> None:
         history = debugger.loss_history()
+        count, kept = len(debugger.cycles), len(debugger.cycles) - debugger.kept_from
+        # Past the memory bound only the latest iterations can be stepped through again.
+        kept_note = "" if kept == count else f", the last {kept:,} kept"
         self.query_one("#training-summary", Static).update(Text(
-            f"{len(debugger.cycles)} iteration(s): loss {explain.number(history[0], 5)} → "
-            f"{explain.number(history[-1], 5)}   (t: train more, [ ]: previous/next)"),
-            layout=False)
+            f"{count:,} iteration(s){kept_note}: loss {explain.number(history[0], 5)} → "
+            f"{explain.number(history[-1], 5)}"))
         self.query_one(Sparkline).data = debugger.loss_curve()
-        options = self.query_one(OptionList)
-        options.set_options(iteration_label(debugger, k) for k in range(len(debugger.cycles)))
-        options.highlighted = debugger.viewing
+        self.query_one(IterationList).show(debugger)
