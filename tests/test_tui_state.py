@@ -138,3 +138,21 @@ def test_a_cycles_nbytes_is_close_to_what_keeping_it_costs():
     tracemalloc.stop()
     estimated = sum(c.nbytes for c in debugger.cycles[-20:])
     assert 0.7 < estimated / grown < 1.4
+
+
+def test_the_viewed_cycle_stays_whole_while_training_lets_its_slot_go(monkeypatch):
+    # A training run happens in a worker while an earlier iteration may be on screen.
+    debugger = Debugger(load("xor"))
+    debugger.train(5)
+    monkeypatch.setattr(Debugger, "KEEP_BYTES", 3 * debugger.cycles[-1].nbytes)
+    debugger.view(1)
+    viewed = debugger.cycle
+    debugger.cycles.append(debugger.network.cycle())  # as train() does, one cycle at a time
+    debugger._sizes[len(debugger.cycles) - 1] = debugger.cycles[-1].nbytes
+    debugger._let_go()
+    assert debugger.kept_from > 2  # the viewed slot and the next were let go...
+    assert debugger.cycle is viewed and debugger.trace is viewed.trace  # ...its view was not
+    before, after = debugger.predictions()  # after the update: the next cycle's, now gone
+    assert before.startswith("predicts") and after is None
+    debugger.step(1)
+    assert debugger.position == 1

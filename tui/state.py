@@ -65,7 +65,12 @@ class Debugger:
         self._start_cycle()
 
     def _start_cycle(self, position: int = 0) -> None:
-        self.timeline = self.cycle.timeline
+        # Held here, not looked up in `cycles`: a training run in a worker may let the viewed
+        # cycle's slot go (see _let_go) while it is on screen.
+        viewed = self.cycles[self.viewing]
+        assert isinstance(viewed, Cycle)  # view() and train() only look at kept cycles
+        self._viewed = viewed
+        self.timeline = viewed.timeline
         self._bounds: dict[str, tuple[int, int]] = {}  # phase -> first and last position
         for k, moment in enumerate(self.timeline):
             self._bounds[moment.phase] = (self._bounds.get(moment.phase, (k,))[0], k)
@@ -78,9 +83,7 @@ class Debugger:
     @property
     def cycle(self) -> Cycle:
         """The cycle being looked at: the latest, unless an earlier one was chosen to view."""
-        cycle = self.cycles[self.viewing]
-        assert isinstance(cycle, Cycle)  # only kept cycles are viewed
-        return cycle
+        return self._viewed
 
     @property
     def latest(self) -> bool:
@@ -338,8 +341,12 @@ class Debugger:
         if id(cycle) not in self._words:
             # After the update is the next cycle's start; for the latest cycle, where the
             # parameters are now.
-            after = self.network.trace() if self.latest else self.cycles[self.viewing + 1].trace
-            self._words[id(cycle)] = (story(cycle.trace), story(after))
+            following = None if self.latest else self.cycles[self.viewing + 1]
+            if following is None:
+                after = story(self.network.trace())
+            else:  # unknown if its records were let go meanwhile
+                after = story(following.trace) if isinstance(following, Cycle) else None
+            self._words[id(cycle)] = (story(cycle.trace), after)
         return self._words[id(cycle)]
 
     def loss_history(self) -> list[float]:
