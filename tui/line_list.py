@@ -20,6 +20,23 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 
+def cursor_css(component: str) -> str:
+    """CSS rules (inside a widget's block) giving the rows styled ``component`` Textual's cursor
+    colours, brighter while the widget has focus: the highlighted row of a list or table."""
+    return f"""
+        & > .{component} {{
+            color: $block-cursor-blurred-foreground;
+            background: $block-cursor-blurred-background;
+            text-style: $block-cursor-blurred-text-style;
+        }}
+        &:focus > .{component} {{
+            color: $block-cursor-foreground;
+            background: $block-cursor-background;
+            text-style: $block-cursor-text-style;
+        }}
+    """
+
+
 class LineList(ScrollView, can_focus=True):
     """Rows of text; up/down (and page up/down, home, end) move a highlight, enter or a click
     posts :class:`LineList.Chosen` for the highlighted row. Subclasses say how many rows there
@@ -45,25 +62,14 @@ class LineList(ScrollView, can_focus=True):
         border: tall $border-blurred;
         padding: 0 1;
         background: $surface;
-        & > .line-list--highlighted {
-            color: $block-cursor-blurred-foreground;
-            background: $block-cursor-blurred-background;
-            text-style: $block-cursor-blurred-text-style;
-        }
         &:focus {
             border: tall $border;
             background-tint: $foreground 5%;
-            & > .line-list--highlighted {
-                color: $block-cursor-foreground;
-                background: $block-cursor-background;
-                text-style: $block-cursor-text-style;
-            }
         }
         & > .line-list--dim {
             text-style: dim;
         }
-    }
-    """
+    """ + cursor_css("line-list--highlighted") + "}"
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"line-list--highlighted", "line-list--dim"}
 

@@ -16,6 +16,8 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from .line_list import cursor_css
+
 Row = tuple[str, ...]
 
 
@@ -32,11 +34,6 @@ class ParamsTable(ScrollView, can_focus=True):
         color: $foreground;
         &:focus {
             background-tint: $foreground 5%;
-            & > .params-table--highlighted {
-                background: $block-cursor-background;
-                color: $block-cursor-foreground;
-                text-style: $block-cursor-text-style;
-            }
         }
         & > .params-table--header {
             text-style: bold;
@@ -49,13 +46,7 @@ class ParamsTable(ScrollView, can_focus=True):
         &:dark > .params-table--even-row {
             background: $surface-darken-1 40%;
         }
-        & > .params-table--highlighted {
-            background: $block-cursor-blurred-background;
-            color: $block-cursor-blurred-foreground;
-            text-style: $block-cursor-blurred-text-style;
-        }
-    }
-    """
+    """ + cursor_css("params-table--highlighted") + "}"
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "params-table--header", "params-table--even-row", "params-table--highlighted"}
