@@ -12,16 +12,13 @@ from itertools import pairwise
 
 import numpy as np
 
-from tracer import Network, Tensor, Trace, bce, cross_entropy, make_optimizer, mse, param
+from tracer import Network, Tensor, Trace, make_optimizer, param
 from tracer.explain import short
+from tracer.functional import LOSS_FUNCTIONS
 
 from .tomlfile import MlpSpec
 
 __all__ = ["build_mlp", "chain_params", "dense", "initial_weights", "named", "neuron_chain"]
-
-_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
-    "mse": mse, "bce": bce, "cross_entropy": cross_entropy}
-
 
 def initial_weights(spec: MlpSpec) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(W, b)`` per layer: the explicit values where given, else drawn from the scheme.
@@ -110,7 +107,7 @@ def build_mlp(spec: MlpSpec, name: str, source: str) -> Network:
         h = x
         for k, activation in enumerate(spec.activations, 1):
             h = dense(h, params[2 * k - 2], params[2 * k - 1], k, activation)
-        return named(_LOSSES[spec.loss](named(h, output), y), "loss")
+        return named(LOSS_FUNCTIONS[spec.loss](named(h, output), y), "loss")
 
     def prediction(trace: Trace) -> str:
         out = trace.find(output).value

@@ -18,13 +18,17 @@ from typing import Any
 
 import numpy as np
 
+from tracer.functional import LOSS_FUNCTIONS
+from tracer.ops import OPS
 from tracer.optim import OPTIMIZERS
 
 from .dataset import inline_rows, pick_columns, read_csv, select_rows
 from .errors import LoadError, fail
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
-LOSSES = ("mse", "bce", "cross_entropy")
+# A layer's activation: the op table's elementwise activations (a Tensor method each), or none.
+ACTIVATIONS = (*(name for name, op in OPS.items() if op.role == "activation" and op.elementwise),
+               "identity")
+LOSSES = tuple(LOSS_FUNCTIONS)
 SCHEMES = ("xavier", "he", "normal", "zeros")
 WEIGHT_LIMIT = 5_000_000  # numbers in all W and b together; past this, nothing is readable
 OPTIMIZER_OPTIONS = {"sgd": (), "momentum": ("beta",), "adam": ("beta1", "beta2", "eps")}

@@ -476,3 +476,28 @@ def test_matmul_shape_mismatch_names_op_operands_shapes_and_caller_line():
 def test_broadcast_mismatch_in_add_is_a_graph_error_naming_add():
     with pytest.raises(GraphError, match=r"add .*x \(2, 3\).*y \(4,\)"):
         param(np.ones((2, 3)), name="x") + param(np.ones(4), name="y")
+
+
+def test_every_op_in_the_table_has_a_role_a_formula_per_input_and_a_sentence():
+    for name, op in tracer.OPS.items():
+        if is_custom(op):
+            continue
+        assert op.role in tracer.ops.ROLES, name
+        assert len(op.formulas) == len(op.letters), name
+        assert all(f.strip() for f in op.formulas), name
+        assert "{out}" in op.sentence, name
+        if op.peak_slope is not None or op.can_die:
+            assert op.role == "activation", name
+        if op.probability_input:
+            assert op.role == "loss", name
+
+
+def test_lists_of_activations_and_losses_elsewhere_come_from_the_table():
+    from scenarios import tomlfile
+    from tracer.ops import with_role
+
+    activations, losses = with_role("activation"), with_role("loss")
+    assert {"relu", "tanh", "sigmoid", "softmax"} <= activations
+    assert set(tomlfile.ACTIVATIONS) - {"identity"} <= activations
+    assert set(tomlfile.LOSSES) <= losses
+    assert "matmul" not in activations | losses

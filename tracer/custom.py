@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .ops import OPS, Op, register
+from .ops import OPS, ROLES, Op, register
 from .tensor import Tensor, apply
 
 Array = np.ndarray
@@ -225,7 +225,15 @@ def _build(cls: type[CustomOp]) -> Op:
     return Op(name, run_forward, formulas, sentence,
               local=run_local if local is not None else None,
               vjp=run_backward if backward is not None else None,
-              symbol=symbol, letters=tuple(letters))
+              symbol=symbol, letters=tuple(letters), role=_role(cls))
+
+
+def _role(cls: type) -> str:
+    role = getattr(cls, "role", "custom")
+    if role not in ROLES:
+        raise CustomOpError(f"{cls.__name__}.role is {role!r}; it must be one of "
+                            f"{', '.join(ROLES)} (default 'custom')")
+    return role
 
 
 class CustomOp:
@@ -251,6 +259,9 @@ class CustomOp:
         How it reads in an expression; default ``name({x})``.
     ``name`` (optional)
         The op's name in the graph; default the class name in snake_case.
+    ``role`` (optional)
+        What the op is for (:data:`tracer.ops.ROLES`); ``"activation"`` makes it a layer's
+        nonlinearity for diagnostics and the graph's groups. Default ``"custom"``.
 
     Attributes
     ----------

@@ -65,7 +65,6 @@ if TYPE_CHECKING:
 
 Array = np.ndarray
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid")
 SEVERITIES = ("error", "warning", "info")
 PHASES = ("forward", "backward")
 SHOWN = 3  # elements, units or names quoted in a message before "and N more"
@@ -412,8 +411,7 @@ def _depths(trace: Trace) -> dict[int, int]:
     for step in trace.backward:  # reverse topological: a node's consumers come first
         if step.node not in depth:
             continue
-        op = trace.op(step.node)
-        through = depth[step.node] + (1 if op is not None and op.name in ACTIVATIONS else 0)
+        through = depth[step.node] + (trace.role(step.node) == "activation")
         for r in step.inputs:
             if r.differentiable:
                 depth[r.node] = max(depth.get(r.node, 0), through)
@@ -423,7 +421,7 @@ def _depths(trace: Trace) -> dict[int, int]:
 def layers(trace: Trace) -> tuple[Layer, ...]:
     """The network's activation layers, from the input side (layer 1) to the loss."""
     depth = _depths(trace)
-    activations = [n for n in trace.nodes if n.op in ACTIVATIONS and n.id in depth]
+    activations = [n for n in trace.nodes if trace.role(n.id) == "activation" and n.id in depth]
     if not activations:
         return ()
     deepest = max(depth[n.id] for n in activations)
@@ -547,29 +545,32 @@ def _subject(units: list[tuple[int, ...]], name: str, shape: tuple[int, ...]) ->
 
 
 def dead_units(trace: Trace, node: int) -> list[tuple[int, ...]]:
-    """The units of a ``relu`` node that output 0 for every example (``[]`` for other nodes);
-    ``[()]`` when the node is one unit and dead."""
-    nd = trace.nodes[node]
-    return _stuck(nd.value == 0) if nd.op == "relu" else []
+    """The units of a node whose op can die (ReLU) that output 0 for every example (``[]`` for
+    other nodes); ``[()]`` when the node is one unit and dead."""
+    op = trace.op(node)
+    return _stuck(trace.nodes[node].value == 0) if op is not None and op.can_die else []
 
 
 def saturated_units(trace: Trace, node: int, slope: float = THRESHOLDS.saturated_slope
                     ) -> list[tuple[int, ...]]:
-    """The units of a ``sigmoid``/``tanh`` node whose recorded local derivative is below
-    ``slope`` for every example (``[]`` for other nodes)."""
-    nd = trace.nodes[node]
-    if nd.op not in ("sigmoid", "tanh"):
+    """The units of a saturating activation's node (sigmoid, tanh: an op with a peak slope)
+    whose recorded local derivative is below ``slope`` for every example (``[]`` for other
+    nodes)."""
+    op = trace.op(node)
+    if op is None or op.peak_slope is None:
         return []
     (record,) = trace.backward_step(node).inputs
     return _stuck(np.asarray(record.local) < slope)
 
 
-def _feeds_bce_only(trace: Trace, node: int) -> bool:
-    """Whether every consumer of ``node`` is ``bce`` taking it as the probability: then bce's
-    gradient 1/(p(1−p)) cancels the sigmoid's flat slope p(1−p)."""
+def _feeds_probability_loss_only(trace: Trace, node: int) -> bool:
+    """Whether every consumer of ``node`` is a loss taking it as the probability (bce): then
+    the loss's gradient 1/(p(1−p)) cancels the sigmoid's flat slope p(1−p)."""
     consumers = list(trace.graph.successors(node))
-    return bool(consumers) and all(trace.nodes[k].op == "bce" and trace.nodes[k].inputs[0] == node
-                                   and trace.nodes[k].inputs.count(node) == 1 for k in consumers)
+    return bool(consumers) and all(
+        trace.op(k) is not None and trace.op(k).probability_input
+        and trace.nodes[k].inputs[0] == node and trace.nodes[k].inputs.count(node) == 1
+        for k in consumers)
 
 
 def _dead_finding(trace: Trace, node: int, dead: list[tuple[int, ...]]) -> Finding:
@@ -603,7 +604,7 @@ def _saturated_finding(trace: Trace, node: int, flat: list[tuple[int, ...]],
     columns = _unit_columns(flat)
     steepest = max(float(np.max(record.local[c])) for c in columns)
     smallest = min(float(np.min(np.abs(x.value[c]))) for c in columns)
-    peak = "0.25" if nd.op == "sigmoid" else "1"
+    peak = f"{trace.op(node).peak_slope:g}"
     output = (" For an output probability, compute the loss from the score with "
               "bce_with_logits." if nd.op == "sigmoid" else "")
     return _finding(
@@ -626,7 +627,7 @@ def _units(trace: Trace, limits: Thresholds) -> list[Finding]:
         if dead:
             found.append(_dead_finding(trace, nd.id, dead))
         flat = saturated_units(trace, nd.id, limits.saturated_slope)
-        if flat and not (nd.op == "sigmoid" and _feeds_bce_only(trace, nd.id)):
+        if flat and not _feeds_probability_loss_only(trace, nd.id):
             found.append(_saturated_finding(trace, nd.id, flat, limits))
     return found
 

@@ -36,3 +36,8 @@ def cross_entropy(logits: Any, target: Any) -> Tensor:
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """Softmax along ``axis``."""
     return apply(ops.SOFTMAX, x, axis=axis)
+
+
+# The losses a TOML network file may name (its ``loss`` key), by op name: each takes the last
+# layer's output as it is (a probability for bce, raw scores for cross_entropy).
+LOSS_FUNCTIONS = {ops.MSE.name: mse, ops.BCE.name: bce, ops.CROSS_ENTROPY.name: cross_entropy}

@@ -35,8 +35,6 @@ from .record import BackwardStep, ForwardStep, InputGrad, Node, Trace
 
 Array = np.ndarray
 
-# Loss ops whose first input is the prediction: there "too high" and "too low" make sense.
-PREDICTION_OPS = frozenset({"mse", "bce", "bce_logits", "cross_entropy"})
 INLINE = 4  # arrays with at most this many elements are written inside an equation
 SHORT = 6  # arrays with at most this many elements are written out in a sentence
 
@@ -250,7 +248,7 @@ def _forward(trace: Trace, node: Node, prediction: str | None) -> str:
 
 def _predictions(trace: Trace) -> set[int]:
     """Nodes that a loss op compares with a target: the network's predictions."""
-    return {n.inputs[0] for n in trace.nodes if n.op in PREDICTION_OPS and n.inputs}
+    return {n.inputs[0] for n in trace.nodes if trace.role(n.id) == "loss" and n.inputs}
 
 
 def _record_into(trace: Trace, consumer: int, node: int) -> list[InputGrad]:
@@ -333,7 +331,7 @@ def _sends(trace: Trace, step: BackwardStep, record: InputGrad) -> str:
     if x.kind == "param":
         text += (f", one of its {uses} shares of the blame" if uses > 1
                  else f", its share of the blame, so {_nudge(c, passive=True)}")
-    elif record.position == 0 and trace.nodes[step.node].op in PREDICTION_OPS:
+    elif record.position == 0 and trace.role(step.node) == "loss":
         text += f", so {_wants(x.name, c, True)}"
     return text
 

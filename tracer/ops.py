@@ -47,6 +47,19 @@ class Op:
         for an input that has no gradient, such as class labels).
     symbol
         How the op reads in an expression, e.g. ``"{a} · {b}"``.
+    role
+        What the op is for, one of :data:`ROLES`: every list of activations or losses elsewhere
+        (layers in diagnostics and the graph's groups, a TOML file's choices, which loss input
+        is a prediction) is derived from it with :func:`with_role`.
+    peak_slope
+        An activation that saturates: its largest slope (sigmoid 0.25, tanh 1). Far from its
+        peak the slope vanishes, which diagnostics report as a saturated unit.
+    can_die
+        An activation whose output and slope are 0 on a whole half-line (ReLU): a unit that
+        stays there for every example is dead.
+    probability_input
+        A loss whose first input is a probability, with a gradient 1/(p(1−p)) that cancels a
+        sigmoid's flat slope (so a saturated sigmoid feeding it is not a problem).
     """
 
     name: str
@@ -57,6 +70,10 @@ class Op:
     vjp: Callable[..., tuple[Array | None, ...]] | None = None
     symbol: str = ""
     letters: tuple[str, ...] = field(default=("a", "b"))
+    role: str = "arithmetic"
+    peak_slope: float | None = None
+    can_die: bool = False
+    probability_input: bool = False
 
     @property
     def elementwise(self) -> bool:
@@ -67,6 +84,13 @@ class Op:
         return len(self.formulas)
 
 
+# arithmetic: + − · / and powers; activation: a layer's nonlinearity; elementwise: another
+# function applied per element; linear: a weighted sum (matmul); shape: moves elements without
+# computing; reduction: sums or averages elements; loss: compares a prediction with a target;
+# custom: defined by a network file.
+ROLES = ("arithmetic", "activation", "elementwise", "linear", "shape", "reduction", "loss",
+         "custom")
+
 OPS: dict[str, Op] = {}
 
 
@@ -74,13 +98,27 @@ def register(op: Op) -> Op:
     """Add ``op`` to the table (custom ops use this too) and return it."""
     if (op.local is None) == (op.vjp is None):
         raise ValueError(f"op {op.name!r} needs exactly one of local= or vjp=")
+    if op.role not in ROLES:
+        raise ValueError(f"op {op.name!r} has role {op.role!r}, not one of {ROLES}")
     OPS[op.name] = op
     return op
 
 
-def _unary(name: str, forward, local, formula: str, sentence: str, symbol: str) -> Op:
+def with_role(*roles: str) -> frozenset[str]:
+    """The names of the ops (built-in and custom, as registered now) whose role is in ``roles``."""
+    return frozenset(name for name, op in OPS.items() if op.role in roles)
+
+
+def role_of(name: str) -> str | None:
+    """The role of the op called ``name`` (``None`` for a leaf kind such as ``"param"``)."""
+    op = OPS.get(name)
+    return None if op is None else op.role
+
+
+def _unary(name: str, forward, local, formula: str, sentence: str, symbol: str,
+           **traits: Any) -> Op:
     return register(Op(name, forward, (formula,), sentence, local=local, symbol=symbol,
-                       letters=("x",)))
+                       letters=("x",), **traits))
 
 
 # --- elementwise arithmetic -------------------------------------------------------------------
@@ -129,23 +167,25 @@ def _sigmoid(x: Array) -> Array:
 RELU = _unary("relu", lambda x: np.maximum(x, 0.0), lambda x, out: ((x > 0).astype(float),),
               "∂relu(x)/∂x = 1[x>0]",
               "{out} keeps {x} where it is positive and zeroes it elsewhere; "
-              "gradient flows only where {x} > 0", "relu({x})")
+              "gradient flows only where {x} > 0", "relu({x})", role="activation", can_die=True)
 
 TANH = _unary("tanh", np.tanh, lambda x, out: (1.0 - out * out,),
               "∂tanh(x)/∂x = 1 − tanh²(x)",
               "{out} squashes {x} into (−1, 1); its slope peaks at 0 and vanishes in the tails",
-              "tanh({x})")
+              "tanh({x})", role="activation", peak_slope=1.0)
 
 SIGMOID = _unary("sigmoid", _sigmoid, lambda x, out: (out * (1.0 - out),),
                  "∂σ(x)/∂x = σ(x)·(1 − σ(x))",
                  "{out} squashes {x} into (0, 1); the slope is at most 0.25, at x = 0",
-                 "σ({x})")
+                 "σ({x})", role="activation", peak_slope=0.25)
 
 EXP = _unary("exp", np.exp, lambda x, out: (out,), "∂eˣ/∂x = eˣ",
-             "{out} is e to the power {x}; its slope is its own value", "exp({x})")
+             "{out} is e to the power {x}; its slope is its own value", "exp({x})",
+             role="elementwise")
 
 LOG = _unary("log", np.log, lambda x, out: (1.0 / x,), "∂ln(x)/∂x = 1/x",
-             "{out} is the natural log of {x}; small inputs get steep slopes", "ln({x})")
+             "{out} is the natural log of {x}; small inputs get steep slopes", "ln({x})",
+             role="elementwise")
 
 # --- structural ops ---------------------------------------------------------------------------
 
@@ -167,17 +207,19 @@ MATMUL = register(Op(
     "matmul", _matmul,
     ("∂(A@B)/∂A: ∂L/∂A = ∂L/∂out @ Bᵀ", "∂(A@B)/∂B: ∂L/∂B = Aᵀ @ ∂L/∂out"),
     "{out} is the matrix product of {a} and {b}: each output is a weighted sum of inputs",
-    vjp=_matmul_vjp, symbol="{a} @ {b}"))
+    vjp=_matmul_vjp, symbol="{a} @ {b}", role="linear"))
 
 TRANSPOSE = register(Op(
     "transpose", lambda x: x.T, ("∂(xᵀ)/∂x: the gradient is transposed back",),
-    "{out} is {x} transposed", vjp=lambda g, x, out: (g.T,), symbol="{x}ᵀ", letters=("x",)))
+    "{out} is {x} transposed", vjp=lambda g, x, out: (g.T,), symbol="{x}ᵀ", letters=("x",),
+    role="shape"))
 
 RESHAPE = register(Op(
     "reshape", lambda x, shape: x.reshape(shape),
     ("∂reshape(x)/∂x: the gradient is reshaped back",),
     "{out} is {x} with its elements rearranged into a new shape",
-    vjp=lambda g, x, out, shape: (g.reshape(x.shape),), symbol="reshape({x})", letters=("x",)))
+    vjp=lambda g, x, out, shape: (g.reshape(x.shape),), symbol="reshape({x})", letters=("x",),
+    role="shape"))
 
 
 def _index_vjp(g: Array, x: Array, out: Array, key: Any) -> tuple[Array]:
@@ -190,7 +232,7 @@ INDEX = register(Op(
     "index", lambda x, key: x[key],
     ("∂x[i]/∂x = 1 at i, 0 elsewhere (an element picked twice adds up)",),
     "{out} picks elements out of {x}; only the picked elements get gradient",
-    vjp=_index_vjp, symbol="{x}[{key}]", letters=("x",)))
+    vjp=_index_vjp, symbol="{x}[{key}]", letters=("x",), role="shape"))
 
 
 def _expand_reduced(g: Array, x: Array, axis: Any) -> Array:
@@ -212,13 +254,13 @@ SUM = register(Op(
     "sum", lambda x, axis: x.sum(axis=axis), ("∂Σx/∂xᵢ = 1",),
     "{out} adds up the elements of {x}; every element gets the same gradient",
     vjp=lambda g, x, out, axis: (_expand_reduced(g, x, axis),),
-    symbol="Σ{x}", letters=("x",)))
+    symbol="Σ{x}", letters=("x",), role="reduction"))
 
 MEAN = register(Op(
     "mean", lambda x, axis: x.mean(axis=axis), ("∂mean(x)/∂xᵢ = 1/n",),
     "{out} averages the elements of {x}; each element gets 1/n of the gradient",
     vjp=lambda g, x, out, axis: (_expand_reduced(g / _mean_count(x, axis), x, axis),),
-    symbol="mean({x})", letters=("x",)))
+    symbol="mean({x})", letters=("x",), role="reduction"))
 
 
 def _softmax(x: Array, axis: int) -> Array:
@@ -233,7 +275,7 @@ def _softmax_vjp(g: Array, x: Array, out: Array, axis: int) -> tuple[Array]:
 SOFTMAX = register(Op(
     "softmax", _softmax, ("∂sᵢ/∂xⱼ = sᵢ·(δᵢⱼ − sⱼ)",),
     "{out} turns the scores {x} into probabilities that sum to 1",
-    vjp=_softmax_vjp, symbol="softmax({x})", letters=("x",)))
+    vjp=_softmax_vjp, symbol="softmax({x})", letters=("x",), role="activation"))
 
 # --- losses (each averages over its elements, as PyTorch's default reduction does) -------------
 
@@ -267,7 +309,7 @@ MSE = register(Op(
     "mse", lambda p, t: np.mean((p - t) ** 2),
     ("∂mean((p−t)²)/∂p = 2(p−t)/n", "∂mean((p−t)²)/∂t = −2(p−t)/n"),
     "{out} is the mean squared error between the prediction {p} and the target {t}",
-    vjp=_mse_vjp, symbol="mse({p}, {t})", letters=("p", "t")))
+    vjp=_mse_vjp, symbol="mse({p}, {t})", letters=("p", "t"), role="loss"))
 
 
 def _xlogy(x: Array, y: Array) -> Array:
@@ -292,7 +334,8 @@ BCE = register(Op(
     "bce", _bce,
     ("∂BCE/∂p = −(y/p − (1−y)/(1−p))/n", "∂BCE/∂y = −(ln p − ln(1−p))/n"),
     "{out} is the binary cross-entropy of the probability {p} against the label {y}",
-    vjp=_bce_vjp, symbol="bce({p}, {y})", letters=("p", "y")))
+    vjp=_bce_vjp, symbol="bce({p}, {y})", letters=("p", "y"), role="loss",
+    probability_input=True))
 
 
 def _bce_logits(z: Array, y: Array) -> Array:
@@ -306,7 +349,7 @@ BCE_LOGITS = register(Op(
     ("∂BCE/∂z = (σ(z) − y)/n", "∂BCE/∂y = −z/n"),
     "{out} is the binary cross-entropy of the score {z} (a logit) against the label {y}",
     vjp=lambda g, z, y, out: _per_operand(g, _sigmoid(z) - y, -z, z, y),
-    symbol="bce_logits({z}, {y})", letters=("z", "y")))
+    symbol="bce_logits({z}, {y})", letters=("z", "y"), role="loss"))
 
 
 def _onehot(target: Array, logits: Array) -> Array:
@@ -333,4 +376,5 @@ CROSS_ENTROPY = register(Op(
     "cross_entropy", _cross_entropy,
     ("∂CE/∂z = (softmax(z) − onehot(y))/n", "labels get no gradient"),
     "{out} is the softmax cross-entropy of the scores {z} against the class {y}",
-    vjp=_cross_entropy_vjp, symbol="cross_entropy({z}, {y})", letters=("z", "y")))
+    vjp=_cross_entropy_vjp, symbol="cross_entropy({z}, {y})", letters=("z", "y"),
+    role="loss"))

@@ -139,6 +139,11 @@ class Trace:
     def op(self, node: int) -> Op | None:
         return self.tensors[node].op
 
+    def role(self, node: int) -> str | None:
+        """The role of ``node``'s op in the op table (``None`` for a leaf)."""
+        op = self.tensors[node].op
+        return None if op is None else op.role
+
     def backward_step(self, node: int) -> BackwardStep:
         return self.backward[len(self.nodes) - 1 - node]
 

@@ -35,7 +35,6 @@ import networkx as nx
 
 from tracer.record import Trace
 
-ACTIVATIONS = frozenset({"relu", "tanh", "sigmoid", "softmax"})
 SEPARATOR = "/"
 MIN_MEMBERS = 2
 
@@ -108,7 +107,7 @@ def find_groups(trace: Trace) -> Grouping:
             continue
         outs = {label[w] for w in consumers[v]}
         only = next(iter(outs)) if len(outs) == 1 else None
-        activation = node.op in ACTIVATIONS
+        activation = trace.role(v) == "activation"
         if only is not None and (only[0] == "named" or not activation):
             label[v] = only
         elif activation:
