@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -20,6 +23,7 @@ from tracer.diagnostics import (
     break_on_nonfinite,
 )
 from tracer.narration import narrate
+from tracer.training import MAX_STEPS, RunResult, StopCondition, parse_until
 
 from .diagnostics_panel import DiagnosticsPanel
 from .find_screen import FindScreen
@@ -35,7 +39,12 @@ from .repaint import TextPanel
 from .state import Debugger
 from .status_bar import StatusBar
 from .step_list import StepList
-from .training_panel import TrainingPanel
+from .training_panel import TrainingPanel, progress_text
+
+TRAIN_LIMIT = MAX_STEPS  # iterations one `t` may ask for (a run can be cancelled with escape)
+PROGRESS_EVERY = 0.1  # seconds between progress updates of a training run
+# What would move the parameters or the viewed iteration under a training run.
+BUSY_WHILE_TRAINING = {"update", "rerun", "what_if", "train", "iteration", "open"}
 
 # The legend names the graph's component classes, so it shows exactly the colours in use.
 LEGEND = (("current", "graph--current"), ("done", "graph--done"), ("pending", "graph--pending"),
@@ -132,6 +141,7 @@ class DebuggerScreen(Screen):
         Binding("a", "answer", "Answer (quiz)", show=False),
         Binding("w", "what_if", "What if…", show=False),
         Binding("t", "train", "Train N iterations", show=False),
+        Binding("escape", "cancel_training", "Cancel training"),
         Binding("left_square_bracket", "iteration(-1)", "Previous iteration", show=False),
         Binding("right_square_bracket", "iteration(1)", "Next iteration", show=False),
         Binding("s", "screenshot", "Save an SVG screenshot", show=False),
@@ -154,7 +164,7 @@ class DebuggerScreen(Screen):
         "rerun": lambda d: d.update_applied and d.latest,
         "answer": lambda d: d.question is not None and d.question.answer is not None,
         "what_if": lambda d: d.latest,
-        "iteration": lambda d: len(d.cycles) - d.kept_from > 1,
+        "iteration": lambda d: d.count > 1,
     }
 
     def __init__(self, network: Network, quiz: bool = False, present: bool = False) -> None:
@@ -169,6 +179,7 @@ class DebuggerScreen(Screen):
         self.zoom = FULL
         self.full_arrays = False
         self._available: tuple[bool, ...] = ()
+        self.training: threading.Event | None = None  # set to cancel the run going on
 
     def compose(self) -> ComposeResult:
         yield StatusBar(" gradstep │ tracing…", id="status")
@@ -321,6 +332,10 @@ class DebuggerScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.debugger is None:
             return action in ("help", "open") or None
+        if action == "cancel_training":
+            return self.training is not None
+        if self.training is not None and action in BUSY_WHILE_TRAINING:
+            return None
         available = self._AVAILABLE.get(action)
         return True if available is None or available(self.debugger) else None
 
@@ -515,30 +530,77 @@ class DebuggerScreen(Screen):
 
     def action_train(self) -> None:
         if self.debugger is not None:
-            self.app.push_screen(PromptScreen("Train how many iterations?", "1 to 10000", "50"),
-                                 self._train)
+            self.app.push_screen(PromptScreen(
+                "Train how many iterations? Optionally until a condition: nan, spike[:FACTOR], "
+                "grad-above:X, gradcheck, dead-unit", f"1 to {TRAIN_LIMIT:,}, e.g. 500 spike:3",
+                "50"), self._train)
 
     def _train(self, text: str | None) -> None:
+        words = (text or "").split()
         try:
-            iterations = int(text or "")
-        except ValueError:
+            iterations = int(words[0]) if words else 0
+            until = [parse_until(word) for word in words[1:]]
+        except ValueError as exc:
+            self.notify(str(exc), title="train", severity="error", markup=False)
             return
-        if 1 <= iterations <= 10_000:
-            self.run_training(iterations)
+        if 1 <= iterations <= TRAIN_LIMIT:
+            self.training = threading.Event()
+            self.refresh_bindings()
+            self.run_training(iterations, until, self.training)
 
     @work(thread=True, exclusive=True, group="prepare")
-    def run_training(self, iterations: int) -> None:
+    def run_training(self, iterations: int, until: list[StopCondition],
+                     cancel: threading.Event) -> None:
+        started = last = time.perf_counter()
+        done_before = self.debugger.count
+
+        def progress(done: int, total: int, loss: float) -> None:
+            nonlocal last
+            now = time.perf_counter()
+            if now - last >= PROGRESS_EVERY or done == total:
+                last = now
+                rate = done / max(now - started, 1e-9)
+                self.app.call_from_thread(self.training_progress, done, total, loss, rate)
+
         try:
-            self.debugger.train(iterations)
+            result = self.debugger.run(iterations, until, progress, cancel.is_set)
         except Exception as exc:  # the user's network code may raise anything
             self.app.call_from_thread(self.app.show_error, str(exc))
-        self.app.call_from_thread(self.iterations_changed)
+            result = RunResult(iterations, self.debugger.count - done_before)
+        self.app.call_from_thread(self.training_done, result)
+
+    def training_progress(self, done: int, total: int, loss: float, rate: float) -> None:
+        """Live progress: the header and the Training tab (with the curve growing)."""
+        network = self.network
+        self.query_one(StatusBar).update(
+            f" gradstep │ {network.title or network.name} │ training: "
+            f"{progress_text(done, total, loss, rate)}")
+        self.query_one(TrainingPanel).progress(self.debugger, done, total, loss, rate)
+        self.query_one(TabbedContent).active = "training-tab"
+
+    def training_done(self, result: RunResult) -> None:
+        """Look at where the run ended (or stopped) and say why it ended there."""
+        self.training = None
+        self.debugger.land(result)
+        self.iterations_changed()
+        if result.stop is not None:
+            self.query_one(TabbedContent).active = "steps-tab"
+            self.notify(result.stop.message, title="training stopped", severity="warning",
+                        markup=False, timeout=10)
+        elif result.cancelled:
+            self.notify(f"cancelled after {result.done:,} of {result.requested:,} iterations; "
+                        f"what was trained is kept", title="training", markup=False)
+
+    def action_cancel_training(self) -> None:
+        if self.training is not None:
+            self.training.set()
 
     def iterations_changed(self) -> None:
         self.query_one(StepList).show(self.debugger)
         self.query_one(TrainingPanel).show(self.debugger)
         self.query_one(TabbedContent).active = "training-tab"
         self.refresh_view(moved=False)
+        self.refresh_bindings()
         self.run_diagnosis()
 
     def action_iteration(self, delta: int) -> None:
@@ -546,11 +608,11 @@ class DebuggerScreen(Screen):
             self.view_iteration(self.debugger.viewing + delta)
 
     def view_iteration(self, index: int) -> None:
-        try:
-            self.debugger.view(index)
-        except ValueError as exc:  # its records were let go
-            self.notify(str(exc), markup=False, severity="warning")
+        if self.training is not None:
+            self.notify("a training run is going on: wait for it, or press escape to cancel "
+                        "it", markup=False, severity="warning")
             return
+        self.debugger.view(index)
         self.iterations_changed()
 
     def action_screenshot(self) -> None:
