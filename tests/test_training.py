@@ -11,6 +11,7 @@ import pytest
 from gradstep.cli import main
 from scenarios import load
 from tracer import Adam, Momentum, Network, Tensor, cross_entropy, param
+from tracer.checkpoint import random_nbytes, random_state
 from tracer.training import (
     History,
     parse_until,
@@ -107,7 +108,10 @@ def test_one_forward_pass_per_iteration():
     assert len(calls) == 12
 
 
-@pytest.mark.parametrize("interval_budget", [None, 8 * 136])  # every iteration; thinned
+RANDOM = random_nbytes(random_state())  # a checkpoint's random state (shared while unchanged)
+
+
+@pytest.mark.parametrize("interval_budget", [None, RANDOM + 8 * 136])  # all kept; thinned
 def test_a_replayed_iteration_has_every_record_array_of_the_original(interval_budget):
     network = load("xor")
     history = History(network, **({"budget": interval_budget} if interval_budget else {}))
@@ -128,7 +132,7 @@ def test_a_replayed_iteration_has_every_record_array_of_the_original(interval_bu
 
 def test_replay_restores_the_random_state_and_the_optimizers_memory():
     network = minibatch_mlp(Adam(0.05))
-    history = History(network, budget=3 * 1200)  # checkpoints thinned to every few
+    history = History(network, budget=4 * (RANDOM + 1200))  # thinned to every few
     original = {}
     for _ in range(30):
         cycle = history.step(record=True)

@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 
 from .arrays import constant, shared
-from .checkpoint import Checkpoint, random_state, set_random_state
+from .checkpoint import (
+    Checkpoint,
+    random_nbytes,
+    random_state,
+    same_random_state,
+    set_random_state,
+)
 from .fastpath import gradients, paused_gc
 from .optim import SGD, Optimizer, UpdateRecord
 from .record import Trace, _topological, trace
@@ -137,6 +143,7 @@ class Network:
         default=None, init=False, repr=False, compare=False)
     _leaves: tuple[Tensor, ...] = field(default=(), init=False, repr=False, compare=False)
     _random_due: bool = field(default=False, init=False, repr=False, compare=False)
+    _last_random: Any = field(default=None, init=False, repr=False, compare=False)
 
     def root(self) -> Tensor:
         """Run ``forward()`` and check that it returned a scalar Tensor."""
@@ -248,6 +255,9 @@ class Network:
                 self._pending = (root, tuple((t, t._data) for t in self._leaves),
                                  self._pending[2])
             random = self._pending[2]
+            shares = self._last_random is not None and same_random_state(random,
+                                                                         self._last_random)
+            random = self._last_random = self._last_random if shares else random
             with DATA_LOCK:
                 leaves = tuple((t, shared(t._data)) for t in self._leaves)
             optimizer = self.optimizer.snapshot()
@@ -257,7 +267,8 @@ class Network:
             arrays += [a for per in optimizer[1].values() for a in per.values()
                        if isinstance(a, np.ndarray)]
             return Checkpoint(self.iteration, (leaves, optimizer, settings, random),
-                              sum(a.nbytes for a in arrays))
+                              sum(a.nbytes for a in arrays)
+                              + (0 if shares else random_nbytes(random)))
 
     def restore(self, checkpoint: Checkpoint) -> None:
         """Put back the state of ``checkpoint``: the next iteration is ``iteration + 1`` and
