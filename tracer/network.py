@@ -144,6 +144,8 @@ class Network:
     _leaves: tuple[Tensor, ...] = field(default=(), init=False, repr=False, compare=False)
     _random_due: bool = field(default=False, init=False, repr=False, compare=False)
     _last_random: Any = field(default=None, init=False, repr=False, compare=False)
+    _last_arrays: frozenset[int] = field(default=frozenset(), init=False, repr=False,
+                                         compare=False)
 
     def root(self) -> Tensor:
         """Run ``forward()`` and check that it returned a scalar Tensor."""
@@ -263,7 +265,10 @@ class Network:
             optimizer = self.optimizer.snapshot()
             settings = {k: v for k, v in vars(self.optimizer).items()
                         if k not in ("_state", "iteration")}
-            arrays = [a for t, a in leaves if t.kind == "param"]
+            # What it holds that the last checkpoint did not: new parameter values, inputs made
+            # anew by each forward pass (a mini-batch), the optimizer's memory.
+            arrays = [a for _, a in leaves if id(a) not in self._last_arrays]
+            self._last_arrays = frozenset(id(a) for _, a in leaves)
             arrays += [a for per in optimizer[1].values() for a in per.values()
                        if isinstance(a, np.ndarray)]
             return Checkpoint(self.iteration, (leaves, optimizer, settings, random),
