@@ -271,3 +271,25 @@ def test_trace_until_exit_codes(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["trace", "xor", "--steps", "1000001"])
     assert exc.value.code == 2
+
+
+def test_an_iteration_whose_code_raises_did_not_happen_and_the_run_can_go_on():
+    w = param(2.0, name="w")
+    calls = []
+
+    def forward():
+        calls.append(1)
+        if len(calls) == 6:  # the forward pass after the fifth update
+            raise RuntimeError("the network's own code failed")
+        return w * w
+
+    history = History(Network(forward, params=[w]))
+    with pytest.raises(RuntimeError):
+        run(history, 10)
+    assert len(history) == history.network.iteration == 4  # the fifth was undone
+    run(history, 3)
+    assert len(history) == history.network.iteration == history.last == 7
+    expected = 2.0
+    for _ in range(7):  # SGD, lr 0.1, on w²: w ← w − 0.1·2w
+        expected -= 0.1 * 2 * expected
+    assert float(w._data) == expected

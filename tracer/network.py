@@ -178,10 +178,8 @@ class Network:
         pairs = self._trainable([(n.name, recorded.tensors[n.id]) for n in recorded.params],
                                 recorded.tensors)
         state = self.optimizer.snapshot()
-        updates = self.optimizer.step(pairs)
-        self.iteration += 1
-        return Cycle(self.iteration, recorded, updates, self._advance(),
-                     self.optimizer.describe(), state)
+        updates, after = self._step(root, pairs, state)
+        return Cycle(self.iteration, recorded, updates, after, self.optimizer.describe(), state)
 
     def fast_step(self) -> tuple[float, float]:
         """One iteration without records, through the same arithmetic as :meth:`cycle` (the
@@ -190,10 +188,29 @@ class Network:
         with self.lock:
             root = self._start()
             order = gradients(root)
-            self.optimizer.step(self._trainable(
-                [("", t) for t in order if t.kind == "param"], order))
-            self.iteration += 1
-            return float(root._data.item()), self._advance()
+            pairs = self._trainable([("", t) for t in order if t.kind == "param"], order)
+            _, after = self._step(root, pairs, self.optimizer.snapshot())
+            return float(root._data.item()), after
+
+    def _step(self, root: Tensor, pairs: list[tuple[str, Tensor]], state: Any
+              ) -> tuple[tuple[UpdateRecord, ...], float]:
+        """Update the parameters and run the forward pass the next iteration starts from;
+        return the update records and its loss. If that forward pass fails (the network's own
+        code may raise), the update is undone: the iteration did not happen, and running it
+        again starts from ``root`` as before."""
+        values = [(p, p._data) for _, p in pairs]
+        updates = self.optimizer.step(pairs)
+        self.iteration += 1
+        try:
+            return updates, self._advance()
+        except BaseException:
+            with DATA_LOCK:
+                for p, value in values:
+                    p._data = value
+            self.optimizer.restore(state)
+            self.iteration -= 1
+            self._pending = (root, tuple((t, t._data) for t in self._leaves), None)
+            raise
 
     def _trainable(self, pairs: list[tuple[str, Tensor]], graph: Sequence[Tensor]
                    ) -> list[tuple[str, Tensor]]:

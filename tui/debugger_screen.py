@@ -581,7 +581,12 @@ class DebuggerScreen(Screen):
     def training_done(self, result: RunResult) -> None:
         """Look at where the run ended (or stopped) and say why it ended there."""
         self.training = None
-        self.debugger.land(result)
+        try:
+            self.debugger.land(result)  # (an iteration cancelled mid-way is replayed)
+        except Exception as exc:  # the user's network code may raise anything
+            self.refresh_bindings()
+            self.app.show_error(str(exc))
+            return
         self.iterations_changed()
         if result.stop is not None:
             self.query_one(TabbedContent).active = "steps-tab"
