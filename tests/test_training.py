@@ -293,3 +293,25 @@ def test_an_iteration_whose_code_raises_did_not_happen_and_the_run_can_go_on():
     for _ in range(7):  # SGD, lr 0.1, on w²: w ← w − 0.1·2w
         expected -= 0.1 * 2 * expected
     assert float(w._data) == expected
+
+
+def test_progress_is_drawn_on_a_terminal_only_and_for_long_runs(monkeypatch):
+    import io
+
+    from gradstep.progress import LONG_RUN, training_progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    with training_progress(10 * LONG_RUN) as progress:
+        assert progress is None  # not a terminal: scripts and pipes get nothing extra
+    monkeypatch.setattr("sys.stderr", Terminal())
+    with training_progress(LONG_RUN - 1) as progress:
+        assert progress is None  # short
+    with training_progress(LONG_RUN) as progress:
+        progress(LONG_RUN, LONG_RUN, 0.5)
+    import sys
+
+    assert f"{LONG_RUN}/{LONG_RUN}" in sys.stderr.getvalue()

@@ -3,6 +3,7 @@
 from textual.widgets import Input, ProgressBar
 
 from scenarios import load
+from tests.test_training import staircase
 from tests.test_tui_app import debugger_of, settle
 from tui.app import GradstepApp
 from tui.status_bar import StatusBar
@@ -49,3 +50,35 @@ async def test_a_run_shows_its_progress_live_keeps_keys_working_and_escape_cance
         assert not bar.display
         assert any("cancelled after" in n.message for n in app._notifications)
         assert screen.check_action("what_if", ())  # trained, and usable again
+
+
+async def train_with(pilot, text: str) -> None:
+    await pilot.press("t")
+    await pilot.pause()
+    pilot.app.screen.query_one(Input).value = text
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def test_the_prompt_takes_conditions_and_a_stop_opens_where_it_fired():
+    app = GradstepApp(staircase())  # iteration 6's update takes the loss from 5 to 54
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(app)
+        await train_with(pilot, "500 spike:3")
+        assert debugger.count == 6 and debugger.cycle.iteration == 6
+        assert debugger.update_applied  # the cursor is on the outcome, where it shows
+        message = next(n.message for n in app._notifications if n.title == "training stopped")
+        assert message.startswith("stopped at iteration 6, the outcome")
+        assert "rose more than 3× (loss 5 → 54)" in message
+
+
+async def test_the_prompt_says_what_is_wrong_with_what_was_typed():
+    app = GradstepApp(load("xor"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for text, said in (("many", "whole number of iterations from 1 to 1,000,000"),
+                           ("2000000", "not '2000000'"), ("50 often", "unknown condition")):
+            await train_with(pilot, text)
+            assert said in list(app._notifications)[-1].message
+        assert debugger_of(app).count == 1

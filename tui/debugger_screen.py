@@ -537,16 +537,22 @@ class DebuggerScreen(Screen):
 
     def _train(self, text: str | None) -> None:
         words = (text or "").split()
+        if not words:
+            return
+        count = words[0].replace(",", "").replace("_", "")
+        if not count.isdigit() or not 1 <= int(count) <= TRAIN_LIMIT:
+            self.notify(f"train a whole number of iterations from 1 to {TRAIN_LIMIT:,}, not "
+                        f"{words[0]!r}", title="train", severity="error", markup=False)
+            return
         try:
-            iterations = int(words[0]) if words else 0
             until = [parse_until(word) for word in words[1:]]
         except ValueError as exc:
             self.notify(str(exc), title="train", severity="error", markup=False)
             return
-        if 1 <= iterations <= TRAIN_LIMIT:
-            self.training = threading.Event()
-            self.refresh_bindings()
-            self.run_training(iterations, until, self.training)
+        iterations = int(count)
+        self.training = threading.Event()
+        self.refresh_bindings()
+        self.run_training(iterations, until, self.training)
 
     @work(thread=True, exclusive=True, group="prepare")
     def run_training(self, iterations: int, until: list[StopCondition],
