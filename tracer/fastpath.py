@@ -20,37 +20,49 @@ import numpy as np
 
 from .arrays import constant, frozen
 from .ops import sum_to_shape
-from .record import _topological, upstream_times
+from .record import _run_order, upstream_times
 from .tensor import Tensor, quiet
 
 
 def gradients(root: Tensor) -> list[Tensor]:
-    """Fill ``.grad`` on the leaves below the scalar ``root`` (∂root/∂leaf); return the graph's
-    tensors in forward order.
+    """Fill ``.grad`` on the leaves below the scalar ``root`` (∂root/∂leaf) and return them.
 
-    Op results' ``.grad`` are left as they were: nobody reads them on the fast path.
+    The ops run backward in the reverse of the order they ran, as :func:`trace` takes them, so
+    each value's gradient adds up its consumers' contributions in the same order. Op results'
+    ``.grad`` are left as they were: nobody reads them on the fast path.
     """
-    order = _topological(root)
-    n = len(order)
-    index = {id(t): i for i, t in enumerate(order)}
-    grads: list = [None] * n
-    grads[n - 1] = constant(1.0, root.shape)
+    ops: list[Tensor] = []
+    leaves: list[Tensor] = []
+    seen = {id(root)}
+    stack = [root]
+    while stack:
+        t = stack.pop()
+        (leaves if t._op is None else ops).append(t)
+        for x in t._inputs:
+            if id(x) not in seen:
+                seen.add(id(x))
+                stack.append(x)
+    ops.sort(key=_run_order, reverse=True)
+    grads = {id(root): constant(1.0, root.shape)}
     with quiet():
-        for i in range(n - 1, -1, -1):
-            t = order[i]
-            g = grads[i]
+        for t in ops:
+            g = grads.pop(id(t), None)
             if g is None:  # only reachable through non-differentiable inputs (labels)
-                g = grads[i] = constant(0.0, t._data.shape)
-            if t._op is None:
-                t.grad = g
-                continue
+                g = constant(0.0, t._data.shape)
             for x, c in zip(t._inputs, _contributions(t, g), strict=True):
-                j = index[id(x)]
                 if c is None:  # as trace() records it: a zero contribution, still added
                     c = constant(0.0, x._data.shape)
-                before = grads[j]
-                grads[j] = c if before is None else frozen(before + c)
-    return order
+                before = grads.get(id(x))
+                if before is None:
+                    grads[id(x)] = c
+                else:
+                    total = before + c
+                    total.setflags(write=False)
+                    grads[id(x)] = total
+    for leaf in leaves:
+        g = grads.get(id(leaf))
+        leaf.grad = constant(0.0, leaf._data.shape) if g is None else g
+    return leaves
 
 
 def _contributions(t: Tensor, g: np.ndarray) -> list[np.ndarray | None]:
@@ -64,7 +76,9 @@ def _contributions(t: Tensor, g: np.ndarray) -> list[np.ndarray | None]:
         full = upstream_times(g, local)
         if full.shape != x.shape:
             full = sum_to_shape(full, x.shape)[0]
-        grads.append(full if full is g else frozen(full))
+        if full is not g:
+            full.setflags(write=False)  # (a new array, or a read-only broadcast of one)
+        grads.append(full)
     return grads
 
 

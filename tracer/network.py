@@ -187,8 +187,8 @@ class Network:
         and after its update."""
         with self.lock:
             root = self._start()
-            order = gradients(root)
-            pairs = self._trainable([("", t) for t in order if t.kind == "param"], order)
+            leaves = gradients(root)
+            pairs = self._trainable([("", t) for t in leaves if t.kind == "param"], leaves)
             _, after = self._step(root, pairs, self.optimizer.snapshot())
             return float(root._data.item()), after
 

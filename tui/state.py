@@ -52,6 +52,7 @@ class Debugger:
         self.history.step(record=True)
         self.viewing = 0  # the iteration looked at, 0-based among the history's
         self.revealed: set[int] = set()  # quiz: positions whose gradient has been shown
+        # By iteration: a replayed iteration is the same cycle again (a what-if clears its own)
         self._words: dict[int, tuple[str | None, str | None]] = {}
         self._findings: dict[int, list[Finding]] = {}
         self.conditions: list[Condition] = []  # conditional breakpoints
@@ -187,7 +188,7 @@ class Debugger:
         """The viewed cycle's findings (cached). ``whole_network`` adds the gradient check of
         every parameter against finite differences of the whole loss, which re-runs the
         forward pass many times: slow on a big network, so it is asked for explicitly."""
-        key = id(self.cycle)
+        key = self.cycle.iteration
         if whole_network or key not in self._findings:
             forward = self.network.forward if whole_network else None
             # The whole-network check runs the network's code on its tensors; the per-node
@@ -199,7 +200,7 @@ class Debugger:
     @property
     def findings(self) -> list[Finding]:
         """The findings computed so far for the viewed cycle (empty until :meth:`diagnose`)."""
-        return self._findings.get(id(self.cycle), [])
+        return self._findings.get(self.cycle.iteration, [])
 
     def badge(self, node: int) -> str | None:
         """``"error"`` or ``"warning"``: the worst problem found at ``node``, if any."""
@@ -263,6 +264,8 @@ class Debugger:
             raise ValueError("what-ifs change the latest iteration; go back to it first")
         old = self.cycle.loss
         self.history.what_if(values, lr)
+        self._findings.pop(self.cycle.iteration, None)
+        self._words.pop(self.cycle.iteration, None)
         self._start_cycle(self.position)
         return old
 
@@ -328,7 +331,7 @@ class Debugger:
         if story is None:
             return None, None
         cycle = self.cycle
-        if id(cycle) not in self._words:
+        if cycle.iteration not in self._words:
             # After the update is the next cycle's start; for the latest cycle, where the
             # parameters are now.
             if self.latest:
@@ -336,8 +339,8 @@ class Debugger:
             else:  # unknown unless the next iteration's records are at hand
                 following = self.history.cached(cycle.iteration + 1)
                 after = story(following.trace) if following is not None else None
-            self._words[id(cycle)] = (story(cycle.trace), after)
-        return self._words[id(cycle)]
+            self._words[cycle.iteration] = (story(cycle.trace), after)
+        return self._words[cycle.iteration]
 
     def loss_history(self) -> list[float]:
         """Loss before each cycle, then the loss after the latest update."""
