@@ -11,7 +11,6 @@ import pytest
 from gradstep.cli import main
 from scenarios import load
 from tracer import Adam, Momentum, Network, Tensor, cross_entropy, param
-from tracer.checkpoint import random_nbytes, random_state
 from tracer.training import (
     History,
     parse_until,
@@ -108,13 +107,21 @@ def test_one_forward_pass_per_iteration():
     assert len(calls) == 12
 
 
-RANDOM = random_nbytes(random_state())  # a checkpoint's random state (shared while unchanged)
+def checkpoint_sizes(make):
+    """The bytes of the first checkpoint of ``make()``'s history and of the next one."""
+    probe = History(make())
+    probe.step()
+    first = probe.nbytes
+    probe.step()
+    return first, probe.nbytes - first
 
 
-@pytest.mark.parametrize("interval_budget", [None, RANDOM + 8 * 136])  # all kept; thinned
-def test_a_replayed_iteration_has_every_record_array_of_the_original(interval_budget):
+@pytest.mark.parametrize("thinned", [False, True])
+def test_a_replayed_iteration_has_every_record_array_of_the_original(thinned):
     network = load("xor")
-    history = History(network, **({"budget": interval_budget} if interval_budget else {}))
+    first, later = checkpoint_sizes(lambda: load("xor"))
+    interval_budget = first + 8 * later if thinned else None
+    history = History(network, **({"budget": interval_budget} if thinned else {}))
     original = {}
     for _ in range(40):
         cycle = history.step(record=True)
@@ -131,8 +138,9 @@ def test_a_replayed_iteration_has_every_record_array_of_the_original(interval_bu
 
 
 def test_replay_restores_the_random_state_and_the_optimizers_memory():
+    first, _ = checkpoint_sizes(lambda: minibatch_mlp(Adam(0.05)))
     network = minibatch_mlp(Adam(0.05))
-    history = History(network, budget=4 * (RANDOM + 1200))  # thinned to every few
+    history = History(network, budget=4 * first)  # thinned to every few
     original = {}
     for _ in range(30):
         cycle = history.step(record=True)
@@ -238,22 +246,25 @@ def mlp(sizes, batch, seed=0):
     return Network(forward, params=[p for pair in layers for p in pair])
 
 
-def test_a_long_run_keeps_its_checkpoints_within_the_budget():
-    # 2,000 iterations of a 64-32-10 MLP: a checkpoint is 21 KB of parameters, so keeping one
-    # per iteration would hold 42 MB; the budget is 1 MB.
-    network = mlp((64, 32, 10), 16)
-    history = History(network, budget=2**20)
+@pytest.mark.parametrize("make, iterations, budget", [
+    # a checkpoint of a 64-32-10 MLP is 21 KB of parameters: one per iteration would be 42 MB
+    (lambda: mlp((64, 32, 10), 16), 2000, 2**20),
+    # one of xor is 136 bytes of parameters and 2 KB of Python objects, which count too
+    (lambda: load("xor"), 3000, 2**17),
+])
+def test_a_long_run_keeps_its_checkpoints_within_the_budget(make, iterations, budget):
+    history = History(make(), budget=budget)
     history.step(record=True)
     gc.collect()
     tracemalloc.start()
     start = tracemalloc.get_traced_memory()[0]
-    run(history, 2000)
+    run(history, iterations)
     gc.collect()
     grown = tracemalloc.get_traced_memory()[0] - start
     tracemalloc.stop()
-    assert history.nbytes <= 2**20 and history.interval >= 32
+    assert history.nbytes <= budget and history.interval >= 16
     # the checkpoints, the losses (2 floats per iteration) and a few kept cycles' records
-    assert grown < 2**20 + 2000 * 2 * 32 + 6 * history.cycle(history.last).nbytes
+    assert grown < budget + iterations * 2 * 32 + 6 * history.cycle(history.last).nbytes
 
 
 def test_trace_until_exit_codes(capsys):

@@ -60,6 +60,11 @@ class Moment:
 # the tensor): 600 to 640 bytes on the scenarios and on scalar networks of 500 and 2,000 nodes
 # (tracemalloc, CPython 3.11).
 RECORD_BYTES = 640
+# The Python objects of a checkpoint (tuples, the optimizer's and settings' dicts) and of each
+# leaf in it (its array's header, its pair, the optimizer's memory for it): 600 + 220 bytes per
+# leaf on xor, mazur and house-price (tracemalloc, CPython 3.11).
+CHECKPOINT_OBJECT_BYTES = 600
+LEAF_OBJECT_BYTES = 220
 
 
 @dataclass(frozen=True)
@@ -290,7 +295,8 @@ class Network:
                        if isinstance(a, np.ndarray)]
             return Checkpoint(self.iteration, (leaves, optimizer, settings, random),
                               sum(a.nbytes for a in arrays)
-                              + (0 if shares else random_nbytes(random)))
+                              + (0 if shares else random_nbytes(random))
+                              + CHECKPOINT_OBJECT_BYTES + LEAF_OBJECT_BYTES * len(leaves))
 
     def restore(self, checkpoint: Checkpoint) -> None:
         """Put back the state of ``checkpoint``: the next iteration is ``iteration + 1`` and

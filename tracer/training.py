@@ -6,10 +6,9 @@ A :class:`History` runs a network's iterations, most of them through the record-
 after each and a checkpoint every ``interval`` iterations (:mod:`tracer.checkpoint`). Asked for
 any iteration, it restores the nearest checkpoint at or before it, runs the iterations between
 through the fast path and records that one: bit for bit the cycle that ran, the way a
-time-travel debugger checkpoints and re-executes. When the checkpoints outgrow their budget the
-one whose going leaves the smallest gap goes, and new ones are taken at the average gap, so
-memory stays bounded however long the run and the gaps (the iterations a replay re-runs) stay
-about even.
+time-travel debugger checkpoints and re-executes. When the checkpoints outgrow their budget
+those nearest an even grid stay and new ones are taken at the grid's step, so memory stays
+bounded however long the run and the gaps (the iterations a replay re-runs) stay about even.
 
 :func:`run` trains a number of iterations until a :class:`StopCondition` fires (the loss is not
 finite, the loss jumps by a factor, a conditional breakpoint of :mod:`tracer.diagnostics`) and
@@ -18,6 +17,7 @@ says where: the iteration, and the step of its timeline where the condition show
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +35,7 @@ from .diagnostics import (
 from .network import Cycle, Outcome
 
 # What a history's checkpoints may hold in all: 10,000 iterations of a 784-128-10 MLP (814 KB
-# of parameters) keep a checkpoint every 50 or so, about 100 ms of re-running at the most.
+# of parameters) keep a checkpoint every 50 or so: a view re-runs up to that many iterations.
 CHECKPOINT_BYTES = 160 * 2**20
 KEEP_CYCLES = 4  # recorded cycles kept besides the latest (the ones looked at recently)
 MAX_STEPS = 1_000_000  # iterations one run may ask for
@@ -151,15 +151,27 @@ class History:
         self.checkpoints[k] = checkpoint
         self._newest = max(self._newest, k)
         self._bytes += checkpoint.nbytes
-        while self._bytes > self.budget:
-            # the one whose neighbours are closest (never the first, the newest or a pinned one)
-            ks = sorted(self.checkpoints)
-            gaps = [(ks[i + 1] - ks[i - 1], ks[i]) for i in range(1, len(ks) - 1)
-                    if ks[i] not in self.pinned]
-            if not gaps:
-                break
-            self._bytes -= self.checkpoints.pop(min(gaps)[1]).nbytes
-            self.interval = max(self.interval, -(-(k - self.first) // (len(self.checkpoints) - 1)))
+        if self._bytes > self.budget:
+            self._thin()
+
+    def _thin(self) -> None:
+        """Keep the checkpoints nearest an even grid from the first to the newest, as many as
+        fill nine tenths of the budget (the pinned ones too), and take new ones at the grid's
+        step: the re-runs a replay needs stay about even, and thinning happens now and then,
+        not at every iteration."""
+        ks = sorted(self.checkpoints)
+        first, newest = ks[0], ks[-1]
+        count = max(2, int(len(ks) * 0.9 * self.budget / self._bytes))
+        step = (newest - first) / (count - 1)
+        keep = {first, newest, *self.pinned}
+        for i in range(1, count - 1):
+            at = first + i * step
+            j = bisect.bisect_left(ks, at)
+            keep.add(min(ks[max(j - 1, 0):j + 1], key=lambda x: abs(x - at)))
+        for j in ks:
+            if j not in keep:
+                self._bytes -= self.checkpoints.pop(j).nbytes
+        self.interval = max(self.interval, math.ceil(step))
 
     def _keep(self, cycle: Cycle) -> None:
         """Keep ``cycle``'s records, with the latest iteration's and the few looked at last."""
