@@ -147,3 +147,12 @@ def test_the_viewed_cycle_stays_whole_while_training_goes_on():
     assert before.startswith("predicts") and after is None
     debugger.step(1)
     assert debugger.position == 1
+
+
+def test_the_loss_curve_of_a_long_run_is_drawn_from_every_kth_loss():
+    debugger = Debugger(load("xor"))
+    debugger.train(99)
+    assert debugger.loss_curve() == debugger.loss_history()  # all finite
+    sampled = debugger.loss_curve(10)
+    assert sampled == [*debugger.history.losses[::10], debugger.history.losses_after[-1]]
+    assert len(sampled) == 11

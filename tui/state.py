@@ -24,6 +24,8 @@ from tracer.training import (
     until_nonfinite,
 )
 
+CURVE_POINTS = 1_000  # losses a loss curve is drawn from, at most about (it is a few dozen cells)
+
 
 @dataclass(frozen=True, slots=True)
 class NodeState:
@@ -347,9 +349,14 @@ class Debugger:
         history = self.history
         return [*history.losses, history.losses_after[-1]]
 
-    def loss_curve(self) -> list[float]:
-        """:meth:`loss_history` without the NaN and infinite values, which cannot be plotted."""
-        return [v for v in self.loss_history() if math.isfinite(v)]
+    def loss_curve(self, points: int | None = None) -> list[float]:
+        """:meth:`loss_history` without the NaN and infinite values, which cannot be plotted;
+        with ``points``, every k-th loss so that there are about that many (a curve a few
+        dozen cells wide need not walk a million losses at every refresh of a run)."""
+        history = self.history
+        every = 1 if points is None else max(1, len(history.losses) // points)
+        sampled = [*history.losses[::every], history.losses_after[-1]]
+        return [v for v in sampled if math.isfinite(v)]
 
     @property
     def can_update(self) -> bool:

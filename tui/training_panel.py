@@ -14,7 +14,7 @@ from textual.widgets import ProgressBar, Sparkline, Static
 from tracer import explain
 
 from .iteration_list import IterationList
-from .state import Debugger
+from .state import CURVE_POINTS, Debugger
 
 
 def progress_text(done: int, total: int, loss: float, rate: float) -> str:
@@ -43,7 +43,7 @@ class TrainingPanel(Vertical):
         self.query_one("#training-summary", Static).update(Text(
             f"{debugger.count:,} iteration(s): loss {explain.number(history[0], 5)} → "
             f"{explain.number(history[-1], 5)}"))
-        self.query_one(Sparkline).data = debugger.loss_curve()
+        self.query_one(Sparkline).data = debugger.loss_curve(CURVE_POINTS)
         self.query_one(IterationList).show(debugger)
 
     def progress(self, debugger: Debugger, done: int, total: int, loss: float,
@@ -54,4 +54,4 @@ class TrainingPanel(Vertical):
         bar.update(total=total, progress=done)
         self.query_one("#training-summary", Static).update(
             Text(progress_text(done, total, loss, rate)))
-        self.query_one(Sparkline).data = debugger.loss_curve()
+        self.query_one(Sparkline).data = debugger.loss_curve(CURVE_POINTS)
