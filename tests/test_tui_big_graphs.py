@@ -26,11 +26,9 @@ from tui.graph_layout import box_size, layout_graph
 from tui.graph_view import GraphView
 from tui.groups import (
     collapse_graph,
-    done_count,
     explicit_group,
     find_groups,
     group_box,
-    group_status,
     is_group_box,
 )
 from tui.minimap import Minimap
@@ -137,17 +135,6 @@ def test_collapsing_draws_a_group_as_one_box_with_its_edges():
     graph, _ = collapse_graph(tr, grouping, [0, 1])
     assert sorted(graph.nodes, key=str) == sorted(
         [group_box(0), group_box(1), *(tr.find(n).id for n in ("X", "y", "loss"))], key=str)
-
-
-def test_progress_and_status_of_a_group():
-    members = (3, 4, 7, 9)
-    assert done_count(members, "forward", 5, 12) == 2  # 3 and 4 done, 5 is the current step
-    assert group_status(members, "forward", 7, 12, 7) == ("current", 2)
-    assert group_status(members, "forward", 10, 12, 10) == ("done", 4)
-    # backward goes down the ids: step k is node n - 1 - k
-    assert done_count(members, "backward", 3, 12) == 1  # nodes 11, 10, 9 done; 8 is current
-    assert group_status(members, "backward", 0, 12, 11) == ("pending", 0)
-    assert group_status(members, "update", 0, 12, None) == ("done", 4)
 
 
 def test_big_graphs_open_collapsed_and_groups_toggle():

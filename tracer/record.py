@@ -144,8 +144,33 @@ class Trace:
         op = self.tensors[node].op
         return None if op is None else op.role
 
+    @cached_property
+    def _steps(self) -> dict[str, tuple[int | None, ...]]:
+        """Each phase's step index of every node (``None`` where a node has no step there)."""
+        steps: dict[str, tuple[int | None, ...]] = {}
+        for phase, records in (("forward", self.forward), ("backward", self.backward)):
+            of: list[int | None] = [None] * len(self.nodes)
+            for step in records:
+                of[step.node] = step.index
+            steps[phase] = tuple(of)
+        return steps
+
+    def step_of(self, node: int, phase: str = "backward") -> int | None:
+        """The index of ``node``'s step in ``phase`` (``"forward"`` or ``"backward"``), or
+        ``None`` if it has no step there.
+
+        The backward pass visits the nodes in reverse topological order; which node each step
+        is for is read from the steps themselves, never worked out from the node ids.
+        """
+        return self._steps[phase][node]
+
+    def node_of(self, step: int, phase: str = "backward") -> int:
+        """The node of step ``step`` of ``phase`` (``"forward"`` or ``"backward"``)."""
+        return (self.forward if phase == "forward" else self.backward)[step].node
+
     def backward_step(self, node: int) -> BackwardStep:
-        return self.backward[len(self.nodes) - 1 - node]
+        """``node``'s step in the backward pass."""
+        return self.backward[self._steps["backward"][node]]
 
     def jacobian(self, step: BackwardStep, position: int) -> Array | None:
         """∂out/∂input as a matrix (output elements × input elements), or ``None`` if too big.
@@ -331,7 +356,7 @@ def trace(root: Tensor) -> Trace:
             if g is None:  # only reachable through non-differentiable inputs (labels)
                 g = grads[i] = constant(0.0, values[i].shape)
             if t._op is None:  # a leaf: its gradient is all there is to record
-                backward.append(_record(BackwardStep, (n - 1 - i, i, g, tuple(terms[i]), ())))
+                backward.append(_record(BackwardStep, (len(backward), i, g, tuple(terms[i]), ())))
                 continue
             records = []
             ids = inputs[i]
@@ -350,7 +375,7 @@ def trace(root: Tensor) -> Trace:
                 terms[j].append((i, c))
                 records.append(_record(InputGrad, (
                     j, pos, local, c, unreduced, axes, before, after, differentiable)))
-            backward.append(_record(BackwardStep, (n - 1 - i, i, g, tuple(terms[i]),
+            backward.append(_record(BackwardStep, (len(backward), i, g, tuple(terms[i]),
                                                    tuple(records))))
 
     names = _names(order)

@@ -309,7 +309,7 @@ class DebuggerScreen(Screen):
         self.query_one(ParamsPanel).show(debugger)
         if moved:
             self.query_one(StepList).moved()
-        if debugger.phase == "update":
+        if debugger.moment.stretch == "update":
             self.query_one(TabbedContent).active = "params-tab"
         # Re-rendering the footer is the costliest part of a step: do it only when a key's
         # availability actually changed.
@@ -377,7 +377,7 @@ class DebuggerScreen(Screen):
     def action_jump(self) -> None:
         """Move the cursor to the selected node's step in the current phase."""
         debugger = self.debugger
-        if debugger is not None and debugger.phase != "update":
+        if debugger is not None and debugger.current_node is not None:
             node = debugger.selected
             self._move(lambda d: d.goto(d.position_of(d.phase, node)))
 
@@ -440,9 +440,9 @@ class DebuggerScreen(Screen):
         if debugger is None or debugger.stepper.at_end:
             self.stop_autoplay()
             return
-        phase = debugger.phase
+        stretch = debugger.moment.stretch
         self._move(lambda d: d.next_in_quiz())
-        end_of_phase = debugger.position == debugger.phase_bounds(phase)[1]
+        end_of_phase = debugger.position == debugger.stretch_bounds(stretch)[1]
         if end_of_phase or debugger.current_node in debugger.breakpoints or debugger.hidden:
             self.stop_autoplay()
 

@@ -18,6 +18,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tracer.timeline import STEP_PHASES
+
 from .graph_layout import Layout
 from .groups import Group, is_group_box
 from .minimap import Minimap
@@ -161,12 +163,9 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         old, new = before[3], after[3]
         if abs(new - old) > self.SMALL_STEP:
             return None
-        n = len(self.debugger.trace.nodes)
-        nodes = range(min(old, new), max(old, new) + 1)
-        if phase == "backward":
-            nodes = [n - 1 - k for k in nodes]
-        elif phase != "forward":
-            nodes = []
+        trace = self.debugger.trace
+        steps = range(min(old, new), max(old, new) + 1)
+        nodes = [trace.node_of(k, phase) for k in steps] if phase in STEP_PHASES else []
         boxes = {view.box_of.get(v) for v in nodes} | {before[4], after[4]}
         bands = []
         for box in boxes:
@@ -438,11 +437,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         key = (scroll_x, scroll_y, view_w, view_h, id(minimap))
         if self._minimap_rows is None or self._minimap_rows[0] != key:
             debugger = self.debugger
-            moment, n = debugger.moment, len(debugger.trace.nodes)
-            below = moment.index if moment.phase == "forward" else None
-            above = n - 1 - moment.index if moment.phase == "backward" else None
-            if moment.phase == "update":
-                below = n
+            below, above = debugger.cycle.done_before(debugger.moment)
             current = self.view.box_of.get(debugger.current_node)
             rows = minimap.rows((scroll_x, scroll_y, view_w, view_h),
                                 () if current is None else (current,), below, above)

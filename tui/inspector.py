@@ -9,7 +9,6 @@ from __future__ import annotations
 from rich.text import Text
 
 from tracer import explain
-from tracer.network import Outcome
 
 from .repaint import TextPanel
 from .state import Debugger
@@ -28,9 +27,9 @@ ROLE_STYLES = {
 def inspector_lines(debugger: Debugger, full: bool = False) -> list[explain.Line]:
     """The lines to show for the selection at the current moment."""
     moment, trace = debugger.moment, debugger.trace
+    if moment.phase == "outcome":
+        return explain.outcome_lines(moment.record.loss_before, moment.record.loss_after)
     if moment.phase == "update":
-        if isinstance(moment.record, Outcome):
-            return explain.outcome_lines(moment.record.loss_before, moment.record.loss_after)
         return explain.update_lines(moment.record, debugger.network.optimizer.formula, full)
     node = debugger.selected
     question = debugger.question

@@ -8,7 +8,6 @@ from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
 from tracer import explain
-from tracer.network import Outcome
 
 from .params_table import ParamsTable
 from .state import Debugger
@@ -31,7 +30,7 @@ def param_rows(debugger: Debugger, cells: list | None = None
     rows = []
     state = debugger.node_state
     ids = {n.name: n.id for n in debugger.trace.params}
-    applied = debugger.phase == "update"
+    applied = debugger.moment.stretch == "update"
     index = debugger.moment.index
     for k, (name, before, grad, change, after) in enumerate(cells):
         node = ids.get(name)
@@ -45,7 +44,7 @@ def param_rows(debugger: Debugger, cells: list | None = None
 def loss_line(debugger: Debugger) -> Text:
     cycle = debugger.cycle
     text = Text(f"loss {explain.number(cycle.loss, 6)}")
-    if isinstance(debugger.moment.record, Outcome):
+    if debugger.update_applied:
         text.append(f" → {explain.number(cycle.loss_after, 6)} after the update", "bold")
     history = debugger.loss_history()
     if len(history) > 2:

@@ -16,14 +16,15 @@ PHASE_STYLES = {"forward": "bold black on #7fb3ff", "backward": "bold black on #
 
 def status_text(debugger: Debugger) -> Text:
     """``gradstep │ title │ iteration 2 │ BACKWARD 5/23 │ loss 0.2984``."""
-    start, end = debugger.phase_bounds(debugger.phase)
+    stretch = debugger.moment.stretch  # the outcome is the update's last step
+    start, end = debugger.stretch_bounds(stretch)
     k, total = debugger.position - start + 1, end - start + 1
     network = debugger.network
     text = Text(" gradstep ", "bold")
     text.append("│ ")
     text.append(network.title or network.name, "bold")
     text.append(f" │ iteration {debugger.cycle.iteration} │ ")
-    text.append(f" {debugger.phase.upper()} ", PHASE_STYLES[debugger.phase])
+    text.append(f" {stretch.upper()} ", PHASE_STYLES[stretch])
     text.append(f" step {k}/{total} │ loss {explain.number(debugger.cycle.loss, 6)}")
     if debugger.update_applied:
         text.append(f" → {explain.number(debugger.cycle.loss_after, 6)}", "bold")

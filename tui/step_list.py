@@ -7,12 +7,12 @@ which draws only the rows in view.
 from __future__ import annotations
 
 from tracer import explain
-from tracer.network import Moment, Outcome
+from tracer.network import Moment
 
 from .line_list import LineList
 from .state import Debugger
 
-PHASE_MARK = {"forward": "F", "backward": "B", "update": "U"}
+PHASE_MARK = {"forward": "F", "backward": "B", "update": "U", "outcome": "U"}
 
 
 def step_label(debugger: Debugger, moment: Moment) -> str:
@@ -22,11 +22,13 @@ def step_label(debugger: Debugger, moment: Moment) -> str:
         what = explain.expression(trace, trace.nodes[moment.record.node])
     elif moment.phase == "backward":
         what = explain.grad_name(trace, moment.record.node)
-    elif isinstance(moment.record, Outcome):
-        what = "loss after the update"
-    else:
+    elif moment.phase == "update":
         what = f"update {moment.record.name}"
-    return f"{PHASE_MARK[moment.phase]} {moment.index + 1:>3} {what}"
+    else:
+        what = "loss after the update"
+    # numbered within its stretch: the outcome is the update's last step
+    k = moment.index + 1 if moment.phase != "outcome" else len(debugger.cycle.updates) + 1
+    return f"{PHASE_MARK[moment.phase]} {k:>3} {what}"
 
 
 def step_mark(k: int, position: int) -> str:
