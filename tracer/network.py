@@ -201,11 +201,13 @@ class Network:
         recorded = self.trace()
         in_graph = {id(recorded.tensors[n.id]) for n in recorded.params}
         pairs = [(n.name, recorded.tensors[n.id]) for n in recorded.params]
+        nodes: list[int | None] = [n.id for n in recorded.params]
         for k, p in enumerate(p for p in self.params if id(p) not in in_graph):
             p.grad = constant(0.0, p.shape)  # the loss does not depend on it
             pairs.append((p.name or f"param_unused_{k + 1}", p))
+            nodes.append(None)
         state = self.optimizer.snapshot()
-        updates = self.optimizer.step(pairs)
+        updates = self.optimizer.step(pairs, nodes)
         self.iteration += 1
         return Cycle(self.iteration, recorded, updates, self.loss(), self.optimizer.describe(),
                      state)

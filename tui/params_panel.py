@@ -29,12 +29,11 @@ def param_rows(debugger: Debugger, cells: list | None = None
     cells = param_cells(debugger) if cells is None else cells
     rows = []
     state = debugger.node_state
-    ids = {n.name: n.id for n in debugger.trace.params}
     applied = debugger.moment.stretch == "update"
     index = debugger.moment.index
-    for k, (name, before, grad, change, after) in enumerate(cells):
-        node = ids.get(name)
-        grad_known = node is None or state(node).grad_known
+    for k, (update, (name, before, grad, change, after)) in enumerate(
+            zip(debugger.cycle.updates, cells, strict=True)):
+        grad_known = update.node is None or state(update.node).grad_known
         shown = applied and (debugger.update_applied or k <= index)
         rows.append((name, before, grad if grad_known else "·", change if grad_known else "·",
                      after if shown else "·"))
