@@ -292,6 +292,7 @@ async def test_command_palette_goes_to_a_node_by_name(mazur_app):
 
 @pytest.mark.parametrize("moment", ["start", "backward-fork", "after-update"])
 async def test_main_screen_snapshots(mazur_app, moment):
+    mazur_app.animation_level = "none"  # the tabs' underline would be caught mid-slide
     async with mazur_app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         debugger = debugger_of(mazur_app)

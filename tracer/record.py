@@ -19,12 +19,10 @@ import numpy as np
 
 from .arrays import constant, frozen, shared
 from .ops import Op, sum_to_shape
+from .sizes import JACOBIAN_LIMIT
 from .tensor import GraphError, Tensor, quiet
 
 Array = np.ndarray
-
-# Explicit Jacobians are shown only while they stay this small (output size × input size).
-JACOBIAN_LIMIT = 64
 
 
 # Records are NamedTuples: immutable like frozen dataclasses, and several times cheaper to make,

@@ -510,7 +510,7 @@ class DebuggerScreen(Screen):
         self.refresh_view(moved=False)
         self.run_diagnosis()
         after = self.debugger.cycle.loss
-        self.notify(f"{text}: loss {explain.number(before, 6)} → {explain.number(after, 6)}",
+        self.notify(f"{text}: {explain.loss_change(before, after)}",
                     title="what-if", markup=False)
 
     def action_train(self) -> None:

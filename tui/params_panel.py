@@ -42,13 +42,14 @@ def param_rows(debugger: Debugger, cells: list | None = None
 
 def loss_line(debugger: Debugger) -> Text:
     cycle = debugger.cycle
-    text = Text(f"loss {explain.number(cycle.loss, 6)}")
     if debugger.update_applied:
-        text.append(f" → {explain.number(cycle.loss_after, 6)} after the update", "bold")
+        text = Text(f"{explain.loss_change(cycle.loss, cycle.loss_after)} after the update",
+                    "bold")
+    else:
+        text = Text(explain.loss_change(cycle.loss))
     history = debugger.loss_history()
     if len(history) > 2:
-        text.append(f"   history: {' → '.join(explain.number(v, 4) for v in history[-5:])}",
-                    "dim")
+        text.append(f"   history: {explain.loss_trail(history[-5:])}", "dim")
     return text
 
 

@@ -25,9 +25,12 @@ def status_text(debugger: Debugger) -> Text:
     text.append(network.title or network.name, "bold")
     text.append(f" │ iteration {debugger.cycle.iteration} │ ")
     text.append(f" {stretch.upper()} ", PHASE_STYLES[stretch])
-    text.append(f" step {k}/{total} │ loss {explain.number(debugger.cycle.loss, 6)}")
+    text.append(f" step {k}/{total} │ ")
+    cycle = debugger.cycle
     if debugger.update_applied:
-        text.append(f" → {explain.number(debugger.cycle.loss_after, 6)}", "bold")
+        text.append(explain.loss_change(cycle.loss, cycle.loss_after), "bold")
+    else:
+        text.append(explain.loss_change(cycle.loss))
     words = debugger.predictions()[0]
     if words:
         text.append(f" │ {words}", "italic")

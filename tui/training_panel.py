@@ -29,7 +29,7 @@ class TrainingPanel(Vertical):
         # Past the memory bound only the latest iterations can be stepped through again.
         kept_note = "" if kept == count else f", the last {kept:,} kept"
         self.query_one("#training-summary", Static).update(Text(
-            f"{count:,} iteration(s){kept_note}: loss {explain.number(history[0], 5)} → "
-            f"{explain.number(history[-1], 5)}"))
+            f"{count:,} iteration(s){kept_note}: "
+            f"{explain.loss_change(history[0], history[-1])}"))
         self.query_one(Sparkline).data = debugger.loss_curve()
         self.query_one(IterationList).show(debugger)
