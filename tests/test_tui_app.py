@@ -7,9 +7,11 @@ from textual.widgets import Input, OptionList
 from scenarios import load
 from tests.screen_text import check_golden, svg_text
 from tui.app import GradstepApp
-from tui.debugger_screen import DebuggerScreen, narration_text
+from tui.debugger_screen import DebuggerScreen
 from tui.graph_view import CHIPS, GraphView
 from tui.help_screen import HelpScreen
+from tui.inspector import Inspector
+from tui.narration_bar import narration_text
 from tui.picker_screen import PickerScreen
 
 
@@ -180,7 +182,7 @@ async def test_zoom_and_expand(mazur_app):
         graph = mazur_app.screen.query_one(GraphView)
         assert graph.zoom == CHIPS and graph.layout_.height < 60
         await press(pilot, "e", "z")
-        assert mazur_app.screen.full_arrays and graph.zoom != CHIPS
+        assert mazur_app.screen.query_one(Inspector).full and graph.zoom != CHIPS
 
 
 async def test_resizing_never_crashes(mazur_app):
@@ -200,7 +202,7 @@ async def test_inspector_shows_the_chain_rule_with_numbers(mazur_app):
         debugger = debugger_of(mazur_app)
         net_o1 = debugger.trace.find("net_o1").id
         debugger.goto(debugger.position_of("backward", debugger.trace.find("out_o1").id))
-        mazur_app.screen.refresh_view()
+        mazur_app.screen.moved()
         await settle(pilot)
         shown = mazur_app.screen.query_one("#inspector").plain
         assert "∂L/∂net_o1 = ∂L/∂out_o1 × ∂out_o1/∂net_o1 = 0.7414 × 0.1868 = 0.1385" in shown
@@ -217,7 +219,7 @@ async def test_a_step_repaints_its_panels_without_laying_the_screen_out(mazur_ap
         debugger = debugger_of(mazur_app)
         start, end = debugger.phase_bounds("backward")
         debugger.goto(start)
-        screen.refresh_view()
+        screen.moved()
         await settle(pilot)
         layouts = []
         screen.screen_layout_refresh_signal.subscribe(screen, layouts.append, immediate=True)
@@ -234,7 +236,7 @@ async def at_the_out_h1_fork(app, pilot) -> DebuggerScreen:
     await settle(pilot)
     debugger = debugger_of(app)
     debugger.goto(debugger.position_of("backward", debugger.trace.find("out_h1").id))
-    app.screen.refresh_view()
+    app.screen.moved()
     await settle(pilot)
     return app.screen
 
@@ -300,7 +302,7 @@ async def test_main_screen_snapshots(mazur_app, moment):
             debugger.goto(debugger.position_of("backward", debugger.trace.find("out_h1").id))
         elif moment == "after-update":
             debugger.apply_update()
-        mazur_app.screen.refresh_view()
+        mazur_app.screen.moved()
         await settle(pilot)
         check_golden(f"mazur-{moment}", screen_text(mazur_app))
 

@@ -438,7 +438,7 @@ async def test_parameter_table_follows_jumps_and_updates_on_a_big_network():
         assert table.render_line(0).text.startswith(" param ")  # wider than the panel: cut
         start, _ = debugger.phase_bounds("update")
         debugger.goto(start + 120)
-        app.screen.refresh_view()
+        app.screen.moved()
         await pilot.pause()
         assert table.highlighted == 120
         top, height = int(table.scroll_y), table.scrollable_content_region.height

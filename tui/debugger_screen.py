@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import Footer, LoadingIndicator, OptionList, Static, TabbedContent, TabPane
+from textual.widgets import Footer, LoadingIndicator, Static, TabbedContent, TabPane
 
-from tracer import Network, explain
+from tracer import Network
 from tracer.diagnostics import (
     Condition,
     break_on_dead_unit,
@@ -19,8 +18,8 @@ from tracer.diagnostics import (
     break_on_gradient_above,
     break_on_nonfinite,
 )
-from tracer.narration import narrate
 
+from .classroom import ClassroomActions
 from .diagnostics_panel import DiagnosticsPanel
 from .find_screen import FindScreen
 from .graph_layout import Layout
@@ -28,10 +27,11 @@ from .graph_view import CHIPS, FULL, GraphView, compute_layout
 from .help_screen import HelpScreen
 from .inspector import Inspector
 from .iteration_list import IterationList
+from .narration_bar import NarrationBar
 from .node_commands import NodeCommands
+from .panel import DebuggerPanel
 from .params_panel import ParamsPanel
 from .prompt_screen import PromptScreen
-from .repaint import TextPanel
 from .state import Debugger
 from .status_bar import StatusBar
 from .step_list import StepList
@@ -49,54 +49,14 @@ CONDITIONS = {"nonfinite": break_on_nonfinite, "gradcheck": break_on_gradcheck_f
               "dead": break_on_dead_unit}
 
 
-def narration_text(debugger: Debugger) -> str:
-    """The narration bar: the current step in plain English (kept back while a quiz asks)."""
-    question = debugger.question
-    if question is not None:  # the narration would give the answer away: ask instead
-        asked = " ".join(line.text for line in question.lines if line.role in ("heading",
-                                                                              "equation"))
-        return f"Quiz: {asked}  (a: answer, n: reveal)"
-    before, after = debugger.predictions()
-    return narrate(debugger.cycle, debugger.moment, prediction=before, prediction_after=after)
+class DebuggerScreen(ClassroomActions, Screen):
+    """Step through one network's forward pass, backward pass and update.
 
-
-class NarrationBar(TextPanel, can_focus=False):
-    """:func:`narration_text` above the graph.
-
-    Its height comes from tui/debugger_screen.tcss, so a new step repaints the bar alone. A
-    narration that needs more lines makes it grow, by at most ``MAX_GROWTH`` lines and to at
-    most a quarter of the terminal's height (beyond that it scrolls), and it stays that tall
-    until the terminal is resized or presenter mode is toggled: the screen is laid out again
-    only the first time a longer narration appears, and on any terminal of ordinary size no
-    narration is cut off for someone who cannot scroll it (the bar never takes focus).
+    The screen routes events and nothing else: a key or a panel's message changes the
+    :class:`~tui.state.Debugger`, then :meth:`moved` (the cursor, selection or breakpoints
+    changed) or :meth:`cycle_changed` (another cycle is viewed) lets every
+    :class:`~tui.panel.DebuggerPanel` redraw itself from it.
     """
-
-    MAX_GROWTH = 4
-    _fitted_for: tuple | None = None  # (screen size, presenter mode) the growth is for
-    _base = 0  # the stylesheet's height, outer
-
-    def fit(self, lines: int) -> None:
-        if not self.outer_size.height:
-            return  # not laid out yet
-        key = (self.screen.size, self.screen.has_class("-present"))
-        if key != self._fitted_for:
-            self._fitted_for = key
-            if self.styles.min_height is not None:
-                self.styles.min_height = None
-                self.call_after_refresh(self._wrap)  # again, at the stylesheet's height
-                return
-        if self.styles.min_height is None:
-            self._base = self.outer_size.height
-        chrome = self.outer_size.height - self.scrollable_content_region.height
-        # at most MAX_GROWTH lines more, and never past a quarter of a small terminal
-        limit = max(self._base, min(self._base + self.MAX_GROWTH, self.screen.size.height // 4))
-        target = min(lines + chrome, limit)
-        if target > self.outer_size.height:
-            self.styles.min_height = target
-
-
-class DebuggerScreen(Screen):
-    """Step through one network's forward pass, backward pass and update."""
 
     CSS_PATH = "debugger_screen.tcss"
     COMMANDS = {NodeCommands}  # "Go to node: NAME" in the command palette
@@ -140,8 +100,6 @@ class DebuggerScreen(Screen):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    PACE_LIMITS = (0.05, 5.0)  # seconds per step for autoplay
-
     # The debugger's own word on which actions make sense now; the footer greys out the rest.
     _AVAILABLE = {
         "next": lambda d: not d.stepper.at_end,
@@ -162,13 +120,11 @@ class DebuggerScreen(Screen):
         self.network = network
         self.quiz = quiz
         self.set_class(present, "-present")
-        self.pace = 1.0
-        self.player: Timer | None = None
         self.debugger: Debugger | None = None
         self.layouts: dict[str, Layout] = {}
         self.zoom = FULL
-        self.full_arrays = False
         self._available: tuple[bool, ...] = ()
+        self._panels: list[DebuggerPanel] = []
 
     def compose(self) -> ComposeResult:
         yield StatusBar(" gradstep │ tracing…", id="status")
@@ -221,11 +177,9 @@ class DebuggerScreen(Screen):
         for label, component in LEGEND:
             legend.append(f" {label} ", graph.get_component_rich_style(component))
         self.query_one("#legend", Static).update(legend)
-        self.query_one(StepList).show(debugger)
-        self.query_one(TrainingPanel).show(debugger)
         self.query_one(GraphView).focus()
-        self.refresh_view(moved=False)
-        self.run_diagnosis()
+        self._panels = [w for w in self.walk_children() if isinstance(w, DebuggerPanel)]
+        self.cycle_changed()
 
     def run_diagnosis(self, whole_network: bool = False, asked: bool = False) -> None:
         """Diagnose the viewed cycle in a worker. On a big graph the checks hold Python's GIL
@@ -297,18 +251,27 @@ class DebuggerScreen(Screen):
         self.query_one(StatusBar).update(f" gradstep │ could not run {self.network.name}")
         self.app.show_error(str(exc))
 
-    # --- keeping every panel in step -----------------------------------------------------------
+    # --- keeping every panel in step: the one refresh path -------------------------------------
 
-    def refresh_view(self, moved: bool = True) -> None:
+    def cycle_changed(self) -> None:
+        """Another cycle is viewed: every panel shows it, and it is diagnosed."""
         debugger = self.debugger
-        self.query_one(StatusBar).show(debugger)
-        # A fixed height: new text repaints the bar alone (tui/repaint.py).
-        self.query_one(NarrationBar).show_text(narration_text(debugger))
-        self.query_one(GraphView).update_state()
-        self.query_one(Inspector).show(debugger, self.full_arrays)
-        self.query_one(ParamsPanel).show(debugger)
-        if moved:
-            self.query_one(StepList).moved()
+        for panel in self._panels:
+            panel.cycle_changed(debugger)
+        self._moved_on()
+        self.run_diagnosis()
+
+    def moved(self) -> None:
+        """The cursor, the selection or the breakpoints changed: every panel follows."""
+        debugger = self.debugger
+        for panel in self._panels:
+            panel.moved(debugger)
+        self._moved_on()
+
+    def _moved_on(self) -> None:
+        """What the screen itself shows of the moment: the parameters tab during the update,
+        and which keys apply (the footer)."""
+        debugger = self.debugger
         if debugger.moment.stretch == "update":
             self.query_one(TabbedContent).active = "params-tab"
         # Re-rendering the footer is the costliest part of a step: do it only when a key's
@@ -327,7 +290,7 @@ class DebuggerScreen(Screen):
     def _move(self, change) -> None:
         if self.debugger is not None:
             change(self.debugger)
-            self.refresh_view()
+            self.moved()
 
     # --- actions -------------------------------------------------------------------------------
 
@@ -361,7 +324,7 @@ class DebuggerScreen(Screen):
             is_set = self.debugger.toggle_breakpoint()
             name = self.debugger.trace.nodes[self.debugger.selected].name
             self.notify(f"breakpoint {'set on' if is_set else 'removed from'} {name}")
-            self.refresh_view(moved=False)
+            self.moved()
 
     def action_select(self, direction: str) -> None:
         if self.debugger is None:
@@ -372,7 +335,7 @@ class DebuggerScreen(Screen):
 
     def select(self, node: int) -> None:
         self.debugger.selected = node
-        self.refresh_view(moved=False)
+        self.moved()
 
     def action_jump(self) -> None:
         """Move the cursor to the selected node's step in the current phase."""
@@ -416,102 +379,12 @@ class DebuggerScreen(Screen):
         self._graph_says(GraphView.toggle_minimap)
 
     def action_expand(self) -> None:
-        self.full_arrays = not self.full_arrays
+        inspector = self.query_one(Inspector)
+        inspector.full = not inspector.full
         if self.debugger is not None:
-            self.query_one(Inspector).show(self.debugger, self.full_arrays)
+            inspector.moved(self.debugger)
 
-    # --- classroom: autoplay, presenter mode, quiz, what-ifs, training ---------------------------
-
-    def action_autoplay(self) -> None:
-        if self.player is not None:
-            self.stop_autoplay()
-        elif self.debugger is not None and not self.debugger.stepper.at_end:
-            self.player = self.set_interval(self.pace, self.autoplay_tick)
-            self.notify(f"autoplay: a step every {self.pace:g} s (+/- to change, p to pause)")
-
-    def stop_autoplay(self) -> None:
-        if self.player is not None:
-            self.player.stop()
-            self.player = None
-
-    def autoplay_tick(self) -> None:
-        """One autoplay step; pause at a breakpoint and at the end of each phase."""
-        debugger = self.debugger
-        if debugger is None or debugger.stepper.at_end:
-            self.stop_autoplay()
-            return
-        stretch = debugger.moment.stretch
-        self._move(lambda d: d.next_in_quiz())
-        end_of_phase = debugger.position == debugger.stretch_bounds(stretch)[1]
-        if end_of_phase or debugger.current_node in debugger.breakpoints or debugger.hidden:
-            self.stop_autoplay()
-
-    def action_pace(self, factor: float) -> None:
-        low, high = self.PACE_LIMITS
-        self.pace = min(max(self.pace * factor, low), high)
-        if self.player is not None:
-            self.stop_autoplay()
-            self.action_autoplay()
-        else:
-            self.notify(f"autoplay pace: a step every {self.pace:g} s")
-
-    def action_present(self) -> None:
-        self.toggle_class("-present")
-
-    def action_quiz(self) -> None:
-        self.quiz = not self.quiz
-        if self.debugger is not None:
-            self.debugger.quiz = self.quiz
-            self.refresh_view(moved=False)
-        self.notify("quiz mode " + ("on: each gradient is asked before it is shown"
-                                    if self.quiz else "off"))
-
-    def action_answer(self) -> None:
-        question = self.debugger.question if self.debugger else None
-        if question is None or question.answer is None:
-            return
-
-        def graded(text: str | None) -> None:
-            if text is not None and text.strip():
-                right, message = explain.grade(text, question.answer)
-                self.notify(message, severity="information" if right else "warning")
-                self._move(lambda d: d.reveal())
-
-        self.app.push_screen(PromptScreen("Your answer", "a number; checked to 1%"), graded)
-
-    def action_what_if(self) -> None:
-        debugger = self.debugger
-        if debugger is None or not debugger.latest:
-            return
-        node = debugger.trace.nodes[debugger.selected]
-        if node.inputs:
-            value = f"lr = {debugger.network.optimizer.lr:g}"
-        else:
-            value = f"{node.name} = {explain.literal(node.value)}"
-        self.app.push_screen(PromptScreen(
-            "What if…", "NAME = VALUE for a parameter or input (arrays as [..]), or lr = VALUE; "
-            "the passes re-run from this iteration's start", value), self._what_if)
-
-    def _what_if(self, text: str | None) -> None:
-        if not text:
-            return
-        try:
-            name, value = explain.parse_assignment(text)
-            values, lr = ({}, value) if name == "lr" else ({name: value}, None)
-            before = self.debugger.what_if(values, lr)
-        except (KeyError, ValueError, TypeError) as exc:
-            self.notify(str(exc).strip("'\""), title="what-if", severity="error", markup=False)
-            return
-        except Exception as exc:  # the user's network code may raise anything
-            self.app.show_error(str(exc))
-            return
-        self.query_one(StepList).show(self.debugger)
-        self.query_one(TrainingPanel).show(self.debugger)
-        self.refresh_view(moved=False)
-        self.run_diagnosis()
-        after = self.debugger.cycle.loss
-        self.notify(f"{text}: {explain.loss_change(before, after)}",
-                    title="what-if", markup=False)
+    # --- training and other iterations -------------------------------------------------------
 
     def action_train(self) -> None:
         if self.debugger is not None:
@@ -535,11 +408,8 @@ class DebuggerScreen(Screen):
         self.app.call_from_thread(self.iterations_changed)
 
     def iterations_changed(self) -> None:
-        self.query_one(StepList).show(self.debugger)
-        self.query_one(TrainingPanel).show(self.debugger)
         self.query_one(TabbedContent).active = "training-tab"
-        self.refresh_view(moved=False)
-        self.run_diagnosis()
+        self.cycle_changed()
 
     def action_iteration(self, delta: int) -> None:
         if self.debugger is not None:
@@ -563,20 +433,22 @@ class DebuggerScreen(Screen):
     def action_open(self) -> None:
         self.app.open_picker()
 
-    # --- events from the widgets ---------------------------------------------------------------
+    # --- messages from the panels -------------------------------------------------------------
 
-    def on_graph_view_node_clicked(self, message: GraphView.NodeClicked) -> None:
+    @on(GraphView.NodeClicked)
+    def _node_clicked(self, message: GraphView.NodeClicked) -> None:
         self.select(message.node)
 
-    def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
-        if message.option_list.id == "findings":
-            finding = self.debugger.findings[message.option_index]
-            self._move(lambda d: d.go_to_finding(finding))
-            self.query_one(GraphView).follow(self.debugger.selected)
+    @on(DiagnosticsPanel.FindingChosen)
+    def _finding_chosen(self, message: DiagnosticsPanel.FindingChosen) -> None:
+        self._move(lambda d: d.go_to_finding(message.finding))
+        self.query_one(GraphView).follow(self.debugger.selected)
 
-    def on_iteration_list_chosen(self, message: IterationList.Chosen) -> None:
+    @on(IterationList.Chosen)
+    def _iteration_chosen(self, message: IterationList.Chosen) -> None:
         self.view_iteration(message.index)
 
-    def on_step_list_chosen(self, message: StepList.Chosen) -> None:
+    @on(StepList.Chosen)
+    def _step_chosen(self, message: StepList.Chosen) -> None:
         self._move(lambda d: d.goto(message.index))
         self.query_one(GraphView).focus()

@@ -26,6 +26,7 @@ from tracer.timeline import STEP_PHASES
 from .graph_layout import Layout
 from .groups import Group, is_group_box
 from .minimap import Minimap
+from .panel import DebuggerPanel
 from .state import Debugger
 from .views import (
     CHIPS,
@@ -89,7 +90,7 @@ class LazyLabels(dict):
         return self[box]
 
 
-class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
+class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=False):
     """The recorded graph: boxes for nodes, right-angle edges, styled by the step's state.
 
     It drops the scroll bindings it would inherit: arrows step and select here (the view
@@ -145,6 +146,9 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         self._minimap = self._minimap_key = None
         self._drawn = None  # a new picture: repaint it all
         self.virtual_size = Size(layout.width, layout.height)
+        self.update_state()
+
+    def moved(self, debugger: Debugger) -> None:
         self.update_state()
 
     def update_state(self) -> None:

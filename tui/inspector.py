@@ -10,6 +10,7 @@ from rich.text import Text
 
 from tracer import explain
 
+from .panel import DebuggerPanel
 from .repaint import TextPanel
 from .state import Debugger
 
@@ -60,8 +61,10 @@ def render_lines(lines: list[explain.Line]) -> Text:
     return text
 
 
-class Inspector(TextPanel, can_focus=True):
-    """Scrollable, word-wrapped detail of the current step."""
+class Inspector(DebuggerPanel, TextPanel, can_focus=True):
+    """Scrollable, word-wrapped detail of the current step; ``full`` shows arrays in full (e)."""
 
-    def show(self, debugger: Debugger, full: bool = False) -> None:
-        self.show_text(render_lines(inspector_lines(debugger, full)))
+    full = False
+
+    def moved(self, debugger: Debugger) -> None:
+        self.show_text(render_lines(inspector_lines(debugger, self.full)))

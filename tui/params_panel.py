@@ -9,6 +9,7 @@ from textual.widgets import Sparkline, Static
 
 from tracer import explain
 
+from .panel import DebuggerPanel
 from .params_table import ParamsTable
 from .state import Debugger
 
@@ -53,7 +54,7 @@ def loss_line(debugger: Debugger) -> Text:
     return text
 
 
-class ParamsPanel(Vertical):
+class ParamsPanel(DebuggerPanel, Vertical):
     """The parameter table, the loss line and a sparkline of the loss across iterations."""
 
     def compose(self) -> ComposeResult:
@@ -65,7 +66,7 @@ class ParamsPanel(Vertical):
     _cells: tuple = (None, [])  # (cycle, param_cells of it)
     _waiting: Debugger | None = None  # shown while the tab was hidden: fill it when it shows
 
-    def show(self, debugger: Debugger) -> None:
+    def moved(self, debugger: Debugger) -> None:
         # Hidden (another tab is open): the rows of thousands of parameters are made when the
         # tab is opened, not at every step nor before the graph's first paint.
         if not all(node.display for node in self.ancestors_with_self if hasattr(node, "display")):
@@ -88,4 +89,4 @@ class ParamsPanel(Vertical):
 
     def on_show(self) -> None:
         if self._waiting is not None:
-            self.show(self._waiting)
+            self.moved(self._waiting)

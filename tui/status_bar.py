@@ -8,6 +8,7 @@ from textual.widget import Widget
 
 from tracer import explain
 
+from .panel import DebuggerPanel
 from .state import Debugger
 
 PHASE_STYLES = {"forward": "bold black on #7fb3ff", "backward": "bold black on #ffb86c",
@@ -37,7 +38,7 @@ def status_text(debugger: Debugger) -> Text:
     return text
 
 
-class StatusBar(Widget):
+class StatusBar(DebuggerPanel, Widget):
     """Shows :func:`status_text` on one line; what does not fit is cut after a word, with "…".
 
     It draws with the Line API: a Static re-renders its text through Textual's content
@@ -60,7 +61,7 @@ class StatusBar(Widget):
         self.text = Text(text) if isinstance(text, str) else text
         self.refresh()
 
-    def show(self, debugger: Debugger) -> None:
+    def moved(self, debugger: Debugger) -> None:
         self.update(status_text(debugger))
 
     def render_line(self, y: int) -> Strip:

@@ -10,6 +10,7 @@ from tracer import explain
 from tracer.network import Moment
 
 from .line_list import LineList
+from .panel import DebuggerPanel
 from .state import Debugger
 
 PHASE_MARK = {"forward": "F", "backward": "B", "update": "U", "outcome": "U"}
@@ -36,7 +37,7 @@ def step_mark(k: int, position: int) -> str:
     return "✓ " if k < position else ("▶ " if k == position else "· ")
 
 
-class StepList(LineList):
+class StepList(DebuggerPanel, LineList):
     """Select a step to jump to it; steps already taken are marked ✓ (and dimmed).
 
     A row's label is formatted when it is first drawn, and its mark comes from the cursor at
@@ -56,14 +57,14 @@ class StepList(LineList):
     def count(self) -> int:
         return len(self.debugger.timeline) if self.debugger is not None else 0
 
-    def show(self, debugger: Debugger) -> None:
+    def cycle_changed(self, debugger: Debugger) -> None:
         """Show ``debugger``'s timeline (once per cycle)."""
         self.debugger = debugger
         self._marked = debugger.position
         self._labels = {}
         self.reset(debugger.position)
 
-    def moved(self) -> None:
+    def moved(self, debugger: Debugger) -> None:
         """The cursor moved: the marks follow at drawing time, only the view needs to move."""
         if self.debugger is None:
             return
