@@ -5,7 +5,8 @@ from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, OptionList
 
 from scenarios import load
-from tests.screen_text import check_golden, svg_text
+from tests.golden import check_golden
+from tests.screen_text import blank_region, svg_text
 from tui.app import GradstepApp
 from tui.debugger_screen import DebuggerScreen
 from tui.graph_view import CHIPS, GraphView
@@ -304,7 +305,13 @@ async def test_main_screen_snapshots(mazur_app, moment):
             debugger.apply_update()
         mazur_app.screen.moved()
         await settle(pilot)
-        check_golden(f"mazur-{moment}", screen_text(mazur_app))
+        # The narration bar's sentences have tests of their own (tests/test_narration.py):
+        # here it must show the narration of the moment, and the rest of the screen its golden.
+        bar = mazur_app.screen.query_one("#narration")
+        assert bar.plain == narration_text(debugger)
+        x, y, width, height = bar.region
+        check_golden("screens", f"mazur-{moment}", blank_region(
+            screen_text(mazur_app), x, y, width, height, "[narration: tests/test_narration.py]"))
 
 
 async def test_on_a_tiny_terminal_the_narration_bar_does_not_grow_over_the_graph(mazur_app):

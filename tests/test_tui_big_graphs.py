@@ -9,15 +9,14 @@ GRADSTEP_UPDATE_GOLDEN=1 to rewrite them (then look at every changed file before
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from pathlib import Path
 
 import networkx as nx
 import pytest
 
 from benchmarks.tui_steps import generated
 from scenarios import load
+from tests.golden import check_golden
 from tests.test_tui_app import palette_entries, settle
 from tracer import Tensor, mse, param, trace
 from tui.app import GradstepApp
@@ -37,18 +36,6 @@ from tui.node_commands import NodeCommands
 from tui.state import Debugger
 from tui.step_list import StepList
 from tui.views import FULL, GraphState, group_label
-
-GOLDEN = Path(__file__).parent / "golden" / "big"
-
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / f"{name}.txt"
-    if os.environ.get("GRADSTEP_UPDATE_GOLDEN") == "1" or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n", encoding="utf-8")
-        if os.environ.get("GRADSTEP_UPDATE_GOLDEN") != "1":
-            raise AssertionError(f"golden file {path} was missing: written, check it by eye")
-    assert text + "\n" == path.read_text(encoding="utf-8"), f"picture differs from {path}"
 
 
 def names(tr, members) -> set[str]:
@@ -170,7 +157,7 @@ def test_collapsed_picture_golden():
     layout = state.layout(debugger, FULL)
     labels = {box: ([f"▸ {layout.view.group(box).name}"] if is_group_box(box)
                     else [tr.nodes[box].name]) for box in layout.boxes}
-    check_golden("xor_collapsed", layout.draw(labels))
+    check_golden("big", "xor_collapsed", layout.draw(labels))
 
 
 # --- the neighbourhood (pure) ------------------------------------------------------------------
