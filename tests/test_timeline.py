@@ -69,3 +69,9 @@ def test_done_bounds_for_the_minimap(chain):
     assert chain.done_before(moment(chain, "forward", 5)) == (5, None)
     assert chain.done_before(moment(chain, "backward", 3)) == (None, 8)
     assert chain.done_before(moment(chain, "outcome", 0)) == (12, None)
+
+
+def test_updates_done_counts_the_applied_updates(chain):
+    assert chain.updates_done(moment(chain, "backward", 11)) == 0
+    assert chain.updates_done(moment(chain, "update", 0)) == 1
+    assert chain.updates_done(moment(chain, "outcome", 0)) == len(chain.updates) == 1

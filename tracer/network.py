@@ -125,6 +125,13 @@ class Cycle:
             self._steps_of_groups[key] = cached
         return cached[1]
 
+    def updates_done(self, moment: Moment) -> int:
+        """How many parameter updates have been applied at ``moment`` (the current one
+        included): none before the update phase, all of them at the outcome."""
+        if moment.phase == "update":
+            return moment.index + 1
+        return len(self.updates) if moment.phase == "outcome" else 0
+
     def done_before(self, moment: Moment) -> tuple[int | None, int | None]:
         """The nodes done at ``moment`` as id bounds ``(below, above)``: every node with an id
         below ``below`` is done (the forward pass runs up the ids), and every node with an id

@@ -30,14 +30,12 @@ def param_rows(debugger: Debugger, cells: list | None = None
     cells = param_cells(debugger) if cells is None else cells
     rows = []
     state = debugger.node_state
-    applied = debugger.moment.stretch == "update"
-    index = debugger.moment.index
+    done = debugger.cycle.updates_done(debugger.moment)
     for k, (update, (name, before, grad, change, after)) in enumerate(
             zip(debugger.cycle.updates, cells, strict=True)):
         grad_known = update.node is None or state(update.node).grad_known
-        shown = applied and (debugger.update_applied or k <= index)
         rows.append((name, before, grad if grad_known else "·", change if grad_known else "·",
-                     after if shown else "·"))
+                     after if k < done else "·"))
     return rows
 
 

@@ -121,6 +121,12 @@ class Debugger:
         outcome, see :data:`tracer.timeline.STRETCH`)."""
         return self._stretches[stretch]
 
+    def stretch_step(self, position: int) -> tuple[int, int]:
+        """Which step of its stretch the timeline's ``position`` is, and how many steps the
+        stretch has (both counted from 1): what the status bar and the step list number."""
+        start, end = self.stretch_bounds(self.timeline[position].stretch)
+        return position - start + 1, end - start + 1
+
     def node_state(self, node: int) -> NodeState:
         """How ``node`` looks at the current moment (the cycle's own answer)."""
         return self._viewed.status(node, self.moment)

@@ -18,8 +18,7 @@ PHASE_STYLES = {"forward": "bold black on #7fb3ff", "backward": "bold black on #
 def status_text(debugger: Debugger) -> Text:
     """``gradstep │ title │ iteration 2 │ BACKWARD 5/23 │ loss 0.2984``."""
     stretch = debugger.moment.stretch  # the outcome is the update's last step
-    start, end = debugger.stretch_bounds(stretch)
-    k, total = debugger.position - start + 1, end - start + 1
+    k, total = debugger.stretch_step(debugger.position)
     network = debugger.network
     text = Text(" gradstep ", "bold")
     text.append("│ ")

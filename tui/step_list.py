@@ -7,7 +7,6 @@ which draws only the rows in view.
 from __future__ import annotations
 
 from tracer import explain
-from tracer.network import Moment
 
 from .line_list import LineList
 from .panel import DebuggerPanel
@@ -16,9 +15,9 @@ from .state import Debugger
 PHASE_MARK = {"forward": "F", "backward": "B", "update": "U", "outcome": "U"}
 
 
-def step_label(debugger: Debugger, moment: Moment) -> str:
+def step_label(debugger: Debugger, position: int) -> str:
     """One line naming a step: ``F 3 mul_1 = w1 · i1``, ``B 5 ∂L/∂w1``, ``U w1``."""
-    trace = debugger.trace
+    trace, moment = debugger.trace, debugger.timeline[position]
     if moment.phase == "forward":
         what = explain.expression(trace, trace.nodes[moment.record.node])
     elif moment.phase == "backward":
@@ -27,9 +26,7 @@ def step_label(debugger: Debugger, moment: Moment) -> str:
         what = f"update {moment.record.name}"
     else:
         what = "loss after the update"
-    # numbered within its stretch: the outcome is the update's last step
-    k = moment.index + 1 if moment.phase != "outcome" else len(debugger.cycle.updates) + 1
-    return f"{PHASE_MARK[moment.phase]} {k:>3} {what}"
+    return f"{PHASE_MARK[moment.phase]} {debugger.stretch_step(position)[0]:>3} {what}"
 
 
 def step_mark(k: int, position: int) -> str:
@@ -82,7 +79,7 @@ class StepList(DebuggerPanel, LineList):
         """Step ``k``'s label, formatted on first use."""
         label = self._labels.get(k)
         if label is None:
-            label = self._labels[k] = step_label(self.debugger, self.debugger.timeline[k])
+            label = self._labels[k] = step_label(self.debugger, k)
         return label
 
     def prompt(self, k: int) -> str:
