@@ -75,3 +75,24 @@ def test_updates_done_counts_the_applied_updates(chain):
     assert chain.updates_done(moment(chain, "backward", 11)) == 0
     assert chain.updates_done(moment(chain, "update", 0)) == 1
     assert chain.updates_done(moment(chain, "outcome", 0)) == len(chain.updates) == 1
+
+
+def test_a_node_without_a_backward_step_is_done_in_the_backward_pass_with_no_gradient(chain):
+    """The step <-> node map is data: a trace whose backward pass skips a node (as labels and
+    constants may one day) is answered from its steps, with no arithmetic on node ids."""
+    from dataclasses import replace
+
+    from tracer.record import make_backward_step
+
+    trace = chain.trace
+    kept = [s for s in trace.backward if s.node != 0]  # w gets no step of its own
+    steps = tuple(make_backward_step(index=k, node=s.node, upstream=s.upstream, terms=s.terms,
+                                     inputs=s.inputs) for k, s in enumerate(kept))
+    cycle = replace(chain, trace=replace(trace, backward=steps))
+    assert cycle.trace.step_of(0) is None and cycle.trace.node_of(10) == 1
+    assert cycle.position_of("backward", 0) is None
+    at = moment(cycle, "backward", 2)  # node 9's step
+    assert cycle.status(0, at).status == "done" and not cycle.status(0, at).grad_known
+    assert cycle.done_count((0, 1, 11), at) == 2  # 0 (no step) and 11
+    assert cycle.status(0, moment(cycle, "outcome", 0)).grad_known is False
+    assert cycle.status(1, moment(cycle, "outcome", 0)).grad_known is True

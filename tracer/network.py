@@ -81,12 +81,19 @@ class Cycle:
 
     def status(self, node: int, moment: Moment) -> NodeState:
         """How ``node`` looks at ``moment``: pending, current or done, and whether its value and
-        its gradient are known yet (after the backward pass, everything is)."""
+        its gradient are known yet (after the backward pass, every gradient the pass computed).
+
+        A node with no step in a phase (no backward step: nothing to send back) counts as done
+        in it, with no gradient known.
+        """
         phase = moment.phase
+        trace = self.trace
         if phase not in STEP_PHASES:
-            return STATES["done", True, True]
-        turn = self.trace.step_of(node, phase)
-        reached = turn is not None and turn <= moment.index
+            return STATES["done", True, trace.step_of(node) is not None]
+        turn = trace.step_of(node, phase)
+        if turn is None:
+            return STATES["done", True, False]
+        reached = turn <= moment.index
         status = "current" if turn == moment.index else "done" if reached else "pending"
         if phase == "forward":
             return STATES[status, reached, False]
@@ -94,7 +101,8 @@ class Cycle:
 
     def done_count(self, members: Sequence[int], moment: Moment) -> int:
         """How many of the nodes ``members`` have had their step by ``moment`` (its own step
-        excluded); all of them after the backward pass."""
+        excluded; a node with no step in the phase counts as done); all of them after the
+        backward pass."""
         if moment.phase not in STEP_PHASES:
             return len(members)
         return bisect_left(self._member_steps(members, moment.phase), moment.index)
@@ -115,13 +123,13 @@ class Cycle:
         return {}
 
     def _member_steps(self, members: Sequence[int], phase: str) -> list[int]:
-        """The sorted step indices of ``members`` in ``phase`` (cached per member list: a repaint
-        asks for every group box it draws)."""
+        """The sorted step indices of ``members`` in ``phase``, -1 for a member with no step
+        there (cached per member list: a repaint asks for every group box it draws)."""
         key = (id(members), phase)
         cached = self._steps_of_groups.get(key)
         if cached is None or cached[0] is not members:
             steps = (self.trace.step_of(m, phase) for m in members)
-            cached = (members, sorted(s for s in steps if s is not None))
+            cached = (members, sorted(-1 if s is None else s for s in steps))
             self._steps_of_groups[key] = cached
         return cached[1]
 
@@ -143,11 +151,12 @@ class Cycle:
             return None, self.trace.node_of(moment.index, phase)
         return n, None
 
-    def position_of(self, phase: str, node: int) -> int:
-        """Timeline position of ``node``'s step in ``phase`` (``"forward"`` or ``"backward"``)."""
+    def position_of(self, phase: str, node: int) -> int | None:
+        """Timeline position of ``node``'s step in ``phase`` (``"forward"`` or ``"backward"``),
+        ``None`` if it has no step there."""
         step = self.trace.step_of(node, phase)
         if step is None:
-            raise ValueError(f"node {node} has no {phase} step")
+            return None
         return step + (len(self.trace.forward) if phase == "backward" else 0)
 
 

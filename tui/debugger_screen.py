@@ -341,8 +341,9 @@ class DebuggerScreen(ClassroomActions, Screen):
         """Move the cursor to the selected node's step in the current phase."""
         debugger = self.debugger
         if debugger is not None and debugger.current_node is not None:
-            node = debugger.selected
-            self._move(lambda d: d.goto(d.position_of(d.phase, node)))
+            position = debugger.position_of(debugger.phase, debugger.selected)
+            if position is not None:
+                self._move(lambda d: d.goto(position))
 
     def action_find(self) -> None:
         if self.debugger is not None:

@@ -307,8 +307,8 @@ class Debugger:
         self.breakpoints.add(node)
         return True
 
-    def position_of(self, phase: str, node: int) -> int:
-        """Timeline position of ``node``'s step in ``phase``."""
+    def position_of(self, phase: str, node: int) -> int | None:
+        """Timeline position of ``node``'s step in ``phase`` (``None`` if it has none there)."""
         return self._viewed.position_of(phase, node)
 
     def find(self, text: str) -> list[int]:
