@@ -11,15 +11,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static, TabbedContent, TabPane
 
 from tracer import Network
-from tracer.diagnostics import (
-    Condition,
-    break_on_dead_unit,
-    break_on_gradcheck_failure,
-    break_on_gradient_above,
-    break_on_nonfinite,
-)
 
 from .classroom import ClassroomActions
+from .diagnosis_actions import DiagnosisActions
 from .diagnostics_panel import DiagnosticsPanel
 from .find_screen import FindScreen
 from .graph_layout import Layout
@@ -31,10 +25,10 @@ from .narration_bar import NarrationBar
 from .node_commands import NodeCommands
 from .panel import DebuggerPanel
 from .params_panel import ParamsPanel
-from .prompt_screen import PromptScreen
 from .state import Debugger
 from .status_bar import StatusBar
 from .step_list import StepList
+from .training_actions import TrainingActions
 from .training_panel import TrainingPanel
 
 # The legend names the graph's component classes, so it shows exactly the colours in use.
@@ -43,13 +37,7 @@ LEGEND = (("current", "graph--current"), ("done", "graph--done"), ("pending", "g
           ("── flow now", "graph--edge-active"), ("● breakpoint", "graph--breakpoint"))
 
 
-AUTO_DIAGNOSE_LIMIT = 1500  # nodes; bigger graphs are diagnosed when asked (command palette)
-
-CONDITIONS = {"nonfinite": break_on_nonfinite, "gradcheck": break_on_gradcheck_failure,
-              "dead": break_on_dead_unit}
-
-
-class DebuggerScreen(ClassroomActions, Screen):
+class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen):
     """Step through one network's forward pass, backward pass and update.
 
     The screen routes events and nothing else: a key or a panel's message changes the
@@ -180,71 +168,6 @@ class DebuggerScreen(ClassroomActions, Screen):
         self.query_one(GraphView).focus()
         self._panels = [w for w in self.walk_children() if isinstance(w, DebuggerPanel)]
         self.cycle_changed()
-
-    def run_diagnosis(self, whole_network: bool = False, asked: bool = False) -> None:
-        """Diagnose the viewed cycle in a worker. On a big graph the checks hold Python's GIL
-        long enough to make the UI stutter, so there it waits to be asked (palette)."""
-        if self.debugger is None:
-            return
-        if len(self.debugger.trace.nodes) > AUTO_DIAGNOSE_LIMIT and not (asked or whole_network):
-            self.query_one(DiagnosticsPanel).waiting(len(self.debugger.trace.nodes))
-            return
-        self.diagnose_in_background(whole_network)
-
-    @work(thread=True, exclusive=True, group="diagnose")
-    def diagnose_in_background(self, whole_network: bool = False) -> None:
-        """Diagnose the viewed cycle off the UI thread (the per-node gradient checks take a
-        moment on a big graph); ``whole_network`` adds the finite-difference check of every
-        parameter, which re-runs the network and so is asked for from the command palette."""
-        debugger = self.debugger
-        try:
-            debugger.diagnose(whole_network)
-        except Exception as exc:  # the user's network code may raise anything
-            self.app.call_from_thread(self.app.show_error, str(exc))
-            return
-        self.app.call_from_thread(self.diagnosed, whole_network)
-
-    def diagnosed(self, whole_network: bool = False) -> None:
-        debugger = self.debugger
-        self.query_one(DiagnosticsPanel).show(debugger)
-        problems = [f for f in debugger.findings if f.is_problem]
-        tab = self.query_one(TabbedContent).get_tab("diagnostics-tab")
-        tab.label = f"Diagnostics ({len(problems)})" if problems else "Diagnostics"
-        self.query_one(GraphView).update_state()  # badges
-        if problems:
-            self.notify(f"{len(problems)} problem(s) found: {problems[0].summary}",
-                        title="diagnostics", severity="warning", markup=False)
-        elif whole_network:
-            self.notify("every parameter's gradient matches finite differences",
-                        title="gradient check", markup=False)
-
-    def action_break_on(self, name: str) -> None:
-        """Add a conditional breakpoint (see tracer.diagnostics); ``gradient`` asks for a
-        threshold first."""
-        if self.debugger is None:
-            return
-        if name == "gradient":
-            self.app.push_screen(PromptScreen("Stop where |gradient| is above…",
-                                              "a positive number", "10"), self._gradient_above)
-            return
-        self._add_condition(CONDITIONS[name]())
-
-    def _gradient_above(self, text: str | None) -> None:
-        try:
-            threshold = float(text or "")
-        except ValueError:
-            return
-        if threshold > 0:
-            self._add_condition(break_on_gradient_above(threshold))
-
-    def _add_condition(self, condition: Condition) -> None:
-        self.debugger.conditions.append(condition)
-        self.notify(f"c now also stops at {condition.label}", markup=False)
-
-    def action_clear_conditions(self) -> None:
-        if self.debugger is not None:
-            self.debugger.conditions.clear()
-            self.notify("conditional breakpoints cleared")
 
     def failed(self, exc: Exception) -> None:
         self.query_one("#loading").display = False
@@ -384,45 +307,6 @@ class DebuggerScreen(ClassroomActions, Screen):
         inspector.full = not inspector.full
         if self.debugger is not None:
             inspector.moved(self.debugger)
-
-    # --- training and other iterations -------------------------------------------------------
-
-    def action_train(self) -> None:
-        if self.debugger is not None:
-            self.app.push_screen(PromptScreen("Train how many iterations?", "1 to 10000", "50"),
-                                 self._train)
-
-    def _train(self, text: str | None) -> None:
-        try:
-            iterations = int(text or "")
-        except ValueError:
-            return
-        if 1 <= iterations <= 10_000:
-            self.run_training(iterations)
-
-    @work(thread=True, exclusive=True, group="prepare")
-    def run_training(self, iterations: int) -> None:
-        try:
-            self.debugger.train(iterations)
-        except Exception as exc:  # the user's network code may raise anything
-            self.app.call_from_thread(self.app.show_error, str(exc))
-        self.app.call_from_thread(self.iterations_changed)
-
-    def iterations_changed(self) -> None:
-        self.query_one(TabbedContent).active = "training-tab"
-        self.cycle_changed()
-
-    def action_iteration(self, delta: int) -> None:
-        if self.debugger is not None:
-            self.view_iteration(self.debugger.viewing + delta)
-
-    def view_iteration(self, index: int) -> None:
-        try:
-            self.debugger.view(index)
-        except ValueError as exc:  # its records were let go
-            self.notify(str(exc), markup=False, severity="warning")
-            return
-        self.iterations_changed()
 
     def action_screenshot(self) -> None:
         path = self.app.save_screenshot()
