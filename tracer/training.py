@@ -297,9 +297,9 @@ class Stop:
         moment = self.cycle.timeline[self.position]
         if isinstance(moment.record, Outcome):
             return "the outcome (the loss after the update)"
-        if moment.phase == "update":
+        if moment.node is None:
             return f"update {moment.index + 1} ({moment.record.name})"
-        name = self.cycle.trace.nodes[moment.record.node].name
+        name = self.cycle.trace.nodes[moment.node].name
         return f"{moment.phase} step {moment.index + 1} ({name})"
 
     @property

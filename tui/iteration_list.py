@@ -13,11 +13,11 @@ from .state import Debugger
 
 
 def iteration_label(debugger: Debugger, k: int) -> str:
-    """``▶ #3    loss 0.2984 → 0.291`` (▶ on the iteration being viewed)."""
+    """``▶ #3    loss 0.298371 → 0.291028`` (▶ on the iteration being viewed)."""
     history = debugger.history
     mark = "▶ " if k == debugger.viewing else "  "
-    return (f"{mark}#{history.first + k:<4} loss {explain.number(history.losses[k], 5)} → "
-            f"{explain.number(history.losses_after[k], 5)}")
+    return (f"{mark}#{history.first + k:<4} "
+            f"{explain.loss_change(history.losses[k], history.losses_after[k])}")
 
 
 class IterationList(LineList):

@@ -14,16 +14,17 @@ from textual.widgets import ProgressBar, Sparkline, Static
 from tracer import explain
 
 from .iteration_list import IterationList
+from .panel import DebuggerPanel
 from .state import CURVE_POINTS, Debugger
 
 
 def progress_text(done: int, total: int, loss: float, rate: float) -> str:
-    """``iteration 120 of 1,000 │ loss 0.4127 │ 850 it/s │ esc cancels``."""
-    return (f"iteration {done:,} of {total:,} │ loss {explain.number(loss, 5)} │ "
+    """``iteration 120 of 1,000 │ loss 0.412700 │ 850 it/s │ esc cancels``."""
+    return (f"iteration {done:,} of {total:,} │ loss {explain.loss_value(loss)} │ "
             f"{rate:,.0f} it/s │ esc cancels")
 
 
-class TrainingPanel(Vertical):
+class TrainingPanel(DebuggerPanel, Vertical):
     """``t`` runs more iterations; select one here to step through its passes."""
 
     def compose(self) -> ComposeResult:
@@ -36,13 +37,13 @@ class TrainingPanel(Vertical):
         iterations.border_title = "t: train more · [ ]: previous/next"
         yield iterations
 
-    def show(self, debugger: Debugger) -> None:
+    def cycle_changed(self, debugger: Debugger) -> None:
         """The iterations run so far (after a run, or when the view moves to another)."""
         history = debugger.loss_history()
         self.query_one("#training-progress", ProgressBar).display = False
         self.query_one("#training-summary", Static).update(Text(
-            f"{debugger.count:,} iteration(s): loss {explain.number(history[0], 5)} → "
-            f"{explain.number(history[-1], 5)}"))
+            f"{debugger.count:,} iteration(s): "
+            f"{explain.loss_change(history[0], history[-1])}"))
         self.query_one(Sparkline).data = debugger.loss_curve(CURVE_POINTS)
         self.query_one(IterationList).show(debugger)
 
