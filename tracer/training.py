@@ -32,6 +32,7 @@ from .diagnostics import (
     break_on_gradient_above,
     break_on_nonfinite,
 )
+from .explain import loss_change
 from .network import Cycle, Outcome
 
 # What a history's checkpoints may hold in all: 10,000 iterations of a 784-128-10 MLP (814 KB
@@ -306,7 +307,7 @@ class Stop:
     def message(self) -> str:
         outcome = self.cycle.timeline[-1].record
         return (f"stopped at iteration {self.iteration}, {self.where}: {self.condition.label} "
-                f"(loss {outcome.loss_before:.6g} → {outcome.loss_after:.6g})")
+                f"({loss_change(outcome.loss_before, outcome.loss_after)})")
 
 
 @dataclass(frozen=True)
