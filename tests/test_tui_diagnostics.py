@@ -49,7 +49,7 @@ async def test_a_healthy_network_has_no_badges_and_says_so():
         debugger = debugger_of(app)
         assert not [f for f in debugger.findings if f.is_problem]
         assert all(debugger.badge(n.id) is None for n in debugger.trace.nodes)
-        assert "No problems found" in str(app.screen.query_one("#finding-message").content)
+        assert "No problems found" in str(app.screen.query_one("#verdict").content)
 
 
 async def test_conditional_breakpoint_stops_at_the_first_nonfinite_value():

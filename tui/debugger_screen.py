@@ -13,6 +13,7 @@ from textual.widgets import Footer, LoadingIndicator, OptionList, Static, Tabbed
 
 from tracer import Network, explain
 from tracer.diagnostics import (
+    THRESHOLDS,
     Condition,
     break_on_dead_unit,
     break_on_gradcheck_failure,
@@ -43,7 +44,6 @@ LEGEND = (("current", "graph--current"), ("done", "graph--done"), ("pending", "g
           ("── flow now", "graph--edge-active"), ("● breakpoint", "graph--breakpoint"))
 
 
-AUTO_DIAGNOSE_LIMIT = 1500  # nodes; bigger graphs are diagnosed when asked (command palette)
 
 CONDITIONS = {"nonfinite": break_on_nonfinite, "gradcheck": break_on_gradcheck_failure,
               "dead": break_on_dead_unit}
@@ -232,8 +232,9 @@ class DebuggerScreen(Screen):
         long enough to make the UI stutter, so there it waits to be asked (palette)."""
         if self.debugger is None:
             return
-        if len(self.debugger.trace.nodes) > AUTO_DIAGNOSE_LIMIT and not (asked or whole_network):
-            self.query_one(DiagnosticsPanel).waiting(len(self.debugger.trace.nodes))
+        nodes = len(self.debugger.trace.nodes)
+        if nodes > THRESHOLDS.diagnose_at_open and not (asked or whole_network):
+            self.query_one(DiagnosticsPanel).waiting(nodes)
             return
         self.diagnose_in_background(whole_network)
 

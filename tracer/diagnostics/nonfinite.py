@@ -1,0 +1,158 @@
+"""Non-finite values and gradients: the first NaN or ±inf of the forward pass and of the backward
+pass, with the op-specific reason (each op says why it can give one: ``Op.nonfinite``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import explain
+from ..ops import NonFinite
+from ..record import Trace
+from .findings import (
+    SHOWN,
+    Finding,
+    element,
+    finite,
+    index_text,
+    listing,
+    make_finding,
+    op_name,
+    positions,
+)
+
+# --- non-finite values and gradients ------------------------------------------------------------
+
+_FIXES = {
+    "log-of-zero": "ln(0) = −∞, and 0·(−∞) = NaN. If this is a loss on a probability, compute it "
+                   "with tracer's bce_with_logits(score, label) on the score before the sigmoid, "
+                   "or bce(p, label) or cross_entropy(scores, label), which take the log "
+                   "without ever reaching ln(0); otherwise keep the argument positive, e.g. "
+                   "(x + 1e-12).log().",
+    "log-of-negative": "The log of a negative number is not a real number. Make sure the "
+                       "argument is positive (a probability, a softplus, an exp) before the log.",
+    "exp-overflow": "e^x overflows a float64 above x ≈ 709.8. Subtract the maximum before exp "
+                    "(as softmax does), or use a loss that takes raw scores (cross_entropy, "
+                    "bce_with_logits).",
+    "division-by-zero": "Guard the denominator (add a small epsilon) or find out why it is 0.",
+    "overflow": "The numbers grew past float64's largest value (about 1.8e308): the weights or "
+                "inputs are far too large. Scale the inputs and initialise smaller weights.",
+    "data": "The data itself is not finite: clean it (drop or fill the missing values) before "
+            "training.",
+    "op": "Check what the op computes for these inputs.",
+}
+
+
+def _cause(trace: Trace, node: int) -> tuple[str, str]:
+    """Why ``node``'s value is not finite though its inputs are: (cause key, sentence)."""
+    nd = trace.nodes[node]
+    if not nd.inputs:
+        bad = positions(~np.isfinite(nd.value))
+        where = listing([index_text(i) or "its value" for i in bad])
+        return "data", f"{nd.name} is {nd.kind} data, and it holds non-finite values at {where}"
+    op = trace.op(node)
+    inputs = [trace.nodes[i] for i in nd.inputs]
+    bad = positions(~np.isfinite(nd.value))
+    idx = bad[0] if bad else ()
+    expression = explain.expression(trace, nd)
+    if op is not None and op.elementwise:
+        x = [element(i.value, idx, nd.shape) for i in inputs]
+        at = index_text(idx)
+        blame = _blame(trace, node, idx)
+        if blame is not None:
+            quoted = f"{inputs[blame.input].name}{at} = {explain.number(x[blame.input])}"
+            return blame.cause, f"{expression}, and {quoted}{blame.note}"
+        operands = ", ".join(f"{i.name}{at} = {explain.number(v)}"
+                             for i, v in zip(inputs, x, strict=True))
+        if np.isinf(nd.value[idx] if nd.value.ndim else nd.value):
+            return "overflow", f"{expression} overflows for {operands}"
+        return "op", f"{expression} ({op_name(trace, node)}) gives NaN for {operands}"
+    operands = "; ".join(f"{i.name} {explain.summary(i.value)}" for i in inputs)
+    kind = "overflow" if np.any(np.isinf(nd.value)) else "op"
+    return kind, f"{expression} ({op_name(trace, node)}) gives it from finite inputs ({operands})"
+
+
+def _blame(trace: Trace, node: int, idx: tuple[int, ...]) -> NonFinite | None:
+    """What the op at ``node`` says about its inputs' elements at ``idx`` (``None`` if nothing)."""
+    op, nd = trace.op(node), trace.nodes[node]
+    if op is None or op.nonfinite is None:
+        return None
+    return op.nonfinite(*(element(trace.nodes[i].value, idx, nd.shape) for i in nd.inputs),
+                        **nd.attrs)
+
+
+def nonfinite_value(trace: Trace) -> Finding | None:
+    for nd in trace.nodes:
+        if finite(nd.value):
+            continue
+        bad = positions(~np.isfinite(nd.value))
+        value = explain.number(nd.value[bad[0]] if bad and nd.value.ndim else nd.value.item())
+        at = listing([index_text(i) for i in bad]) if nd.value.ndim else ""
+        key, why = _cause(trace, nd.id)
+        where = f" at {at}" if at else ""
+        return make_finding(
+            "nonfinite-value", "error", trace, nd.id, "forward",
+            f"{nd.name} is {value}{where}: {why}",
+            f"{nd.name} is {value}{where}, the first value in the forward pass that is not a "
+            f"finite number (forward step {nd.id + 1}): {why}. Everything computed "
+            f"from it is NaN or infinite too, the loss included, and so are the gradients that "
+            f"flow back through it; an update would write NaN into the weights. {_FIXES[key]}",
+            cause=key, value=value, elements=[list(i) for i in bad[:SHOWN]],
+            inputs={trace.nodes[i].name: explain.short(trace.nodes[i].value) for i in nd.inputs})
+    return None
+
+
+def nonfinite_gradient(trace: Trace) -> Finding | None:
+    for step in trace.backward:
+        nd = trace.nodes[step.node]
+        record = next((r for r in step.inputs if not finite(r.contribution)), None)
+        if record is None:
+            continue
+        x = trace.nodes[record.node]
+        product = record.unreduced if record.reduced_axes else record.contribution
+        bad = positions(~np.isfinite(product))
+        idx = bad[0] if bad and product.ndim else ()
+        value = explain.number(np.asarray(product)[idx] if idx else np.ravel(product)[0])
+        lhs = explain.grad_name(trace, record.node)
+        upstream = element(step.upstream, idx, nd.shape) if step.upstream.ndim else float(
+            step.upstream.item())
+        at = index_text(idx)
+        formula = explain.formula(trace, step, record)
+        if record.local is not None:
+            local = element(record.local, idx, nd.shape)
+            why = (f"upstream {explain.grad_name(trace, nd.id)}{at} = {explain.number(upstream)} "
+                   f"times the local derivative {explain.local_name(trace, nd.id, x.id)}{at} = "
+                   f"{explain.number(local)} ({formula})")
+            key = "local" if not np.isfinite(local) else (
+                "upstream" if not np.isfinite(upstream) else "overflow")
+        else:
+            why = (f"{op_name(trace, nd.id)}'s backward, given upstream "
+                   f"{explain.short(step.upstream)}, returns it")
+            key = "upstream" if not finite(step.upstream) else "op"
+        inherited = [trace.nodes[i].name for i in (nd.id, *nd.inputs)
+                     if not finite(trace.nodes[i].value)]
+        if inherited:
+            origin_text = (f" It comes from the forward pass: {listing(inherited)} "
+                           f"{'is' if len(inherited) == 1 else 'are'} already not finite, see "
+                           f"the nonfinite-value finding.")
+            key = "forward"
+        elif key == "local" and (blame := _blame(trace, nd.id, idx)) is not None:
+            origin_text = " " + _FIXES[blame.cause]
+        elif key == "overflow":
+            origin_text = " " + _FIXES["overflow"]
+        else:
+            origin_text = (" Check the local derivative of this op at these inputs: "
+                           + ", ".join(
+                               f"{trace.nodes[i].name}{at} = "
+                               f"{explain.number(element(trace.nodes[i].value, idx, nd.shape))}"
+                               for i in nd.inputs if trace.nodes[i].value.size) + ".")
+        return make_finding(
+            "nonfinite-gradient", "error", trace, nd.id, "backward",
+            f"{lhs} becomes {value} at {nd.name} ({nd.op})",
+            f"{lhs} becomes {value}{(' at ' + at) if at else ''} at backward step "
+            f"{step.index + 1}, where {nd.name} ({nd.op}) passes the gradient to {x.name}: "
+            f"{why}. From here on every gradient it reaches is NaN or infinite, and so would "
+            f"the weights be after an update.{origin_text}",
+            cause=key, value=value, input=x.name, elements=[list(i) for i in bad[:SHOWN]])
+    return None
+
+
