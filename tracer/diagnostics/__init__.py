@@ -63,7 +63,7 @@ from .breakpoints import (
     break_on_gradient_above,
     break_on_nonfinite,
 )
-from .checks import NodeCheck, node_checks, node_findings, param_findings, recorded_values
+from .checks import NodeCheck, all_node_checks, node_checks, node_findings
 from .dependence import dependence
 from .findings import (
     PHASES,
@@ -78,7 +78,10 @@ from .findings import (
     verdict,
 )
 from .flow import Layer, gradient_flow, layers
+from .losscheck import recorded_values
 from .nonfinite import nonfinite_gradient, nonfinite_value
+from .paramcheck import param_findings, unchecked
+from .training import Probe, one_step, training_findings
 from .units import dead_units, saturated_units, units
 
 if TYPE_CHECKING:
@@ -88,20 +91,22 @@ __all__ = [
     "KINDS", "PHASES", "SEVERITIES", "THRESHOLDS", "Condition", "Finding", "Layer", "NodeCheck",
     "Thresholds", "break_on_dead_unit", "break_on_gradcheck_failure", "break_on_gradient_above",
     "break_on_nonfinite", "dead_units", "diagnose", "diagnose_network", "headline", "layers",
-    "node_checks", "problems", "recorded_values", "saturated_units", "to_json", "to_text",
-    "verdict",
+    "node_checks", "one_step", "problems", "recorded_values", "saturated_units", "to_json",
+    "to_text", "verdict",
 ]
 
 # --- everything together ------------------------------------------------------------------------
 
 # Every kind, in the order findings of one severity are listed.
-KINDS = ("nonfinite-value", "nonfinite-gradient", "gradcheck-node", "gradcheck-param",
-         "exploding-gradient", "vanishing-gradient", "dead-relu", "saturated", "unused-param",
-         "zero-gradient")
+KINDS = ("nonfinite-value", "diverged", "nonfinite-gradient", "gradcheck-node", "gradcheck-param",
+         "summed-loss", "overshoot", "exploding-gradient", "vanishing-gradient", "dead-relu",
+         "saturated", "per-example-param", "unused-param", "zero-gradient", "unchecked")
 
 
 def diagnose(trace: Trace, forward: Callable[[], Tensor] | None = None, *,
-             params: Sequence[Tensor] = (), thresholds: Thresholds = THRESHOLDS) -> list[Finding]:
+             params: Sequence[Tensor] = (), thresholds: Thresholds = THRESHOLDS,
+             probe: Callable[[], Probe] | None = None,
+             skipped: str | None = None) -> list[Finding]:
     """Everything wrong with the gradients of ``trace``, most serious first.
 
     Parameters
@@ -110,14 +115,21 @@ def diagnose(trace: Trace, forward: Callable[[], Tensor] | None = None, *,
         A recorded forward and backward pass (it may be from before an optimizer step; the
         checks probe the recorded values and put the parameters back).
     forward
-        The network's forward function, for the whole-network gradient check per parameter;
-        without it only the per-node checks run. The check sets the parameters' ``.data`` to
-        probe values while it runs (and puts them back), so do not run the network meanwhile.
+        The network's forward function, for the whole-loss gradient check of the parameters;
+        without it only the per-node checks run (and an ``unchecked`` note says so). The check
+        sets the parameters' ``.data`` to probe values while it runs (and puts them back), so
+        do not run the network meanwhile.
     params
         The parameters the network declares (``Network.params``), so that one ``forward()``
         never uses is found; parameters in the graph are always considered.
     thresholds
         Where a measure becomes a finding (see :class:`Thresholds`).
+    probe
+        One optimizer step from the recorded values (:func:`one_step`), to see whether an
+        update overshoots.
+    skipped
+        Why the whole-loss check was not asked for, when ``forward`` is ``None`` on purpose
+        (said in the ``unchecked`` note).
 
     Returns
     -------
@@ -127,19 +139,27 @@ def diagnose(trace: Trace, forward: Callable[[], Tensor] | None = None, *,
     """
     found: list[Finding] = []
     with np.errstate(all="ignore"):  # the numbers may be anything; the findings say so
-        for finding in (nonfinite_value(trace), nonfinite_gradient(trace)):
-            if finding is not None:
-                found.append(finding)
-        culprits = node_findings(trace, thresholds)
+        found += [f for f in (nonfinite_value(trace), nonfinite_gradient(trace)) if f]
+        covered = bool(found)
+        checks = all_node_checks(trace, thresholds)
+        culprits = node_findings(trace, checks)
         found += culprits
-        healthy = all(finite(n.value) and finite(n.grad) for n in trace.nodes)
-        probes = sum(2 * min(p.value.size, thresholds.param_check_limit) for p in trace.params)
-        affordable = probes * len(trace.nodes) <= thresholds.param_check_budget
-        if forward is not None and healthy and affordable:
-            found += param_findings(trace, forward, thresholds, culprits)
+        healthy = np.isfinite(trace.loss) and all(finite(n.grad) for n in trace.params)
+        whole = None
+        if forward is None:
+            skipped = skipped or "no forward function to re-run"
+        elif not healthy:
+            skipped = "the loss or a parameter's gradient is not finite"
+        else:
+            param_found, whole = param_findings(trace, forward, thresholds, culprits)
+            found += param_found
+        found += training_findings(trace, probe, thresholds)
         found += gradient_flow(trace, thresholds)
         found += units(trace, thresholds)
         found += dependence(trace, params)
+        note = unchecked(trace, checks, whole, skipped, covered)
+        if note is not None:
+            found.append(note)
     rank = {kind: k for k, kind in enumerate(KINDS)}
     severity = {s: k for k, s in enumerate(SEVERITIES)}
     return sorted(found, key=lambda f: (severity[f.severity], rank[f.kind],
@@ -148,8 +168,9 @@ def diagnose(trace: Trace, forward: Callable[[], Tensor] | None = None, *,
 
 def diagnose_network(network: Network, thresholds: Thresholds = THRESHOLDS) -> list[Finding]:
     """Trace ``network`` at its current parameters (no update) and :func:`diagnose` it."""
-    return diagnose(network.trace(), network.forward, params=network.params,
-                    thresholds=thresholds)
+    trace = network.trace()
+    return diagnose(trace, network.forward, params=network.params, thresholds=thresholds,
+                    probe=one_step(network, trace))
 
 
 def problems(findings: Sequence[Finding]) -> list[Finding]:

@@ -66,7 +66,7 @@ def break_on_gradient_above(threshold: float) -> Condition:
 
 
 def break_on_gradcheck_failure(tolerance: float = TOLERANCE,
-                               limit: int | None = THRESHOLDS.node_check_limit) -> Condition:
+                               limit: int | None = THRESHOLDS.locate_limit) -> Condition:
     """Stop at a backward step whose op fails the per-node gradient check (see
     :func:`node_checks`); each node is checked once per trace."""
     memo: dict[str, Any] = {"trace": None, "results": {}}

@@ -42,19 +42,25 @@ class Thresholds:
         A sigmoid or tanh unit whose local derivative is below this for every example is
         *saturated*.
     tolerance
-        The largest relative error a gradient check accepts (as :mod:`tracer.gradcheck`).
-    node_check_limit
-        Structural ops whose differentiable inputs hold more elements than this are not checked
-        node by node (each element costs two runs of the op). Elementwise ops are always checked.
+        The relative error a gradient check accepts on top of what rounding and the step size
+        explain (see :class:`tracer.gradcheck.Differences`).
+    locate_limit
+        A node's input of at most this many elements whose directional check fails is checked
+        again element by element, to quote the worst element (each costs four runs of the op).
     param_check_limit
-        Elements probed per parameter by the whole-network check (each costs two forward passes).
-    param_check_budget
-        The whole-network check is skipped when (elements probed × 2 × nodes in the graph) would
-        exceed this: a big graph of scalars with many parameters would take minutes. The
-        per-node checks still run, and they are what pins a wrong backward down.
+        Elements of a parameter whose whole-loss check fails that are measured one by one, to
+        quote the worst (each costs two forward passes).
+    overshoot
+        One update that multiplies a positive loss by at least this much overshoots.
+    batch_weight
+        A loss whose examples weigh, together, at least this fraction of the batch size (1 for
+        a mean) sums over the batch.
     diagnose_at_open
         A debugger diagnoses a graph of up to this many nodes as soon as it opens; a bigger one
         when asked (the checks would hold the UI up).
+    param_check_at_open
+        Seconds the whole-loss check of the parameters may take to run at open (estimated from
+        the time of one forward pass); a longer one is offered with its cost.
     """
 
     vanishing_ratio: float = 1e3
@@ -62,10 +68,12 @@ class Thresholds:
     exploding_gradient: float = 1e3
     saturated_slope: float = 1e-3
     tolerance: float = TOLERANCE
-    node_check_limit: int = 2000
+    locate_limit: int = 2000
     param_check_limit: int = 50
-    param_check_budget: int = 2_000_000
+    overshoot: float = 2.0
+    batch_weight: float = 0.5
     diagnose_at_open: int = 1500
+    param_check_at_open: float = 1.0
 
 
 THRESHOLDS = Thresholds()
@@ -159,7 +167,7 @@ def element(a: Array, idx: tuple[int, ...], shape: tuple[int, ...]) -> float:
 
 
 def finite(a: Array) -> bool:
-    return bool(np.all(np.isfinite(a)))
+    return bool(np.isfinite(a).all())  # the method: np.all's dispatch costs more on scalars
 
 
 def root_mean_square(arrays: Sequence[Array]) -> float:
@@ -186,20 +194,25 @@ _LABELS = {"error": "error", "warning": "warning", "info": "note"}
 
 def headline(finding: Finding) -> str:
     """``error nonfinite-value at log_q (forward step 9)``: the finding's first line. Steps are
-    numbered from 1, as the debugger shows them (``Finding.step`` is the record's index)."""
+    numbered from 1 here, in ``to_json`` and in the debugger's step list (``Finding.step`` is the
+    record's index, from 0)."""
     where = f" at {finding.name}" if finding.name else ""
     step = f" ({finding.phase} step {finding.step + 1})" if finding.step is not None else ""
     return f"{_LABELS[finding.severity]} {finding.kind}{where}{step}"
 
 
 def verdict(findings: Sequence[Finding]) -> str:
-    """``2 problems: 1 error, 1 warning (and 1 note).`` or ``No problems found.``"""
+    """``2 problems: 1 error, 1 warning (and 1 note).`` or ``No problems found.``; when an
+    ``unchecked`` note says something was not checked, the verdict says so too."""
+    gaps = "".join(f" Not checked: {f.summary.removeprefix('not checked: ')}."
+                   for f in findings if f.kind == "unchecked")
     counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
     notes = counts["info"]
     note_text = f"{notes} note{'s' if notes != 1 else ''}"
     total = counts["error"] + counts["warning"]
     if not total:
-        return "No problems found." + (f" ({note_text}.)" if notes else "")
+        found = "No problems found in what was checked." if gaps else "No problems found."
+        return found + (f" ({note_text}.)" if notes else "") + gaps
     parts = [f"{counts[s]} {s}{'s' if counts[s] != 1 else ''}" for s in ("error", "warning")
              if counts[s]]
     tail = f" (and {note_text})" if notes else ""
@@ -231,5 +244,6 @@ def to_json(findings: Sequence[Finding]) -> list[dict[str, Any]]:
         return jsonable(value)
 
     return [{"kind": f.kind, "severity": f.severity, "node": f.node, "name": f.name,
-             "phase": f.phase, "step": f.step, "summary": f.summary, "message": f.message,
+             "phase": f.phase, "step": None if f.step is None else f.step + 1,
+             "summary": f.summary, "message": f.message,
              "details": plain(f.details)} for f in findings]

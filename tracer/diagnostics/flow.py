@@ -50,16 +50,22 @@ def layers(trace: Trace) -> tuple[Layer, ...]:
     if not activations:
         return ()
     deepest = max(depth[n.id] for n in activations)
+    # One pass each to bucket activations and parameters by depth: a network of scalars has as
+    # many layers as neurons, so a pass per layer would be quadratic.
+    by_depth: dict[int, list[int]] = {}
+    for n in activations:
+        by_depth.setdefault(depth[n.id], []).append(n.id)
+    params_at: dict[int, list[int]] = {}
+    for p in trace.params:
+        if p.id in depth:
+            params_at.setdefault(depth[p.id], []).append(p.id)
     out = []
-    for d in range(deepest, -1, -1):
-        nodes = tuple(n.id for n in activations if depth[n.id] == d)
-        if not nodes:
-            continue
-        params = tuple(p.id for p in trace.params if depth.get(p.id) == d + 1)
+    for d in sorted(by_depth, reverse=True):
+        nodes = tuple(by_depth[d])
         grads = [trace.nodes[i].grad for i in nodes]
         size = root_mean_square(grads)
         norm = size * float(np.sqrt(sum(g.size for g in grads)))
-        out.append(Layer(deepest - d + 1, nodes, size, norm, params))
+        out.append(Layer(deepest - d + 1, nodes, size, norm, tuple(params_at.get(d + 1, ()))))
     return tuple(out)
 
 

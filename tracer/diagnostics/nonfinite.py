@@ -35,7 +35,13 @@ _FIXES = {
                     "bce_with_logits).",
     "division-by-zero": "Guard the denominator (add a small epsilon) or find out why it is 0.",
     "overflow": "The numbers grew past float64's largest value (about 1.8e308): the weights or "
-                "inputs are far too large. Scale the inputs and initialise smaller weights.",
+                "inputs are far too large. If the network has trained before this, training "
+                "diverged: the learning rate is too large, so lower it. Otherwise scale the "
+                "inputs and initialise smaller weights.",
+    "diverged": "Training diverged: the learning rate is too large for these gradients, and the "
+                "updates threw the parameters past any finite value. Lower the learning rate "
+                "(try a tenth of it) or clip the gradients' norm, and start again from finite "
+                "weights.",
     "data": "The data itself is not finite: clean it (drop or fill the missing values) before "
             "training.",
     "op": "Check what the op computes for these inputs.",
@@ -48,6 +54,9 @@ def _cause(trace: Trace, node: int) -> tuple[str, str]:
     if not nd.inputs:
         bad = positions(~np.isfinite(nd.value))
         where = listing([index_text(i) or "its value" for i in bad])
+        if nd.kind == "param":
+            return "diverged", (f"{nd.name} is a parameter, and it holds non-finite values at "
+                                f"{where}")
         return "data", f"{nd.name} is {nd.kind} data, and it holds non-finite values at {where}"
     op = trace.op(node)
     inputs = [trace.nodes[i] for i in nd.inputs]
@@ -80,25 +89,66 @@ def _blame(trace: Trace, node: int, idx: tuple[int, ...]) -> NonFinite | None:
                         **nd.attrs)
 
 
-def nonfinite_value(trace: Trace) -> Finding | None:
-    for nd in trace.nodes:
-        if finite(nd.value):
-            continue
-        bad = positions(~np.isfinite(nd.value))
-        value = explain.number(nd.value[bad[0]] if bad and nd.value.ndim else nd.value.item())
-        at = listing([index_text(i) for i in bad]) if nd.value.ndim else ""
-        key, why = _cause(trace, nd.id)
-        where = f" at {at}" if at else ""
-        return make_finding(
-            "nonfinite-value", "error", trace, nd.id, "forward",
-            f"{nd.name} is {value}{where}: {why}",
-            f"{nd.name} is {value}{where}, the first value in the forward pass that is not a "
-            f"finite number (forward step {nd.id + 1}): {why}. Everything computed "
-            f"from it is NaN or infinite too, the loss included, and so are the gradients that "
-            f"flow back through it; an update would write NaN into the weights. {_FIXES[key]}",
-            cause=key, value=value, elements=[list(i) for i in bad[:SHOWN]],
-            inputs={trace.nodes[i].name: explain.short(trace.nodes[i].value) for i in nd.inputs})
+def _first_bad_gradient(trace: Trace) -> int | None:
+    """The node whose backward step first sends a NaN or ±inf gradient."""
+    for step in trace.backward:
+        if any(not finite(r.contribution) for r in step.inputs):
+            return step.node
     return None
+
+
+def harmful(trace: Trace) -> list[int]:
+    """The nodes, in forward order, whose NaN or ±inf values reach the loss or a gradient: back
+    from the loss (when it is not finite) and from the step that first sends a non-finite
+    gradient, through inputs that are not finite either. A −inf that softmax, exp or a max
+    turns into finite numbers (a causal mask) reaches neither, and is no problem."""
+    bad = {nd.id for nd in trace.nodes if not finite(nd.value)}
+    targets = [trace.root] if trace.root in bad else []
+    first = _first_bad_gradient(trace)
+    if first is not None:
+        targets += [i for i in (first, *trace.nodes[first].inputs) if i in bad]
+    seen, stack = set(targets), list(targets)
+    while stack:
+        for i in trace.nodes[stack.pop()].inputs:
+            if i in bad and i not in seen:
+                seen.add(i)
+                stack.append(i)
+    return sorted(seen)
+
+
+def _consequence(trace: Trace) -> str:
+    """What the non-finite values do, said only as far as it is true."""
+    loss = explain.number(trace.loss)
+    params = [p.name for p in trace.params if not finite(p.grad)]
+    update = (f"; an update would write NaN into {listing(params)}" if params else "")
+    if not np.isfinite(trace.loss):
+        return (f"Everything computed from it on the way to the loss is NaN or infinite too, the "
+                f"loss included ({loss}){update}.")
+    return (f"The loss is finite ({loss}), but gradients that flow back through it are not (see "
+            f"the nonfinite-gradient finding){update}.")
+
+
+def nonfinite_value(trace: Trace) -> Finding | None:
+    """The first NaN or ±inf value that reaches the loss or a gradient (see :func:`harmful`):
+    a ``nonfinite-value`` error, or ``diverged`` when it is a parameter's own value."""
+    reaching = harmful(trace)
+    if not reaching:
+        return None
+    nd = trace.nodes[reaching[0]]
+    bad = positions(~np.isfinite(nd.value))
+    value = explain.number(nd.value[bad[0]] if bad and nd.value.ndim else nd.value.item())
+    at = listing([index_text(i) for i in bad]) if nd.value.ndim else ""
+    key, why = _cause(trace, nd.id)
+    where = f" at {at}" if at else ""
+    kind = "diverged" if key == "diverged" else "nonfinite-value"
+    return make_finding(
+        kind, "error", trace, nd.id, "forward",
+        f"{nd.name} is {value}{where}: {why}",
+        f"{nd.name} is {value}{where}, the first value in the forward pass that is not a "
+        f"finite number and reaches the loss or a gradient (forward step {nd.id + 1}): {why}. "
+        f"{_consequence(trace)} {_FIXES[key]}",
+        cause=key, value=value, elements=[list(i) for i in bad[:SHOWN]],
+        inputs={trace.nodes[i].name: explain.short(trace.nodes[i].value) for i in nd.inputs})
 
 
 def nonfinite_gradient(trace: Trace) -> Finding | None:
