@@ -62,40 +62,32 @@ def diverged() -> Network:
     return network
 
 
-class RowNorm(CustomOp):
-    """x / ‖row‖: a structural custom op whose backward forgets the norm's own dependence on x."""
+def row_norm(right: bool) -> type[CustomOp]:
+    """x / ‖row‖ as a structural custom op; unless ``right``, its backward forgets the norm's own
+    dependence on x (it misses −x̂(x̂·g)/‖x‖)."""
 
-    formulas = ("∂(x/‖x‖)/∂x = (I − x̂x̂ᵀ)/‖x‖",)
-    sentence = "{out} scales each row of {x} to length 1"
+    class RowNorm(CustomOp):
+        formulas = ("∂(x/‖x‖)/∂x = (I − x̂x̂ᵀ)/‖x‖",)
+        sentence = "{out} scales each row of {x} to length 1"
 
-    def forward(x):
-        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+        def forward(x):
+            return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
-    def backward(g, x, out):
-        return (g / np.linalg.norm(x, axis=-1, keepdims=True),)  # misses −x̂(x̂·g)/‖x‖
+        def backward(g, x, out):
+            norm = np.linalg.norm(x, axis=-1, keepdims=True)
+            missing = out * np.sum(g * out, axis=-1, keepdims=True) if right else 0.0
+            return ((g - missing) / norm,)
 
-
-class RightRowNorm(CustomOp):
-    """The same op with the whole derivative."""
-
-    formulas = ("∂(x/‖x‖)/∂x = (I − x̂x̂ᵀ)/‖x‖",)
-    sentence = "{out} scales each row of {x} to length 1"
-
-    def forward(x):
-        return x / np.linalg.norm(x, axis=-1, keepdims=True)
-
-    def backward(g, x, out):
-        norm = np.linalg.norm(x, axis=-1, keepdims=True)
-        return ((g - out * np.sum(g * out, axis=-1, keepdims=True)) / norm,)
+    return RowNorm
 
 
 def wide_custom_op(right: bool = False, rows: int = 64, width: int = 40) -> Network:
-    """A (64, 40) = 2,560-element input through :class:`RowNorm` (or :class:`RightRowNorm`)."""
+    """A (64, 40) = 2,560-element input through :func:`row_norm`'s op."""
     rng = np.random.default_rng(1)
     x = Tensor(rng.standard_normal((rows, width)), name="x")
     w = param(rng.standard_normal((width, width)) * 0.3, name="W")
     target = Tensor(rng.standard_normal((rows, width)), name="target")
-    op = RightRowNorm if right else RowNorm
+    op = row_norm(right)
 
     def forward():
         unit = op.apply(x @ w)

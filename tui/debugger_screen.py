@@ -19,6 +19,7 @@ from tracer.diagnostics import (
     break_on_gradcheck_failure,
     break_on_gradient_above,
     break_on_nonfinite,
+    verdict,
 )
 from tracer.narration import narrate
 
@@ -136,6 +137,7 @@ class DebuggerScreen(Screen):
         Binding("right_square_bracket", "iteration(1)", "Next iteration", show=False),
         Binding("s", "screenshot", "Save an SVG screenshot", show=False),
         Binding("o", "open", "Open…", show=False),
+        Binding("d", "diagnostics", "Diagnostics", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -227,7 +229,7 @@ class DebuggerScreen(Screen):
         self.refresh_view(moved=False)
         self.run_diagnosis()
 
-    def run_diagnosis(self, whole_network: bool = False, asked: bool = False) -> None:
+    def run_diagnosis(self, whole_network: bool | None = None, asked: bool = False) -> None:
         """Diagnose the viewed cycle in a worker. On a big graph the checks hold Python's GIL
         long enough to make the UI stutter, so there it waits to be asked (palette)."""
         if self.debugger is None:
@@ -239,7 +241,7 @@ class DebuggerScreen(Screen):
         self.diagnose_in_background(whole_network)
 
     @work(thread=True, exclusive=True, group="diagnose")
-    def diagnose_in_background(self, whole_network: bool = False) -> None:
+    def diagnose_in_background(self, whole_network: bool | None = None) -> None:
         """Diagnose the viewed cycle off the UI thread (the per-node gradient checks take a
         moment on a big graph); ``whole_network`` adds the finite-difference check of every
         parameter, which re-runs the network and so is asked for from the command palette."""
@@ -251,7 +253,7 @@ class DebuggerScreen(Screen):
             return
         self.app.call_from_thread(self.diagnosed, whole_network)
 
-    def diagnosed(self, whole_network: bool = False) -> None:
+    def diagnosed(self, whole_network: bool | None = None) -> None:
         debugger = self.debugger
         self.query_one(DiagnosticsPanel).show(debugger)
         problems = [f for f in debugger.findings if f.is_problem]
@@ -261,9 +263,8 @@ class DebuggerScreen(Screen):
         if problems:
             self.notify(f"{len(problems)} problem(s) found: {problems[0].summary}",
                         title="diagnostics", severity="warning", markup=False)
-        elif whole_network:
-            self.notify("every parameter's gradient matches finite differences",
-                        title="gradient check", markup=False)
+        elif whole_network:  # asked for: say what came of it, gaps included
+            self.notify(verdict(debugger.findings), title="gradient check", markup=False)
 
     def action_break_on(self, name: str) -> None:
         """Add a conditional breakpoint (see tracer.diagnostics); ``gradient`` asks for a
@@ -560,6 +561,11 @@ class DebuggerScreen(Screen):
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.BINDINGS))
+
+    def action_diagnostics(self) -> None:
+        """Show the Diagnostics tab and put the keyboard on its list of findings."""
+        self.query_one(TabbedContent).active = "diagnostics-tab"
+        self.query_one("#findings", OptionList).focus()
 
     def action_open(self) -> None:
         self.app.open_picker()

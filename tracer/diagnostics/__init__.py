@@ -63,7 +63,7 @@ from .breakpoints import (
     break_on_gradient_above,
     break_on_nonfinite,
 )
-from .checks import NodeCheck, all_node_checks, node_checks, node_findings
+from .checks import all_node_checks, node_checks
 from .dependence import dependence
 from .findings import (
     PHASES,
@@ -79,8 +79,10 @@ from .findings import (
 )
 from .flow import Layer, gradient_flow, layers
 from .losscheck import recorded_values
+from .nodecheck import NodeCheck
+from .nodefindings import check_lines, node_findings
 from .nonfinite import nonfinite_gradient, nonfinite_value
-from .paramcheck import param_findings, unchecked
+from .paramcheck import param_check_cost, param_findings, unchecked
 from .training import Probe, one_step, training_findings
 from .units import dead_units, saturated_units, units
 
@@ -89,10 +91,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KINDS", "PHASES", "SEVERITIES", "THRESHOLDS", "Condition", "Finding", "Layer", "NodeCheck",
-    "Thresholds", "break_on_dead_unit", "break_on_gradcheck_failure", "break_on_gradient_above",
-    "break_on_nonfinite", "dead_units", "diagnose", "diagnose_network", "headline", "layers",
-    "node_checks", "one_step", "problems", "recorded_values", "saturated_units", "to_json",
-    "to_text", "verdict",
+    "Probe", "Thresholds", "break_on_dead_unit", "break_on_gradcheck_failure",
+    "break_on_gradient_above", "break_on_nonfinite", "check_lines", "dead_units", "diagnose",
+    "diagnose_network", "headline", "layers", "node_checks", "one_step", "param_check_cost",
+    "problems", "recorded_values", "saturated_units", "to_json", "to_text", "verdict",
 ]
 
 # --- everything together ------------------------------------------------------------------------

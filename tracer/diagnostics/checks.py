@@ -12,72 +12,14 @@ element, to quote the worst element.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .. import explain
-from ..custom import derivative_origin, origin
 from ..gradcheck import STEP, TOLERANCE, Differences, steps_for
 from ..record import BackwardStep, InputGrad, Trace
-from .findings import THRESHOLDS, Array, Finding, Thresholds, finite, make_finding, op_name, sig
-
-Index = tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class NodeCheck:
-    """One input of one op node checked against finite differences.
-
-    Attributes
-    ----------
-    node, input
-        The op node and the input whose gradient was checked.
-    local
-        True when the local derivative ∂out/∂input itself was compared (elementwise ops);
-        otherwise the gradient the backward step sent to the input (upstream × derivative).
-    analytic, numeric
-        The backward's value and the finite difference: arrays when compared element by element,
-        0-d along a random direction (``directional``).
-    excess
-        The largest disagreement in units of what the differences may be off by (above 1 fails);
-        NaN when no difference could be taken (the op is not finite a step away).
-    worst
-        The index of the worst element (``None`` along a direction).
-    error
-        The relative error |backward − difference| / max(|backward|, |difference|) there.
-    """
-
-    node: int
-    input: int
-    local: bool
-    analytic: Array
-    numeric: Array
-    excess: float
-    worst: Index | None
-    error: float
-    directional: bool = False
-
-    @property
-    def checked(self) -> bool:
-        return bool(np.isfinite(self.excess))
-
-    @property
-    def ok(self) -> bool:
-        """Not shown wrong (an unchecked input is not a failure; :func:`unchecked` says so)."""
-        return not self.checked or self.excess <= 1.0
-
-
-def _worst(analytic: Array, numeric: Array, excess: Array) -> tuple[float, Index | None, float]:
-    usable = np.isfinite(excess)
-    if not np.any(usable):
-        return float("nan"), None, float("nan")
-    flat = int(np.argmax(np.where(usable, excess, -np.inf)))
-    idx = tuple(int(i) for i in np.unravel_index(flat, excess.shape))
-    a, n = float(analytic[idx]), float(numeric[idx])
-    error = abs(a - n) / max(abs(a), abs(n)) if a != n else 0.0
-    return float(excess[idx]), idx, error
+from .findings import THRESHOLDS, Array, Thresholds, finite
+from .nodecheck import NodeCheck, direction, worst_of
 
 
 def _local_excess(op: Any, values: list[Array], out: Array, local: Array, position: int,
@@ -113,7 +55,7 @@ def _local_check(trace: Trace, step: BackwardStep, record: InputGrad,
     analytic, numeric, excess = _local_excess(
         trace.op(step.node), values, np.broadcast_to(nd.value, nd.shape), record.local,
         record.position, nd.attrs, tolerance)
-    worst, idx, error = _worst(analytic, numeric, excess)
+    worst, idx, error = worst_of(analytic, numeric, excess)
     return NodeCheck(step.node, record.node, True, analytic, numeric, worst, idx, error)
 
 
@@ -138,28 +80,21 @@ def _local_checks_together(trace: Trace, nodes: list[int], tolerance: float) -> 
                 nodes, records, *(np.split(a, ends) for a in parts), strict=True):
             shape = trace.nodes[k].shape
             analytic, numeric, excess = (a.reshape(shape) for a in (analytic, numeric, excess))
-            worst, idx, error = _worst(analytic, numeric, excess)
+            worst, idx, error = worst_of(analytic, numeric, excess)
             checks.append(NodeCheck(k, r.node, True, analytic, numeric, worst, idx, error))
     return checks
 
 
-def _direction(x: Array, seed: int) -> Array:
-    """A random direction over ``x``, each element scaled to its own size (0 where ``x`` is not
-    finite), the same for the same node every time."""
-    z = np.random.default_rng(seed).standard_normal(x.shape)
-    return z * steps_for(x) / STEP
-
-
 def _directional(trace: Trace, step: BackwardStep, record: InputGrad, tolerance: float,
-                 direction: Array | None = None) -> tuple[Differences, float, float]:
-    """Along ``direction`` (default: random) over one input: (the differences of
+                 along: Array | None = None) -> tuple[Differences, float, float]:
+    """Along ``along`` (default: a random direction) over one input: (the differences of
     Σ upstream·op(…, input + t·u, …), uᵀ·(the gradient the backward sent), the spread the
     tolerance is relative to)."""
     nd = trace.nodes[step.node]
     op = trace.op(step.node)
     values = [trace.nodes[i].value for i in nd.inputs]
     x = values[record.position]
-    u = _direction(x, 1000 * step.node + record.position) if direction is None else direction
+    u = direction(x, 1000 * step.node + record.position) if along is None else along
     # Outputs that are not finite (a masked score of −inf) take no part, nor should they get
     # any upstream gradient; if they do, the check says it cannot compare.
     finite_out = np.isfinite(nd.value)
@@ -213,7 +148,7 @@ def _elementwise_gradient(trace: Trace, step: BackwardStep, record: InputGrad,
         analytic[idx] = a / scale[idx]
         numeric[idx] = float(diff.numeric) / scale[idx]
         excess[idx] = float(diff.excess(np.float64(a), tolerance, spread))
-    worst, idx, error = _worst(analytic, numeric, excess)
+    worst, idx, error = worst_of(analytic, numeric, excess)
     return NodeCheck(step.node, record.node, False, analytic, numeric, worst, idx, error)
 
 
@@ -283,106 +218,3 @@ def all_node_checks(trace: Trace, limits: Thresholds) -> list[NodeCheck]:
     for nodes in groups.values():
         checks += _local_checks_together(trace, nodes, limits.tolerance)
     return sorted(checks, key=lambda c: c.node)
-
-
-# --- what a failing check looks like in words -----------------------------------------------
-
-
-SMALL = 6  # elements: arrays up to this size are quoted whole
-
-
-def side_by_side(analytic: Array, numeric: Array, worst: Index | None) -> tuple[str, str]:
-    """The backward's and the difference's numbers as a person reads them: whole arrays when
-    small, else the worst element with its index and its own two values."""
-    if worst is None or analytic.size <= SMALL:
-        return explain.short(analytic), explain.short(numeric)
-    at = "[" + ", ".join(map(str, worst)) + "]"
-    return (f"{explain.number(float(analytic[worst]))} at {at}",
-            explain.number(float(numeric[worst])))
-
-
-def error_at(error: float, worst: Index | None, size: int) -> str:
-    """``a relative error of 0.71`` (``at [1, 0], the worst element,`` when there are several)."""
-    where = (f" at [{', '.join(map(str, worst))}], the worst element"
-             if worst is not None and size > 1 else "")
-    return f"a relative error of {sig(error)}{where}"
-
-
-def pattern(analytic: Array, numeric: Array) -> str:
-    """What a wrong derivative looks like next to the right one: a flipped sign or a constant
-    factor (the two classic slips), or '' when it is neither."""
-    a, n = np.ravel(analytic), np.ravel(numeric)
-    use = np.isfinite(a) & np.isfinite(n) & (np.abs(n) > 1e-4)
-    if not np.any(use) or a.size < 2:
-        return ""
-    ratios = a[use] / n[use]
-    factor = float(np.median(ratios))
-    if not np.allclose(ratios, factor, rtol=1e-3) or np.isclose(factor, 1.0, rtol=1e-3):
-        return ""
-    if np.isclose(factor, -1.0, rtol=1e-3):
-        return " It is exactly the negative of the right value everywhere: a flipped sign."
-    return (f" It is {sig(factor)} times the right value everywhere: a "
-            f"{'wrong sign and a ' if factor < 0 else ''}constant factor is missing or extra.")
-
-
-def _record(trace: Trace, nc: NodeCheck) -> InputGrad:
-    return next(r for r in trace.backward_step(nc.node).inputs if r.node == nc.input)
-
-
-def where_to_fix(trace: Trace, nc: NodeCheck) -> str:
-    """The sentence that says which derivative to fix, and where (a custom op's line)."""
-    nd = trace.nodes[nc.node]
-    op = trace.op(nc.node)
-    where = origin(op)
-    formula = explain.formula(trace, trace.backward_step(nc.node), _record(trace, nc))
-    role = "local" if nc.local else "backward"
-    if where:
-        return (f"Fix its {role}() (at {derivative_origin(op) or where}) so that it matches its "
-                f"formula, {formula}.")
-    return f"Fix the derivative of the op {nd.op} ({formula})."
-
-
-def node_findings(trace: Trace, checks: list[NodeCheck]) -> list[Finding]:
-    """A ``gradcheck-node`` error for each failing check."""
-    found = []
-    for nc in checks:
-        if nc.ok:
-            continue
-        nd, x = trace.nodes[nc.node], trace.nodes[nc.input]
-        analytic, numeric = side_by_side(nc.analytic, nc.numeric, nc.worst)
-        if nc.directional:
-            what = (f"the gradient it sends to {x.name} ({x.value.size} elements), compared "
-                    f"along a random direction u, uᵀ·{explain.grad_name(trace, x.id)},")
-        elif nc.local:
-            what = f"its local derivative {explain.local_name(trace, nc.node, x.id)}"
-        else:
-            what = f"the gradient it sends to {x.name}, {explain.grad_name(trace, x.id)},"
-        found.append(make_finding(
-            "gradcheck-node", "error", trace, nc.node, "backward",
-            f"{nd.name} ({nd.op}): backward {analytic}, finite differences {numeric}",
-            f"The backward pass is wrong at {nd.name} ({op_name(trace, nc.node)}): {what} is "
-            f"{analytic} in the backward pass but {numeric} by finite differences of the op's "
-            f"forward, {error_at(nc.error, nc.worst, nc.analytic.size)}, beyond what rounding and "
-            f"the step "
-            f"size explain at both step sizes tried.{pattern(nc.analytic, nc.numeric)} Every "
-            f"gradient computed from it, the parameters' included, is wrong too, so training "
-            f"follows the wrong direction. {where_to_fix(trace, nc)}",
-            input=x.name, compared=("local derivative" if nc.local else
-                                    "gradient along a random direction" if nc.directional
-                                    else "gradient"),
-            analytic=np.asarray(nc.analytic).tolist(), numeric=np.asarray(nc.numeric).tolist(),
-            element=None if nc.worst is None else list(nc.worst), error=nc.error,
-            excess=nc.excess, tolerance=TOLERANCE, custom=origin(trace.op(nc.node)) is not None))
-    return found
-
-
-def unchecked_nodes(trace: Trace, checks: list[NodeCheck]) -> dict[str, Any]:
-    """The op nodes no check covered, by reason: their value is not finite anywhere or their
-    upstream gradient is not (``nonfinite``), or the op is not finite a step away from the
-    recorded inputs (``domain``)."""
-    checked = {c.node for c in checks}
-    domain = sorted({c.node for c in checks if not c.checked})
-    nonfinite = [nd.id for nd in trace.nodes
-                 if trace.op(nd.id) is not None and nd.id not in checked
-                 and any(r.differentiable for r in trace.backward_step(nd.id).inputs)]
-    return {"nonfinite": nonfinite, "domain": domain}

@@ -216,7 +216,7 @@ def verdict(findings: Sequence[Finding]) -> str:
     parts = [f"{counts[s]} {s}{'s' if counts[s] != 1 else ''}" for s in ("error", "warning")
              if counts[s]]
     tail = f" (and {note_text})" if notes else ""
-    return f"{total} problem{'s' if total != 1 else ''}: {', '.join(parts)}{tail}."
+    return f"{total} problem{'s' if total != 1 else ''}: {', '.join(parts)}{tail}.{gaps}"
 
 
 def to_text(findings: Sequence[Finding], title: str = "", width: int = 100) -> str:

@@ -22,9 +22,9 @@ from ..custom import origin
 from ..gradcheck import EPS, STEP, Differences, numeric_gradient, steps_for
 from ..record import Trace
 from ..tensor import Tensor
-from .checks import _direction
 from .dependence import reachable
 from .findings import Array, Thresholds
+from .nodecheck import direction
 
 
 @contextmanager
@@ -166,7 +166,7 @@ def _replay(trace: Trace, start: int, value: Array) -> float:
 def replay_check(trace: Trace, node: int, limits: Thresholds, size: float) -> Along:
     """∂L/∂node as recorded against differences of the recorded ops replayed from ``node``."""
     nd = trace.nodes[node]
-    u = _direction(nd.value, node)
+    u = direction(nd.value, node)
     analytic, spread = _moved(trace, {node: u}, lambda k: trace.nodes[k].grad)
     with np.errstate(all="ignore"):
         return along(lambda t: _replay(trace, node, nd.value + t * u), analytic, size, spread,

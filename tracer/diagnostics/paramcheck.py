@@ -3,6 +3,7 @@ check covered (``unchecked``), so that a verdict never claims a pass it did not 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import networkx as nx
@@ -11,9 +12,10 @@ import numpy as np
 from .. import explain
 from ..record import Trace
 from ..tensor import Tensor
-from .checks import NodeCheck, error_at, side_by_side, unchecked_nodes
 from .findings import Array, Finding, Thresholds, listing, make_finding
 from .losscheck import Along, element_differences, failing_params, locate, place, recorded_values
+from .nodecheck import NodeCheck
+from .nodefindings import error_at, side_by_side, unchecked_nodes
 
 
 def _worst_element(analytic: Array, numeric: Array) -> tuple[tuple[int, ...] | None, float]:
@@ -109,3 +111,16 @@ def unchecked(trace: Trace, checks: list[NodeCheck], whole: Along | None, skippe
         "unchecked", "info", None, None, None, f"not checked: {text}",
         f"Not checked: {text}. Findings and the verdict cover only what was checked.",
         nodes=names, whole_loss=skipped)
+
+
+# Forward passes of a whole-loss check of a healthy network: the loss at the recorded values,
+# two step sizes either way, and the one-step probe.
+FORWARDS_PER_CHECK = 6
+
+
+def param_check_cost(forward: Callable[[], Tensor]) -> float:
+    """Seconds the whole-loss check (and the probe) of a healthy network will take, from the
+    time of one forward pass (run now; the caller holds the network's lock)."""
+    start = time.perf_counter()
+    forward()
+    return FORWARDS_PER_CHECK * (time.perf_counter() - start)
