@@ -300,3 +300,33 @@ def test_steps_count_from_1_in_the_text_and_the_json():
         if finding.step is not None:
             assert f"{finding.phase} step {record['step']})" in headline(finding)
             assert record["step"] == finding.step + 1
+
+
+class HalfLog(CustomOp):
+    """ln x with half the right slope."""
+
+    formulas = ("∂ln(x)/∂x = 1/x",)
+    sentence = "{out} is the log of {x}"
+
+    def forward(x):
+        return np.log(x)
+
+    def local(x, out):
+        return 0.5 / x
+
+
+def test_values_at_the_edge_of_an_ops_domain_are_checked_with_smaller_steps():
+    x = param([2e-6, 1e-3, 3e-6], name="x")  # ln at x − 6e-6 would be NaN
+
+    def right():
+        return x.log().sum()
+
+    findings = diagnose(right().backward(), right)
+    assert not kinds(findings) & {"unchecked", "gradcheck-node", "gradcheck-param"}, to_text(
+        findings)  # checked, and right
+
+    def wrong():
+        return HalfLog.apply(x).sum()
+
+    finding = only(diagnose(wrong().backward(), wrong), "gradcheck-node")
+    assert finding.details["numeric"] == pytest.approx(1 / x.data, rel=1e-2)  # steep: h²/x²

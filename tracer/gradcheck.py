@@ -136,6 +136,9 @@ STEP = ROUNDING ** (1 / 3)
 # Rounding errors allowed per unit of magnitude: each value of a forward pass rounds by up to ε
 # of itself, and a sum of n terms by up to about log2(n)·ε of the sum of their sizes.
 NOISE = 16
+# Step sizes tried, as fractions of the usual one, where a probe leaves a function's domain (ln
+# of 2e-6 moved by 6e-6; a probability of 0.9999999 past 1).
+SHRINKS = (1.0, 1 / 64, 1 / 4096)
 
 
 def steps_for(x: Array) -> Array:

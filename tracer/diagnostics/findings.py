@@ -172,6 +172,8 @@ def finite(a: Array) -> bool:
 
 def root_mean_square(arrays: Sequence[Array]) -> float:
     """The root mean square of all the elements, scaled first so that squares never overflow."""
+    if len(arrays) == 1 and arrays[0].size == 1:  # a scalar's is its size (networks of scalars)
+        return abs(float(arrays[0].flat[0]))
     flat = np.concatenate([np.ravel(a) for a in arrays]) if arrays else np.zeros(0)
     top = float(np.max(np.abs(flat))) if flat.size else 0.0
     if top == 0.0 or not np.isfinite(top):

@@ -116,11 +116,16 @@ def harmful(trace: Trace) -> list[int]:
     return sorted(seen)
 
 
+def _into_params(trace: Trace) -> str:
+    """``, and an update would write NaN into W1 and b1``, as far as it is true."""
+    params = [p.name for p in trace.params if not finite(p.grad)]
+    return f", and an update would write NaN into {listing(params)}" if params else ""
+
+
 def _consequence(trace: Trace) -> str:
     """What the non-finite values do, said only as far as it is true."""
     loss = explain.number(trace.loss)
-    params = [p.name for p in trace.params if not finite(p.grad)]
-    update = (f"; an update would write NaN into {listing(params)}" if params else "")
+    update = _into_params(trace).replace(", and", ";", 1)
     if not np.isfinite(trace.loss):
         return (f"Everything computed from it on the way to the loss is NaN or infinite too, the "
                 f"loss included ({loss}){update}.")
@@ -183,7 +188,7 @@ def nonfinite_gradient(trace: Trace) -> Finding | None:
         if inherited:
             origin_text = (f" It comes from the forward pass: {listing(inherited)} "
                            f"{'is' if len(inherited) == 1 else 'are'} already not finite, see "
-                           f"the nonfinite-value finding.")
+                           f"the finding at {trace.nodes[harmful(trace)[0]].name}.")
             key = "forward"
         elif key == "local" and (blame := _blame(trace, nd.id, idx)) is not None:
             origin_text = " " + _FIXES[blame.cause]
@@ -200,8 +205,8 @@ def nonfinite_gradient(trace: Trace) -> Finding | None:
             f"{lhs} becomes {value} at {nd.name} ({nd.op})",
             f"{lhs} becomes {value}{(' at ' + at) if at else ''} at backward step "
             f"{step.index + 1}, where {nd.name} ({nd.op}) passes the gradient to {x.name}: "
-            f"{why}. From here on every gradient it reaches is NaN or infinite, and so would "
-            f"the weights be after an update.{origin_text}",
+            f"{why}. From here on every gradient it reaches is NaN or infinite"
+            f"{_into_params(trace)}.{origin_text}",
             cause=key, value=value, input=x.name, elements=[list(i) for i in bad[:SHOWN]])
     return None
 

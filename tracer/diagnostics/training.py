@@ -118,7 +118,7 @@ def training_findings(trace: Trace, probe: Callable[[], Probe] | None,
             "overshoot", "warning", trace, trace.root, "forward",
             f"one update takes the loss from {explain.number(trace.loss)} to "
             f"{explain.number(step.loss_after)}",
-            f"The update overshoots:{result} The step goes so far along the gradient that it "
+            f"The update overshoots.{result} The step goes so far along the gradient that it "
             f"passes the valley and climbs the other side: the learning rate is too large. "
             f"Lower it (try {explain.number(step.lr / 10)}, a tenth), or clip the gradients' "
             f"norm.", loss_after=step.loss_after, lr=step.lr))
