@@ -330,3 +330,28 @@ def test_values_at_the_edge_of_an_ops_domain_are_checked_with_smaller_steps():
 
     finding = only(diagnose(wrong().backward(), wrong), "gradcheck-node")
     assert finding.details["numeric"] == pytest.approx(1 / x.data, rel=1e-2)  # steep: h²/x²
+
+
+# --- an op's facts live in its op table entry: a new op needs nothing elsewhere ---------------
+
+
+def test_a_new_ops_hooks_are_all_diagnostics_needs(scratch_ops):
+    from tracer.ops import NonFinite, Op
+    from tracer.tensor import apply
+
+    recip = scratch_ops(Op(
+        "recip_test", lambda x: 1.0 / x, ("∂(1/x)/∂x = −1/x²",), "{out} is 1 over {x}",
+        local=lambda x, out: (-out * out,), symbol="1/{x}", letters=("x",),
+        nonfinite=lambda x: NonFinite("division-by-zero", note=": 1/0") if x == 0 else None))
+    scale = scratch_ops(Op(
+        "times_test", lambda a, b: a * b, ("∂(a·b)/∂a = b", "∂(a·b)/∂b = a"),
+        "{out} multiplies {a} by {b}", local=lambda a, b, out: (b, a), symbol="{a} ⊗ {b}",
+        scaled_by_other=True))
+    x = param([0.0, 2.0], name="x")
+    value = only(diagnose(apply(recip, x).sum().backward()), "nonfinite-value")
+    assert value.details["cause"] == "division-by-zero" and ": 1/0" in value.message
+    w = param([1.5], name="w")
+    zero = Tensor([0.0], name="zero")
+    note = only(diagnose(apply(scale, w, zero).sum().backward()), "zero-gradient")
+    assert "zero = [0]" in note.message or "zero = 0" in note.message
+    assert "is not 0" in note.message  # the product's explanation, from scaled_by_other
