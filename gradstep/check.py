@@ -2,10 +2,10 @@
 
 Loads TARGET, traces one forward and backward pass at its starting parameters (no update), runs
 :func:`tracer.diagnostics.diagnose_network` (with the forward function, so every parameter is
-checked against the whole loss, and a one-step probe of the optimizer) and prints the findings: as text, or with ``--json`` as a JSON list
-(docs/check.md documents its fields). Exits 0 when it found no problem (notes
-do not count), 1 when it found one, and 2 on bad input (through the same error path as
-``trace``). Never imports Textual.
+checked against the whole loss, and a one-step probe of the optimizer) and prints the findings:
+as text, or with ``--json`` as a JSON list (docs/check.md documents its fields). Exits 0 when it
+found no problem (notes do not count), 1 when it found one, and 2 on bad input (through the same
+error path as ``trace``). Never imports Textual.
 """
 
 from __future__ import annotations

@@ -157,8 +157,8 @@ def _directional(trace: Trace, step: BackwardStep, record: InputGrad, tolerance:
     return diff, analytic, spread
 
 
-def _elementwise_gradient(trace: Trace, step: BackwardStep, record: InputGrad,
-                          tolerance: float) -> NodeCheck:
+def _gradient_by_element(trace: Trace, step: BackwardStep, record: InputGrad,
+                         tolerance: float) -> NodeCheck:
     """The gradient sent to one input, element by element (each along its own unit direction):
     to say which element is wrong once the directional check has failed."""
     x = trace.nodes[record.node].value
@@ -206,7 +206,7 @@ def node_checks(trace: Trace, node: int, tolerance: float = TOLERANCE,
                 break
         size = trace.nodes[r.node].value.size
         if excess > 1 and (limit is None or size <= limit):
-            checks.append(_elementwise_gradient(trace, step, r, tolerance))
+            checks.append(_gradient_by_element(trace, step, r, tolerance))
             continue
         numeric = float(diff.numeric)
         error = abs(analytic - numeric) / max(abs(analytic), abs(numeric), 1e-300)
