@@ -11,8 +11,9 @@ import pytest
 
 from benchmarks.check import scalar_chain
 from tests import check_networks as nets
-from tracer import CustomOp, Tensor, param
+from tracer import CustomOp, Tensor, explain, param
 from tracer.diagnostics import (
+    check_lines,
     diagnose,
     diagnose_network,
     headline,
@@ -114,6 +115,9 @@ def test_a_wrong_backward_over_2560_elements_is_checked_and_pinned_to_its_node()
     assert node.name == "unit" and node.severity == "error"
     assert node.details["compared"] == "gradient along a random direction"
     assert "2560 elements" in node.message and "check_networks.py, line" in node.message
+    lines = [line.text for line in check_lines(findings, node.node)]
+    assert lines[0] == "gradient check fails (matmul_1, along a random direction)"
+    assert lines[1] == f"backward: {explain.number(node.details['analytic'])}"
     param_finding = only(findings, "gradcheck-param")
     assert param_finding.name == "W" and param_finding.severity == "error"
     assert "pins it on unit" in param_finding.message
@@ -148,7 +152,6 @@ def test_a_mismatch_quotes_the_worst_element_with_its_index_and_its_own_values()
     analytic, numeric = finding.details["analytic"][7], finding.details["numeric"][7]
     true = 2 * (2 * 2 * x.data[7])  # upstream 2·out times the op's 2
     assert numeric == pytest.approx(true, rel=1e-6) and analytic == pytest.approx(3 * true)
-    from tracer import explain
     assert (f"{explain.number(analytic)} at [7] in the backward pass but "
             f"{explain.number(numeric)}") in finding.message
     assert "at [7], the worst element" in finding.message

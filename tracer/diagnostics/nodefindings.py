@@ -131,7 +131,8 @@ def check_lines(findings: Sequence[Finding], node: int) -> list[explain.Line]:
         a, n = side_by_side(analytic, numeric, worst)
         against = ("finite differences of the op" if f.kind == "gradcheck-node" else
                    "finite differences of the loss")
-        what = f" ({f.details['input']})" if "input" in f.details else ""
+        along = ", along a random direction" if "random" in f.details.get("compared", "") else ""
+        what = f" ({f.details['input']}{along})" if "input" in f.details else ""
         lines += [explain.Line(f"gradient check fails{what}", "heading"),
                   explain.Line(f"backward: {a}", "value"),
                   explain.Line(f"{against}: {n}", "value"),
