@@ -45,7 +45,6 @@ LEGEND = (("current", "graph--current"), ("done", "graph--done"), ("pending", "g
           ("── flow now", "graph--edge-active"), ("● breakpoint", "graph--breakpoint"))
 
 
-
 CONDITIONS = {"nonfinite": break_on_nonfinite, "gradcheck": break_on_gradcheck_failure,
               "dead": break_on_dead_unit}
 
@@ -244,7 +243,8 @@ class DebuggerScreen(Screen):
     def diagnose_in_background(self, whole_network: bool | None = None) -> None:
         """Diagnose the viewed cycle off the UI thread (the per-node gradient checks take a
         moment on a big graph); ``whole_network`` adds the finite-difference check of every
-        parameter, which re-runs the network and so is asked for from the command palette."""
+        parameter against the whole loss, which re-runs the network (``None``: when it takes
+        under a second, see :meth:`Debugger.diagnose`; else the palette offers it)."""
         debugger = self.debugger
         try:
             debugger.diagnose(whole_network)
