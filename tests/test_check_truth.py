@@ -358,3 +358,21 @@ def test_a_new_ops_hooks_are_all_diagnostics_needs(scratch_ops):
     note = only(diagnose(apply(scale, w, zero).sum().backward()), "zero-gradient")
     assert "zero = [0]" in note.message or "zero = 0" in note.message
     assert "is not 0" in note.message  # the product's explanation, from scaled_by_other
+
+
+def test_the_one_step_probe_leaves_the_network_as_it_was():
+    from tracer.optim import Momentum
+
+    network = nets.mlp(lr=8.0)
+    network.optimizer = Momentum(lr=8.0)
+    network.cycle()  # the optimizer now has a velocity per parameter
+    values = [p.data.copy() for p in network.params]
+    state = network.optimizer.snapshot()
+    assert "overshoot" in kinds(diagnose_network(network))
+    for p, value in zip(network.params, values, strict=True):
+        np.testing.assert_array_equal(p.data, value)
+    after = network.optimizer.snapshot()
+    assert after[0] == state[0] and after[1].keys() == state[1].keys()
+    for key, memory in state[1].items():
+        for name, array in memory.items():
+            np.testing.assert_array_equal(after[1][key][name], array)

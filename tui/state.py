@@ -211,7 +211,8 @@ class Debugger:
                     skipped = (f"it takes about {explain.number(float(f'{cost:.2g}'))} s: "
                                f"ctrl+p, \"Check every parameter's gradient\"")
                 run = self.network.forward if whole_network else None
-                probe = one_step(self.network, self.trace) if whole_network else None
+                probe = (one_step(self.network, self.trace, self.cycle.optimizer_state)
+                         if whole_network else None)
                 self._findings[key] = diagnose(self.trace, run, params=self.network.params,
                                                probe=probe, skipped=skipped)
         return self._findings[key]

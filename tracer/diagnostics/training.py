@@ -5,7 +5,7 @@ probe: the optimizer's step from the recorded values, then the loss again)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -26,15 +26,18 @@ class Probe(NamedTuple):
     lr: float
 
 
-def one_step(network: Network, trace: Trace) -> Callable[[], Probe]:
-    """A probe of ``network``: its optimizer's step from ``trace``'s values and gradients, then
-    the loss; the parameters, their gradients and the optimizer's state are put back."""
+def one_step(network: Network, trace: Trace, state: Any = None) -> Callable[[], Probe]:
+    """A probe of ``network``: its optimizer's step from ``trace``'s values and gradients (and
+    the optimizer's ``state`` then, a :meth:`~tracer.optim.Optimizer.snapshot`, when the trace is
+    an earlier cycle's), then the loss; the parameters, their gradients and the optimizer's
+    state are put back."""
 
     def probe() -> Probe:
         tensors = [trace.tensors[p.id] for p in trace.params]
         grads = [t.grad for t in tensors]
         with network.lock, recorded_values(trace):
             snapshot = network.optimizer.snapshot()
+            network.optimizer.restore(state)  # (None leaves it as it is)
             try:
                 for t, p in zip(tensors, trace.params, strict=True):
                     t.grad = p.grad
