@@ -376,3 +376,22 @@ def test_the_one_step_probe_leaves_the_network_as_it_was():
     for key, memory in state[1].items():
         for name, array in memory.items():
             np.testing.assert_array_equal(after[1][key][name], array)
+
+
+@pytest.mark.parametrize(("scale", "summed"), [("divide", False), ("weights", False),
+                                               ("half", True), ("none", True)])
+def test_a_sum_of_scaled_terms_is_a_sum_only_when_the_scale_does_not_average(scale, summed):
+    rng = np.random.default_rng(3)
+    x = Tensor(rng.standard_normal((16, 2)), name="x")
+    y = Tensor(rng.standard_normal((16, 1)), name="y")
+    w = param(rng.standard_normal((2, 1)), name="w")
+    weights = Tensor(rng.dirichlet(np.ones(16))[:, None], name="weights")  # add up to 1
+
+    def forward():
+        errors = (x @ w - y) ** 2
+        scaled = {"divide": errors / 16, "weights": errors * weights, "half": errors * 0.5,
+                  "none": errors}[scale]
+        return scaled.sum()
+
+    found = diagnose(forward().backward(), forward)
+    assert ("summed-loss" in kinds(found)) is summed, to_text(found)

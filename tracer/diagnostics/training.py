@@ -72,15 +72,54 @@ def _reduces_rows(trace: Trace, node: int, batch: int) -> bool:
     return axis is None or any(a % x.value.ndim == 0 for a in axes if a is not None)
 
 
+def _learned(trace: Trace) -> set[int]:
+    """The nodes whose value depends on a parameter."""
+    found: set[int] = set()
+    for nd in trace.nodes:
+        if nd.kind == "param" or any(i in found for i in nd.inputs):
+            found.add(nd.id)
+    return found
+
+
+def _scaled(trace: Trace, node: int, learned: set[int]) -> int | None:
+    """The input that an elementwise ``node`` only scales by data (``terms / 32``,
+    ``terms * weights``): its one input that depends on parameters, when the local derivative
+    for it stays the same if it doubles; ``None`` otherwise."""
+    nd = trace.nodes[node]
+    op = trace.op(node)
+    moving = [k for k, i in enumerate(nd.inputs) if i in learned]
+    if op is None or not op.elementwise or len(moving) != 1:
+        return None
+    k = moving[0]
+    values = [trace.nodes[i].value for i in nd.inputs]
+    if values[k].shape != nd.shape:
+        return None
+    doubled = list(values)
+    doubled[k] = 2 * values[k]
+    try:
+        with np.errstate(all="ignore"):
+            here = op.local(*values, nd.value, **nd.attrs)[k]
+            there = op.local(*doubled, op.forward(*doubled, **nd.attrs), **nd.attrs)[k]
+    except Exception:  # a custom op's code, on values it never saw: then it is not a scaling
+        return None
+    return nd.inputs[k] if np.allclose(here, there, rtol=1e-12, atol=0.0) else None
+
+
 def summed_over_batch(trace: Trace, limits: Thresholds) -> tuple[int, int, float] | None:
     """``(node, batch, weight)`` for a reduction over the examples whose terms weigh, together,
-    ``weight`` = Σ|∂L/∂term| in the loss: the batch size for a sum, 1 for a mean."""
+    ``weight`` = Σ|∂L/∂term| in the loss: the batch size for a sum, 1 for a mean. The terms are
+    taken before any scaling by data (``(terms / 32).sum()`` is a mean, and so is a sum of
+    terms times weights that add up to 1)."""
     batch = batch_size(trace)
     if batch is None:
         return None
+    learned = _learned(trace)
     for nd in trace.nodes:
         if nd.inputs and _reduces_rows(trace, nd.id, batch):
-            weight = float(np.sum(np.abs(trace.nodes[nd.inputs[0]].grad)))
+            terms = nd.inputs[0]
+            while (inner := _scaled(trace, terms, learned)) is not None:
+                terms = inner
+            weight = float(np.sum(np.abs(trace.nodes[terms].grad)))
             if np.isfinite(weight) and weight >= limits.batch_weight * batch:
                 return nd.id, batch, weight
     return None
