@@ -395,3 +395,24 @@ def test_a_sum_of_scaled_terms_is_a_sum_only_when_the_scale_does_not_average(sca
 
     found = diagnose(forward().backward(), forward)
     assert ("summed-loss" in kinds(found)) is summed, to_text(found)
+
+
+def test_a_mask_that_meets_a_zero_is_reported_where_nan_is_made():
+    x = param([1.0, 2.0, 3.0], name="x")
+    mask = Tensor([0.0, -np.inf, -np.inf], name="mask")
+    keep = Tensor([1.0, 0.0, 1.0], name="keep")
+
+    def forward():
+        masked = (x + mask) * keep  # −inf · 0 = NaN at [1]
+        masked.name = "masked"
+        return masked.sum()
+
+    finding = only(diagnose(forward().backward(), forward), "nonfinite-value")
+    assert finding.name == "masked" and "clean" not in finding.message
+
+    def straight():
+        return (x + mask).sum()  # −inf reaches the loss as it is
+
+    finding = only(diagnose(straight().backward(), straight), "nonfinite-value")
+    assert finding.name == "mask" and finding.details["cause"] == "mask"
+    assert "before softmax" in finding.message

@@ -10,6 +10,7 @@ from ..ops import NonFinite
 from ..record import Trace
 from .findings import (
     SHOWN,
+    Array,
     Finding,
     element,
     finite,
@@ -38,6 +39,9 @@ _FIXES = {
                 "inputs are far too large. If the network has trained before this, training "
                 "diverged: the learning rate is too large, so lower it. Otherwise scale the "
                 "inputs and initialise smaller weights.",
+    "mask": "A ±inf in the data is a mask or a mistake. As a mask, add it to the scores right "
+            "before softmax (which turns −inf into a probability of exactly 0) and use it nowhere "
+            "else; otherwise clean the data.",
     "diverged": "Training diverged: the learning rate is too large for these gradients, and the "
                 "updates threw the parameters past any finite value. Lower the learning rate "
                 "(try a tenth of it) or clip the gradients' norm, and start again from finite "
@@ -57,6 +61,8 @@ def _cause(trace: Trace, node: int) -> tuple[str, str]:
         if nd.kind == "param":
             return "diverged", (f"{nd.name} is a parameter, and it holds non-finite values at "
                                 f"{where}")
+        if not np.any(np.isnan(nd.value)):
+            return "mask", f"{nd.name} is {nd.kind} data, and it holds ±inf at {where}"
         return "data", f"{nd.name} is {nd.kind} data, and it holds non-finite values at {where}"
     op = trace.op(node)
     inputs = [trace.nodes[i] for i in nd.inputs]
@@ -122,6 +128,34 @@ def _into_params(trace: Trace) -> str:
     return f", and an update would write NaN into {listing(params)}" if params else ""
 
 
+def _values_at(value: Array) -> str:
+    """``nan at [1] and -inf at [2], [4]``: each kind of non-finite number with where it is."""
+    if not value.ndim:
+        return explain.number(value.item())
+    parts = []
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        where = positions(test(value))
+        if where:
+            parts.append(f"{explain.number(value[where[0]])} at "
+                         f"{listing([index_text(i) for i in where])}")
+    return " and ".join(parts)
+
+
+def _origin(trace: Trace, reaching: list[int]) -> int:
+    """Which of the harmful nodes to report: the first, unless it only holds ±inf from the data
+    (a mask) and an op further on turns infinities into NaN (0·∞, ∞ − ∞): that op is where it
+    goes wrong."""
+    first = trace.nodes[reaching[0]]
+    if first.inputs or np.any(np.isnan(first.value)):
+        return first.id
+    for k in reaching[1:]:
+        nd = trace.nodes[k]
+        if (nd.inputs and np.any(np.isnan(nd.value))
+                and not any(np.any(np.isnan(trace.nodes[i].value)) for i in nd.inputs)):
+            return k
+    return first.id
+
+
 def _consequence(trace: Trace) -> str:
     """What the non-finite values do, said only as far as it is true."""
     loss = explain.number(trace.loss)
@@ -139,17 +173,16 @@ def nonfinite_value(trace: Trace) -> Finding | None:
     reaching = harmful(trace)
     if not reaching:
         return None
-    nd = trace.nodes[reaching[0]]
+    nd = trace.nodes[_origin(trace, reaching)]
     bad = positions(~np.isfinite(nd.value))
     value = explain.number(nd.value[bad[0]] if bad and nd.value.ndim else nd.value.item())
-    at = listing([index_text(i) for i in bad]) if nd.value.ndim else ""
     key, why = _cause(trace, nd.id)
-    where = f" at {at}" if at else ""
+    what = _values_at(nd.value)
     kind = "diverged" if key == "diverged" else "nonfinite-value"
     return make_finding(
         kind, "error", trace, nd.id, "forward",
-        f"{nd.name} is {value}{where}: {why}",
-        f"{nd.name} is {value}{where}, the first value in the forward pass that is not a "
+        f"{nd.name} is {what}: {why}",
+        f"{nd.name} is {what}, the first value in the forward pass that is not a "
         f"finite number and reaches the loss or a gradient (forward step {nd.id + 1}): {why}. "
         f"{_consequence(trace)} {_FIXES[key]}",
         cause=key, value=value, elements=[list(i) for i in bad[:SHOWN]],
@@ -188,7 +221,7 @@ def nonfinite_gradient(trace: Trace) -> Finding | None:
         if inherited:
             origin_text = (f" It comes from the forward pass: {listing(inherited)} "
                            f"{'is' if len(inherited) == 1 else 'are'} already not finite, see "
-                           f"the finding at {trace.nodes[harmful(trace)[0]].name}.")
+                           f"the finding at {trace.nodes[_origin(trace, harmful(trace))].name}.")
             key = "forward"
         elif key == "local" and (blame := _blame(trace, nd.id, idx)) is not None:
             origin_text = " " + _FIXES[blame.cause]
