@@ -258,7 +258,9 @@ class DebuggerScreen(Screen):
         self.query_one(DiagnosticsPanel).show(debugger)
         problems = [f for f in debugger.findings if f.is_problem]
         tab = self.query_one(TabbedContent).get_tab("diagnostics-tab")
-        tab.label = f"Diagnostics ({len(problems)})" if problems else "Diagnostics"
+        label = f"Diagnostics ({len(problems)})" if problems else "Diagnostics"
+        if str(tab.label) != label:  # a new label re-lays the tabs out and moves the underline
+            tab.label = label
         self.query_one(GraphView).update_state()  # badges
         if problems:
             self.notify(f"{len(problems)} problem(s) found: {problems[0].summary}",
