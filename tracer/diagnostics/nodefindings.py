@@ -13,16 +13,15 @@ from .. import explain
 from ..custom import derivative_origin, origin
 from ..gradcheck import TOLERANCE
 from ..record import InputGrad, Trace
+from ..sizes import SHORT
 from .findings import Array, Finding, make_finding, op_name, sig
 from .nodecheck import Index, NodeCheck
-
-SMALL = 6  # elements: arrays up to this size are quoted whole
 
 
 def side_by_side(analytic: Array, numeric: Array, worst: Index | None) -> tuple[str, str]:
     """The backward's and the difference's numbers as a person reads them: whole arrays when
     small, else the worst element with its index and its own two values."""
-    if worst is None or analytic.size <= SMALL:
+    if worst is None or analytic.size <= SHORT:
         return explain.short(analytic), explain.short(numeric)
     at = "[" + ", ".join(map(str, worst)) + "]"
     return (f"{explain.number(float(analytic[worst]))} at {at}",
