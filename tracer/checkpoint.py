@@ -14,6 +14,8 @@ framework's own state (for PyTorch: ``state_dict()`` of the model and of the opt
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -87,3 +89,14 @@ def same_random_state(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 def random_nbytes(state: tuple[Any, ...]) -> int:
     """The arrays' bytes of a :func:`random_state` result."""
     return sum(x.nbytes for x in state if isinstance(x, np.ndarray))
+
+
+@contextmanager
+def random_state_kept() -> Iterator[None]:
+    """Run a block that may draw random numbers (an extra forward pass for a check) without
+    moving the generators: iterations run later, and their replays, draw the same numbers."""
+    state = random_state()
+    try:
+        yield
+    finally:
+        set_random_state(state)
