@@ -326,3 +326,18 @@ def test_progress_is_drawn_on_a_terminal_only_and_for_long_runs(monkeypatch):
     import sys
 
     assert f"{LONG_RUN}/{LONG_RUN}" in sys.stderr.getvalue()
+
+
+def test_the_debuggers_checks_do_not_change_what_training_draws():
+    from tui.state import Debugger
+
+    # The whole-network checks run forward passes, which draw mini-batches here.
+    debugger = Debugger(minibatch_mlp(Momentum(0.1, 0.9)))
+    debugger.diagnose(whole_network=True)
+    debugger.train(4)
+    debugger.diagnose(whole_network=True)
+    debugger.train(4)
+    reference = minibatch_mlp(Momentum(0.1, 0.9))
+    for _ in range(9):
+        expected = reference.cycle()
+    assert_same_records(debugger.cycle, expected)
