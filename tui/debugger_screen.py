@@ -24,7 +24,7 @@ from tracer.narration import narrate
 from .diagnostics_panel import DiagnosticsPanel
 from .find_screen import FindScreen
 from .graph_layout import Layout
-from .graph_view import CHIPS, FULL, GraphView, compute_layout
+from .graph_view import GraphView, compute_layout
 from .help_screen import HelpScreen
 from .inspector import Inspector
 from .iteration_list import IterationList
@@ -36,6 +36,7 @@ from .state import Debugger
 from .status_bar import StatusBar
 from .step_list import StepList
 from .training_panel import TrainingPanel
+from .views import FIT, ZOOM_NAMES, ZOOMS
 
 # The legend names the graph's component classes, so it shows exactly the colours in use.
 LEGEND = (("current", "graph--current"), ("done", "graph--done"), ("pending", "graph--pending"),
@@ -125,6 +126,7 @@ class DebuggerScreen(Screen):
         Binding("greater_than_sign", "hops(1)", "More hops", show=False),
         Binding("m", "minimap", "Minimap", show=False),
         Binding("e", "expand", "Expand arrays", show=False),
+        Binding("i", "side", "Inspector and tabs: show/hide", show=False),
         Binding("p", "autoplay", "Play/pause"),
         Binding("plus,equals_sign", "pace(0.5)", "Faster", show=False),
         Binding("minus", "pace(2)", "Slower", show=False),
@@ -166,7 +168,7 @@ class DebuggerScreen(Screen):
         self.player: Timer | None = None
         self.debugger: Debugger | None = None
         self.layouts: dict[str, Layout] = {}
-        self.zoom = FULL
+        self.zoom = FIT
         self.full_arrays = False
         self._available: tuple[bool, ...] = ()
 
@@ -191,9 +193,29 @@ class DebuggerScreen(Screen):
         yield LoadingIndicator(id="loading")
         yield Footer()
 
+    NARROW = 100  # columns; below this the side panel folds away (i brings it back)
+
     def on_mount(self) -> None:
         self.query_one("#main").display = False
+        self._fold_side()
+        # Where the graph will be, so that the first layout fits it (on_resize corrects it).
+        self.query_one(GraphView).state.size = self._graph_size()
         self.prepare()
+
+    def on_resize(self) -> None:
+        self._fold_side()
+
+    def _fold_side(self) -> None:
+        self.set_class(self.app.size.width < self.NARROW, "-narrow")
+
+    def _graph_size(self) -> tuple[int, int]:
+        """The graph's size in cells, worked out from the stylesheet's proportions."""
+        width, height = self.app.size
+        present = self.has_class("-present")
+        side = not present and (width >= self.NARROW) != self.has_class("-side-toggled")
+        side_width = min(max(2 * width // 5, 34), 64) if side else 0  # #side: 2fr, 34 to 64
+        chrome = 1 + 1 + (8 if present else 3 + 1)  # status, footer, narration (and legend)
+        return width - side_width, height - chrome
 
     # --- preparing (off the UI thread: tracing and laying out a big graph take a while) -------
 
@@ -391,7 +413,8 @@ class DebuggerScreen(Screen):
 
     def action_zoom(self) -> None:
         if self.debugger is not None:
-            self.zoom = CHIPS if self.zoom == FULL else FULL
+            self.zoom = ZOOMS[(ZOOMS.index(self.zoom) + 1) % len(ZOOMS)]
+            self.notify(f"zoom: {ZOOM_NAMES[self.zoom]} (z for the next)", markup=False)
             self.prepare()
 
     # Big graphs: collapsing groups, the neighbourhood view, the minimap (tui/graph_view.py).
@@ -414,6 +437,9 @@ class DebuggerScreen(Screen):
 
     def action_minimap(self) -> None:
         self._graph_says(GraphView.toggle_minimap)
+
+    def action_side(self) -> None:
+        self.toggle_class("-side-toggled")
 
     def action_expand(self) -> None:
         self.full_arrays = not self.full_arrays

@@ -1,0 +1,138 @@
+"""The lecture on the projector: the whole network fits with its numbers, an update shows the new
+value in its own parameter's box, the outcome shows the re-run forward pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scenarios.loader import load
+from tui.app import GradstepApp
+from tui.box_text import box_numbers, fit_number, fit_value, name_lines, update_node, value_text
+from tui.graph_view import COMPACT, FIT, GraphView
+from tui.state import Debugger
+from tui.views import GraphState, node_label
+
+from .test_tui_app import debugger_of, press, settle
+
+
+@pytest.mark.parametrize(("x", "width", "expected"), [
+    (0.0004977, 7, "4.98e-4"),  # rounded, never cut to 0.000497
+    (0.0004977, 9, "0.0004977"),
+    (0.0004977, 5, "5e-4"),
+    (0.35891648, 6, "0.3589"),
+    (0.35891648, 5, "0.359"),
+    (-0.0226, 6, "-0.023"),
+    (12345.678, 6, "1.23e4"),
+    (0.0, 3, "0"),
+    (float("nan"), 3, "nan"),
+])
+def test_numbers_are_rounded_to_the_box(x, width, expected):
+    assert fit_number(x, width) == expected
+    assert float(fit_number(x, width)) == pytest.approx(x, rel=0.1, nan_ok=True)
+
+
+def test_arrays_and_names_fit_their_box():
+    assert fit_value(np.array([1.5, 0.3, -0.4]), 20) == "[1.5, 0.3, -0.4]"
+    assert fit_value(np.array([1.5, 0.3, -0.4]), 14) == "[1.5,0.3,-0.4]"
+    assert fit_value(np.array([1.52, 0.306, -0.396]), 14) == "[1.5,0.3,-0.4]"
+    assert name_lines("weighted_h1", 8) == ["weighted", "_h1"]
+    assert name_lines("w5·out_h1", 6) == ["w5·", "out_h1"]
+    assert name_lines("abcdefghijklmnop", 5) == ["abcde", "fghi…"]
+
+
+def test_every_node_of_mazur_fits_in_presenter_mode_at_120x40():
+    """The graph's size in presenter mode at 120x40 (status, 8-row narration, footer)."""
+    debugger = Debugger(load("mazur"))
+    state = GraphState()
+    state.size = (120, 40 - 1 - 8 - 1)
+    layout = state.layout(debugger, FIT)
+    assert layout.zoom == COMPACT
+    assert layout.width <= 120 and layout.height <= 30
+    debugger.goto(debugger.phase_bounds("backward")[1])  # every value and gradient known
+    for node in debugger.trace.nodes:
+        box = layout.boxes[node.id]
+        label = node_label(debugger, node.id, layout.zoom, box.w)
+        *name, value, grad = label
+        assert "".join(name) == node.name  # the whole name, over two lines at most
+        assert "…" not in value + grad and all(len(line) <= box.w for line in label)
+        assert float(value) == pytest.approx(node.value.item(), rel=0.01, abs=1e-3)
+        assert float(grad[1:]) == pytest.approx(node.grad.item(), rel=0.05, abs=1e-3)
+
+
+def test_house_price_fits_at_80x24():
+    debugger = Debugger(load("house-price"))
+    state = GraphState()
+    state.size = (80, 24 - 6)
+    layout = state.layout(debugger, FIT)
+    assert layout.width <= 80 and layout.height <= 18
+    assert set(layout.boxes) == {n.id for n in debugger.trace.nodes}
+
+
+def test_a_graph_too_big_to_fit_keeps_scrolling_boxes():
+    debugger = Debugger(load("mazur"))
+    state = GraphState()
+    state.size = (40, 12)
+    assert state.layout(debugger, FIT).zoom == "full"
+
+
+def test_an_update_step_shows_its_own_parameter_going_from_old_to_new():
+    debugger = Debugger(load("mazur"))
+    start = debugger.phase_bounds("update")[0]
+    names = [u.name for u in debugger.cycle.updates]
+    debugger.goto(start + names.index("w5"))
+    w5 = debugger.trace.find("w5").id
+    assert update_node(debugger) == w5
+    numbers = box_numbers(debugger, w5)
+    assert numbers.status == "current"
+    # Mazur's published update: w5+ = 0.35891648
+    assert value_text(numbers, 14) == "0.4 → 0.3589"
+    assert value_text(numbers, 8) == "→0.3589"
+    assert float(numbers.new) == pytest.approx(0.35891648, abs=1e-8)
+    earlier = debugger.trace.find(names[names.index("w5") - 1]).id
+    assert box_numbers(debugger, earlier).status == "done"
+    w6 = debugger.trace.find("w6").id
+    assert box_numbers(debugger, w6).status == "pending"
+
+
+def test_the_outcome_shows_the_forward_pass_run_again():
+    debugger = Debugger(load("mazur"))
+    debugger.apply_update()
+    trace = debugger.trace
+    loss = box_numbers(debugger, len(trace.nodes) - 1)
+    assert float(loss.value) == pytest.approx(0.291027924, abs=1e-6)  # Mazur: 0.291027924
+    assert loss.grad is None  # the next backward pass has not run
+    w5 = box_numbers(debugger, trace.find("w5").id)
+    assert float(w5.value) == pytest.approx(0.35891648, abs=1e-8)
+    # every value of the re-run agrees with a fresh trace of the updated network
+    fresh = debugger.network.trace()
+    for node in trace.nodes:
+        np.testing.assert_allclose(box_numbers(debugger, node.id).value,
+                                   fresh.nodes[node.id].value)
+
+
+async def test_presenter_mode_fits_mazur_and_highlights_the_updated_parameter():
+    app = GradstepApp(load("mazur"), present=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        graph = app.screen.query_one(GraphView)
+        assert graph.zoom == FIT and graph.layout_.zoom == COMPACT
+        width, height = graph.size
+        assert graph.layout_.width <= width and graph.layout_.height <= height
+        debugger = debugger_of(app)
+        debugger.goto(debugger.phase_bounds("update")[0] + 4)
+        app.screen.refresh_view()
+        await press(pilot)
+        assert graph.focus_node() == debugger.trace.find(debugger.moment.record.name).id
+
+
+async def test_a_narrow_terminal_folds_the_side_panel_and_i_brings_it_back():
+    app = GradstepApp(load("house-price"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        side = app.screen.query_one("#side")
+        assert not side.display
+        graph = app.screen.query_one(GraphView)
+        assert graph.layout_.width <= graph.size.width
+        await press(pilot, "i")
+        assert side.display
