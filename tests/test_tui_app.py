@@ -307,6 +307,7 @@ async def test_main_screen_snapshots(mazur_app, moment):
             debugger.apply_update()
         mazur_app.screen.refresh_view()
         await settle(pilot)
+        await pilot.wait_for_scheduled_animations()  # the tabs' underline slides to its tab
         check_golden(f"mazur-{moment}", screen_text(mazur_app))
 
 

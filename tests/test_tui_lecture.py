@@ -6,14 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from scenarios import catalog
 from scenarios.loader import load
+from tracer import explain
 from tui.app import GradstepApp
 from tui.box_text import box_numbers, fit_number, fit_value, name_lines, update_node, value_text
 from tui.graph_view import COMPACT, FIT, GraphView
 from tui.state import Debugger
 from tui.views import GraphState, node_label
 
-from .test_tui_app import debugger_of, press, settle
+from .test_tui_app import debugger_of, press, screen_text, settle
 
 
 @pytest.mark.parametrize(("x", "width", "expected"), [
@@ -136,3 +138,58 @@ async def test_a_narrow_terminal_folds_the_side_panel_and_i_brings_it_back():
         assert graph.layout_.width <= graph.size.width
         await press(pilot, "i")
         assert side.display
+
+
+async def test_the_update_view_is_a_table_of_every_parameter():
+    app = GradstepApp(load("mazur"), present=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(app)
+        debugger.goto(debugger.phase_bounds("update")[0] + 4)  # w5's update
+        app.screen.refresh_view()
+        await press(pilot, "U")
+        assert app.screen.query_one("#graph-column").display is False
+        text = screen_text(app)
+        for words in ("value", "gradient", "−lr·grad", "new", "0.08217", "-0.04108", "0.3589"):
+            assert words in text
+        assert "w8" in text  # every parameter, the ones still to update with "·" as new
+        await press(pilot, "U")
+        assert app.screen.query_one("#graph-column").display is True
+
+
+async def test_the_training_view_draws_the_loss_curve_with_labelled_axes():
+    app = GradstepApp(load("mazur"), present=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "T")
+        await press(pilot, "t", "4", "0", "enter")
+        history = debugger_of(app).loss_history()
+        assert len(history) == 42 and history[-1] < history[0]
+        text = screen_text(app)
+        assert "loss over 41 iterations" in text
+        lines = [line.split() for line in text.splitlines()]
+        assert ["loss", "iteration"] in lines  # the axes' labels, under the x axis
+        assert ["0", "10", "20", "31", "41"] in lines  # whole iterations on the x axis
+
+
+@pytest.mark.parametrize("name", ["house-price", "mazur", "digit-4-vs-9"])
+async def test_at_80x24_the_header_keeps_step_and_loss_and_the_footer_help(name):
+    app = GradstepApp(load(name))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "n", "n")
+        debugger = debugger_of(app)
+        first_row = screen_text(app).splitlines()[0]
+        assert "step 3/" in first_row
+        assert f"loss {explain.number(debugger.cycle.loss, 6)}" in first_row
+        assert "Help" in screen_text(app).splitlines()[-1]
+
+
+async def test_the_picker_lists_the_scenarios_one_line_each_at_80x24():
+    app = GradstepApp(None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        shown = [s.name for s in catalog() if s.name in text]
+        assert len(shown) >= 6
+        assert "The smallest circuit" in text  # the highlighted one's description

@@ -30,6 +30,7 @@ from .inspector import Inspector
 from .iteration_list import IterationList
 from .node_commands import NodeCommands
 from .params_panel import ParamsPanel
+from .presenter_views import VIEWS, PresenterViews
 from .prompt_screen import PromptScreen
 from .repaint import TextPanel
 from .state import Debugger
@@ -105,6 +106,7 @@ class DebuggerScreen(Screen):
     BINDINGS = [
         Binding("n,space,right", "next", "Step"),
         Binding("N,left", "back", "Back"),
+        Binding("question_mark", "help", "Help"),  # early: a narrow footer still shows it
         Binding("c", "continue", "Continue"),
         Binding("C", "reverse_continue", "Rev-continue", show=False),
         Binding("b", "breakpoint", "Breakpoint"),
@@ -131,14 +133,15 @@ class DebuggerScreen(Screen):
         Binding("plus,equals_sign", "pace(0.5)", "Faster", show=False),
         Binding("minus", "pace(2)", "Slower", show=False),
         Binding("P", "present", "Presenter mode", show=False),
-        Binding("a", "answer", "Answer (quiz)", show=False),
+        Binding("U", "view('update')", "Update table (again: the graph)", show=False),
+        Binding("T", "view('training')", "Loss curve (again: the graph)", show=False),
+        Binding("a", "answer", "Answer"),
         Binding("w", "what_if", "What if…", show=False),
         Binding("t", "train", "Train N iterations", show=False),
         Binding("left_square_bracket", "iteration(-1)", "Previous iteration", show=False),
         Binding("right_square_bracket", "iteration(1)", "Next iteration", show=False),
         Binding("s", "screenshot", "Save an SVG screenshot", show=False),
         Binding("o", "open", "Open…", show=False),
-        Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -179,6 +182,7 @@ class DebuggerScreen(Screen):
             with Vertical(id="graph-column"):
                 yield GraphView(id="graph")
                 yield Static(id="legend")
+            yield PresenterViews(id="views", initial="update")
             with Vertical(id="side"):
                 yield Inspector(id="inspector")
                 with TabbedContent(id="tabs"):
@@ -206,7 +210,9 @@ class DebuggerScreen(Screen):
         self._fold_side()
 
     def _fold_side(self) -> None:
-        self.set_class(self.app.size.width < self.NARROW, "-narrow")
+        narrow = self.app.size.width < self.NARROW
+        self.set_class(narrow, "-narrow")
+        self.query_one(Footer).compact = narrow
 
     def _graph_size(self) -> tuple[int, int]:
         """The graph's size in cells, worked out from the stylesheet's proportions."""
@@ -329,6 +335,7 @@ class DebuggerScreen(Screen):
         self.query_one(GraphView).update_state()
         self.query_one(Inspector).show(debugger, self.full_arrays)
         self.query_one(ParamsPanel).show(debugger)
+        self.query_one(PresenterViews).show(debugger)
         if moved:
             self.query_one(StepList).moved()
         if debugger.phase == "update":
@@ -343,6 +350,8 @@ class DebuggerScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.debugger is None:
             return action in ("help", "open") or None
+        if action == "answer" and not self.quiz:
+            return False  # the quiz's key shows in the footer only in a quiz
         available = self._AVAILABLE.get(action)
         return True if available is None or available(self.debugger) else None
 
@@ -481,6 +490,17 @@ class DebuggerScreen(Screen):
         else:
             self.notify(f"autoplay pace: a step every {self.pace:g} s")
 
+    def action_view(self, name: str) -> None:
+        """Show the update table or the loss curve in the graph's place; again, the graph."""
+        views = self.query_one(PresenterViews)
+        showing = self.has_class("-view") and views.current == name
+        self.set_class(not showing, "-view")
+        views.current = name
+        if self.debugger is not None:
+            views.show(self.debugger)
+        self.notify("the graph" if showing else f"{VIEWS[name]} ({name[0].upper()} again: "
+                    "the graph)", markup=False)
+
     def action_present(self) -> None:
         self.toggle_class("-present")
 
@@ -555,10 +575,20 @@ class DebuggerScreen(Screen):
     @work(thread=True, exclusive=True, group="prepare")
     def run_training(self, iterations: int) -> None:
         try:
-            self.debugger.train(iterations)
+            # In about twenty runs, so that the loss curve grows while it trains.
+            done, chunk = 0, max(1, iterations // 20)
+            while done < iterations:
+                self.debugger.train(min(chunk, iterations - done))
+                done += chunk
+                if done < iterations:
+                    self.app.call_from_thread(self.training_progress)
         except Exception as exc:  # the user's network code may raise anything
             self.app.call_from_thread(self.app.show_error, str(exc))
         self.app.call_from_thread(self.iterations_changed)
+
+    def training_progress(self) -> None:
+        self.query_one(StatusBar).show(self.debugger)
+        self.query_one(PresenterViews).show(self.debugger)
 
     def iterations_changed(self) -> None:
         self.query_one(StepList).show(self.debugger)

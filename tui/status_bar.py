@@ -8,25 +8,45 @@ from textual.widget import Widget
 
 from tracer import explain
 
+from .graph_canvas import cut
 from .state import Debugger
 
 PHASE_STYLES = {"forward": "bold black on #7fb3ff", "backward": "bold black on #ffb86c",
                 "update": "bold black on #8be28b"}
 
 
-def status_text(debugger: Debugger) -> Text:
-    """``gradstep │ title │ iteration 2 │ BACKWARD 5/23 │ loss 0.2984``."""
+def status_text(debugger: Debugger, width: int | None = None) -> Text:
+    """``gradstep │ title │ iteration 2 │ BACKWARD 5/23 │ loss 0.2984``.
+
+    In ``width`` cells the step and the loss stay: the title is shortened first (cut with
+    ``…``), then the program's name and the word "iteration" go.
+    """
     start, end = debugger.phase_bounds(debugger.phase)
     k, total = debugger.position - start + 1, end - start + 1
     network = debugger.network
-    text = Text(" gradstep ", "bold")
-    text.append("│ ")
-    text.append(network.title or network.name, "bold")
-    text.append(f" │ iteration {debugger.cycle.iteration} │ ")
-    text.append(f" {debugger.phase.upper()} ", PHASE_STYLES[debugger.phase])
-    text.append(f" step {k}/{total} │ loss {explain.number(debugger.cycle.loss, 6)}")
+    title = network.title or network.name
+    iteration = f"iteration {debugger.cycle.iteration}"
+    name = " gradstep │ "
+    state = Text(f" {debugger.phase.upper()} ", PHASE_STYLES[debugger.phase])
+    state.append(f" step {k}/{total} │ loss {explain.number(debugger.cycle.loss, 6)}")
     if debugger.update_applied:
-        text.append(f" → {explain.number(debugger.cycle.loss_after, 6)}", "bold")
+        state.append(f" → {explain.number(debugger.cycle.loss_after, 6)}", "bold")
+    if width is not None:
+        width -= 2  # room for the " …" that says something was cut after the loss
+
+        def needed() -> int:
+            return len(name) + len(title) + len(iteration) + 6 + state.cell_len
+
+        if needed() > width:
+            title = cut(title, max(width - needed() + len(title), 8))
+        if needed() > width:
+            name, iteration = " ", f"#{debugger.cycle.iteration}"
+        if needed() > width:
+            title = cut(title, max(width - needed() + len(title), 1))
+    text = Text(name, "bold")
+    text.append(title, "bold")
+    text.append(f" │ {iteration} │ ")
+    text.append_text(state)
     words = debugger.predictions()[0]
     if words:
         text.append(f" │ {words}", "italic")
@@ -56,8 +76,15 @@ class StatusBar(Widget):
         self.text = Text(text) if isinstance(text, str) else text
         self.refresh()
 
+    _debugger: Debugger | None = None
+
     def show(self, debugger: Debugger) -> None:
-        self.update(status_text(debugger))
+        self._debugger = debugger
+        self.update(status_text(debugger, self.size.width or None))
+
+    def on_resize(self) -> None:
+        if self._debugger is not None:
+            self.show(self._debugger)
 
     def render_line(self, y: int) -> Strip:
         style, width = self.rich_style, self.size.width
