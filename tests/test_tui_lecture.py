@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from textual.widgets import Input
 
 from scenarios import catalog
 from scenarios.loader import load
@@ -14,6 +15,7 @@ from tui.box_text import box_numbers, fit_number, fit_value, name_lines, update_
 from tui.graph_view import COMPACT, FIT, GraphView
 from tui.state import Debugger
 from tui.views import GraphState, node_label
+from tui.what_if import PromptError, iterations, what_if
 
 from .test_tui_app import debugger_of, press, screen_text, settle
 
@@ -193,3 +195,56 @@ async def test_the_picker_lists_the_scenarios_one_line_each_at_80x24():
         shown = [s.name for s in catalog() if s.name in text]
         assert len(shown) >= 6
         assert "The smallest circuit" in text  # the highlighted one's description
+
+
+def test_a_changed_learning_rate_is_answered_with_the_loss_after_the_update():
+    debugger = Debugger(load("house-price"))
+    before_after = debugger.cycle.loss_after
+    message = what_if(debugger, "lr = 0.01")
+    # house-price by hand: price = 4.2, true 5, L = (4.2 - 5)^2; ∂L/∂w = 2(4.2 - 5)·x, ∂L/∂b =
+    # 2(4.2 - 5); x = [2, 3, 1.5]: one step of lr moves the price by lr·1.6·(4 + 9 + 2.25 + 1)
+    price = 4.2 + 0.01 * 1.6 * (4 + 9 + 2.25 + 1)
+    assert debugger.cycle.loss_after == pytest.approx((price - 5) ** 2, rel=1e-9)
+    assert message.startswith("lr = 0.01: the loss after the update goes "
+                              f"{explain.number(before_after, 6)} → "
+                              f"{explain.number((price - 5) ** 2, 6)}")
+    assert "does not depend on the learning rate" in message
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("lr = abc", "'abc' is not a number or a list of numbers."),
+    ("nothing", "Write NAME = VALUE"),
+    ("wieghts = 1", "There is no parameter or input called wieghts; you can change features, "
+                    "weights, bias, true_price and lr."),
+    ("price = 1", "Price is computed by the network, so it cannot be set; you can change"),
+    ("lr = -1", "The learning rate must be a positive number, not -1"),
+    ("weights = [1, 2]", "Weights has shape (3,), not (2,)."),
+])
+def test_a_what_if_it_cannot_use_is_answered_with_a_sentence(typed, expected):
+    debugger = Debugger(load("house-price"))
+    with pytest.raises(PromptError) as refused:
+        what_if(debugger, typed)
+    message = str(refused.value)
+    assert message.startswith(expected)
+    assert message[0].isupper() or message[0] == "'"
+    assert message.endswith(".")
+
+
+@pytest.mark.parametrize(("typed", "words"), [
+    ("abc", "“abc” is not a whole number"), ("0", "not 0."), ("20000", "not 20,000."),
+    ("", "is not a whole number"), ("2.5", "is not a whole number")])
+def test_the_train_prompt_refuses_a_bad_count_with_a_message(typed, words):
+    with pytest.raises(PromptError, match=words):
+        iterations(typed)
+    assert iterations(" 1,000 ") == 1000
+
+
+async def test_a_refused_count_is_said_on_screen_and_trains_nothing():
+    app = GradstepApp(load("mazur"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "t")
+        app.screen.query_one(Input).value = "0"
+        await press(pilot, "enter")
+        assert len(debugger_of(app).cycles) == 1
+        assert any("not 0." in str(n.message) for n in app._notifications)

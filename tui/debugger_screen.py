@@ -38,6 +38,7 @@ from .status_bar import StatusBar
 from .step_list import StepList
 from .training_panel import TrainingPanel
 from .views import FIT, ZOOM_NAMES, ZOOMS
+from .what_if import MOST_ITERATIONS, PromptError, iterations, what_if
 
 # The legend names the graph's component classes, so it shows exactly the colours in use.
 LEGEND = (("current", "graph--current"), ("done", "graph--done"), ("pending", "graph--pending"),
@@ -542,11 +543,9 @@ class DebuggerScreen(Screen):
         if not text:
             return
         try:
-            name, value = explain.parse_assignment(text)
-            values, lr = ({}, value) if name == "lr" else ({name: value}, None)
-            before = self.debugger.what_if(values, lr)
-        except (KeyError, ValueError, TypeError) as exc:
-            self.notify(str(exc).strip("'\""), title="what-if", severity="error", markup=False)
+            message = what_if(self.debugger, text)
+        except PromptError as exc:
+            self.notify(str(exc), title="what-if", severity="error", markup=False)
             return
         except Exception as exc:  # the user's network code may raise anything
             self.app.show_error(str(exc))
@@ -555,22 +554,23 @@ class DebuggerScreen(Screen):
         self.query_one(TrainingPanel).show(self.debugger)
         self.refresh_view(moved=False)
         self.run_diagnosis()
-        after = self.debugger.cycle.loss
-        self.notify(f"{text}: loss {explain.number(before, 6)} → {explain.number(after, 6)}",
-                    title="what-if", markup=False)
+        self.notify(message, title="what-if", markup=False)
 
     def action_train(self) -> None:
         if self.debugger is not None:
-            self.app.push_screen(PromptScreen("Train how many iterations?", "1 to 10000", "50"),
+            self.app.push_screen(PromptScreen("Train how many iterations?",
+                                              f"1 to {MOST_ITERATIONS:,}", "50"),
                                  self._train)
 
     def _train(self, text: str | None) -> None:
+        if text is None:
+            return  # the prompt was cancelled
         try:
-            iterations = int(text or "")
-        except ValueError:
+            count = iterations(text)
+        except PromptError as exc:
+            self.notify(str(exc), title="train", severity="error", markup=False)
             return
-        if 1 <= iterations <= 10_000:
-            self.run_training(iterations)
+        self.run_training(count)
 
     @work(thread=True, exclusive=True, group="prepare")
     def run_training(self, iterations: int) -> None:
