@@ -13,6 +13,7 @@ from tracer import explain
 from tui.app import GradstepApp
 from tui.box_text import box_numbers, fit_number, fit_value, name_lines, update_node, value_text
 from tui.graph_view import COMPACT, FIT, GraphView
+from tui.quiz import asked_input, asks
 from tui.state import Debugger
 from tui.views import GraphState, node_label
 from tui.what_if import PromptError, iterations, what_if
@@ -248,3 +249,16 @@ async def test_a_refused_count_is_said_on_screen_and_trains_nothing():
         await press(pilot, "enter")
         assert len(debugger_of(app).cycles) == 1
         assert any("not 0." in str(n.message) for n in app._notifications)
+
+
+def test_the_quiz_asks_about_a_learnt_input_rather_than_a_constant_or_label():
+    trace = load("mazur").cycle().trace
+    e_o2 = trace.backward_step(trace.find("E_o2").id)  # 0.5 · diff_o2²
+    assert trace.nodes[asked_input(trace, e_o2).node].name == "diff_o2²"
+    diff = trace.backward_step(trace.find("diff_o2").id)  # out_o2 − target_o2
+    assert trace.nodes[asked_input(trace, diff).node].name == "out_o2"
+    first, second = asks(trace, trace.backward_step(trace.find("out_o2").id))
+    # Mazur: out_o2 = 0.772928465, σ' = 0.772928465 × (1 − 0.772928465) = 0.175510052
+    assert first.answer == pytest.approx(0.175510052, abs=1e-8)
+    assert "= ?" in first.question and "0.1755" not in first.question
+    assert "0.1755 = ?" in second.question

@@ -32,6 +32,7 @@ from .node_commands import NodeCommands
 from .params_panel import ParamsPanel
 from .presenter_views import VIEWS, PresenterViews
 from .prompt_screen import PromptScreen
+from .quiz import Quiz
 from .repaint import TextPanel
 from .state import Debugger
 from .status_bar import StatusBar
@@ -52,13 +53,11 @@ CONDITIONS = {"nonfinite": break_on_nonfinite, "gradcheck": break_on_gradcheck_f
               "dead": break_on_dead_unit}
 
 
-def narration_text(debugger: Debugger) -> str:
+def narration_text(debugger: Debugger, quiz: Quiz | None = None) -> str:
     """The narration bar: the current step in plain English (kept back while a quiz asks)."""
-    question = debugger.question
-    if question is not None:  # the narration would give the answer away: ask instead
-        asked = " ".join(line.text for line in question.lines if line.role in ("heading",
-                                                                              "equation"))
-        return f"Quiz: {asked}  (a: answer, n: reveal)"
+    ask = quiz.current(debugger) if quiz is not None else None
+    if ask is not None:  # the narration would give the answer away: ask instead
+        return f"Quiz: {ask.question}  (a: answer, n: reveal)"
     before, after = debugger.predictions()
     return narrate(debugger.cycle, debugger.moment, prediction=before, prediction_after=after)
 
@@ -158,7 +157,7 @@ class DebuggerScreen(Screen):
         "reverse_continue": lambda d: not d.stepper.at_start,
         "update": lambda d: d.can_update and d.latest,
         "rerun": lambda d: d.update_applied and d.latest,
-        "answer": lambda d: d.question is not None and d.question.answer is not None,
+        "answer": lambda d: d.hidden,
         "what_if": lambda d: d.latest,
         "iteration": lambda d: len(d.cycles) - d.kept_from > 1,
     }
@@ -167,6 +166,7 @@ class DebuggerScreen(Screen):
         super().__init__()
         self.network = network
         self.quiz = quiz
+        self.quiz_state = Quiz()
         self.set_class(present, "-present")
         self.pace = 1.0
         self.player: Timer | None = None
@@ -330,11 +330,12 @@ class DebuggerScreen(Screen):
 
     def refresh_view(self, moved: bool = True) -> None:
         debugger = self.debugger
-        self.query_one(StatusBar).show(debugger)
+        quiz = self.quiz_state if self.quiz else None
+        self.query_one(StatusBar).show(debugger, quiz and quiz.score())
         # A fixed height: new text repaints the bar alone (tui/repaint.py).
-        self.query_one(NarrationBar).show_text(narration_text(debugger))
+        self.query_one(NarrationBar).show_text(narration_text(debugger, quiz))
         self.query_one(GraphView).update_state()
-        self.query_one(Inspector).show(debugger, self.full_arrays)
+        self.query_one(Inspector).show(debugger, self.full_arrays, quiz and quiz.lines(debugger))
         self.query_one(ParamsPanel).show(debugger)
         self.query_one(PresenterViews).show(debugger)
         if moved:
@@ -513,18 +514,23 @@ class DebuggerScreen(Screen):
         self.notify("quiz mode " + ("on: each gradient is asked before it is shown"
                                     if self.quiz else "off"))
 
-    def action_answer(self) -> None:
-        question = self.debugger.question if self.debugger else None
-        if question is None or question.answer is None:
+    def action_answer(self, hint: str = "") -> None:
+        """Ask for the quiz question's answer; a wrong one is asked again, with a hint."""
+        ask = self.quiz_state.current(self.debugger) if self.debugger else None
+        if ask is None or ask.answer is None:
             return
 
         def graded(text: str | None) -> None:
-            if text is not None and text.strip():
-                right, message = explain.grade(text, question.answer)
-                self.notify(message, severity="information" if right else "warning")
-                self._move(lambda d: d.reveal())
+            if text is None or not text.strip():
+                return
+            right, message = self.quiz_state.answer(self.debugger, text)
+            self.notify(message, severity="information" if right else "warning", markup=False)
+            self.refresh_view(moved=False)
+            if not right:
+                self.action_answer(message.split("Hint: ", 1)[-1])
 
-        self.app.push_screen(PromptScreen("Your answer", "a number; checked to 1%"), graded)
+        title = ask.question if not hint else f"{ask.question}\nTry again. Hint: {hint}"
+        self.app.push_screen(PromptScreen(title, "a number; checked to 1%"), graded)
 
     def action_what_if(self) -> None:
         debugger = self.debugger

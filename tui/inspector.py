@@ -25,8 +25,10 @@ ROLE_STYLES = {
 }
 
 
-def inspector_lines(debugger: Debugger, full: bool = False) -> list[explain.Line]:
-    """The lines to show for the selection at the current moment."""
+def inspector_lines(debugger: Debugger, full: bool = False,
+                    asking: list[explain.Line] | None = None) -> list[explain.Line]:
+    """The lines to show for the selection at the current moment (``asking``: a quiz's
+    question, shown at its step instead of the answer)."""
     moment, trace = debugger.moment, debugger.trace
     if moment.phase == "update":
         if isinstance(moment.record, Outcome):
@@ -35,7 +37,7 @@ def inspector_lines(debugger: Debugger, full: bool = False) -> list[explain.Line
     node = debugger.selected
     question = debugger.question
     if question is not None and node == debugger.current_node:
-        return question.lines
+        return asking or question.lines
     state = debugger.node_state(node)
     if state.grad_known:
         lines = explain.backward_lines(trace, trace.backward_step(node), full)
@@ -64,5 +66,6 @@ def render_lines(lines: list[explain.Line]) -> Text:
 class Inspector(TextPanel, can_focus=True):
     """Scrollable, word-wrapped detail of the current step."""
 
-    def show(self, debugger: Debugger, full: bool = False) -> None:
-        self.show_text(render_lines(inspector_lines(debugger, full)))
+    def show(self, debugger: Debugger, full: bool = False,
+             asking: list[explain.Line] | None = None) -> None:
+        self.show_text(render_lines(inspector_lines(debugger, full, asking)))

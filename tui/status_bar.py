@@ -15,11 +15,13 @@ PHASE_STYLES = {"forward": "bold black on #7fb3ff", "backward": "bold black on #
                 "update": "bold black on #8be28b"}
 
 
-def status_text(debugger: Debugger, width: int | None = None) -> Text:
+def status_text(debugger: Debugger, width: int | None = None, score: str | None = None
+                ) -> Text:
     """``gradstep │ title │ iteration 2 │ BACKWARD 5/23 │ loss 0.2984``.
 
     In ``width`` cells the step and the loss stay: the title is shortened first (cut with
-    ``…``), then the program's name and the word "iteration" go.
+    ``…``), then the program's name and the word "iteration" go. A quiz's ``score`` follows
+    the loss.
     """
     start, end = debugger.phase_bounds(debugger.phase)
     k, total = debugger.position - start + 1, end - start + 1
@@ -31,6 +33,8 @@ def status_text(debugger: Debugger, width: int | None = None) -> Text:
     state.append(f" step {k}/{total} │ loss {explain.number(debugger.cycle.loss, 6)}")
     if debugger.update_applied:
         state.append(f" → {explain.number(debugger.cycle.loss_after, 6)}", "bold")
+    if score:
+        state.append(f" │ {score}", "bold")
     if width is not None:
         width -= 2  # room for the " …" that says something was cut after the loss
 
@@ -78,13 +82,16 @@ class StatusBar(Widget):
 
     _debugger: Debugger | None = None
 
-    def show(self, debugger: Debugger) -> None:
-        self._debugger = debugger
-        self.update(status_text(debugger, self.size.width or None))
+    _score: str | None = None
+
+    def show(self, debugger: Debugger, score: str | None = None) -> None:
+        """The status of ``debugger``'s step, with a quiz's ``score``."""
+        self._debugger, self._score = debugger, score
+        self.update(status_text(debugger, self.size.width or None, score))
 
     def on_resize(self) -> None:
         if self._debugger is not None:
-            self.show(self._debugger)
+            self.show(self._debugger, self._score)
 
     def render_line(self, y: int) -> Strip:
         style, width = self.rich_style, self.size.width
