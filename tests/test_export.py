@@ -118,7 +118,10 @@ def test_bad_sizes_are_refused(text):
 
 def test_file_names_are_safe_and_ordered():
     assert slug("backward w1·i1") == "backward-w1-i1"
-    assert slug("forward diff_o1²") == "forward-diff_o1"
+    assert slug("forward diff_o1²") == "forward-diff_o1-p2"
+    cycle = load("mazur").cycle()  # steps with different labels never get the same name
+    labels = [title(cycle, m) for m in cycle.timeline]
+    assert len({slug(label) for label in labels}) == len(set(labels))
     assert slug("··") == "node"
     assert file_name(0, "forward x") == "step-001-forward-x.svg"
     assert file_name(94, "outcome") == "step-095-outcome.svg"
@@ -135,3 +138,25 @@ def test_presenter_mode_slides_carry_each_steps_narration(tmp_path):
         # The outcome may add the prediction after the update ("Now: ..."): not checked here.
         sentence = narrate(cycle, moment, prediction=words).split(" Now: ")[0]
         assert " ".join(sentence.split()) in flowing, (k, sentence)
+
+
+def test_presenter_slides_show_the_whole_graph_without_key_bar_or_scrollbars(tmp_path):
+    slides = tmp_path / "slides"
+    assert main(["export", "house-price", "--svg", str(slides), "--present"]) == 0
+    cycle = load("house-price").cycle()
+    screens = [svg_text((slides / file_name(k, title(cycle, m))).read_text(encoding="utf-8"))
+               for k, m in enumerate(cycle.timeline)]
+    names = [n.name for n in cycle.trace.nodes]
+    for k, screen in enumerate(screens):
+        lines = screen.splitlines()
+        assert "Step" not in lines[-1] and "Quit" not in screen  # no key bar
+        assert not any(ch in screen for ch in "▁▂▃▄▅▆▇█▊▎▏")  # no scrollbar
+        shown = screen.replace("\n", "")
+        assert all(name.replace("_", "") in shown.replace("_", "").replace(" ", "")
+                   for name in names), f"slide {k + 1} misses a node"
+    assert "loss ·" in screens[0].splitlines()[0]  # not computed yet at forward step 1
+    n = len(cycle.trace.nodes)
+    assert f"loss {number(cycle.loss, 6)}" in screens[n - 1].splitlines()[0]
+    backward = screens[n + 1]
+    assert "◄" in backward and "►" not in backward  # the gradient flows from output to input
+    assert "►" in screens[1]

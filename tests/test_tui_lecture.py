@@ -180,10 +180,10 @@ async def test_at_80x24_the_header_keeps_step_and_loss_and_the_footer_help(name)
     app = GradstepApp(load(name))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await press(pilot, "n", "n")
+        await press(pilot, "c", "n", "n")  # the forward pass done: the loss is known
         debugger = debugger_of(app)
         first_row = screen_text(app).splitlines()[0]
-        assert "step 3/" in first_row
+        assert "BACKWARD  step 2/" in first_row
         assert f"loss {explain.number(debugger.cycle.loss, 6)}" in first_row
         assert "Help" in screen_text(app).splitlines()[-1]
 

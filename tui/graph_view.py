@@ -42,6 +42,7 @@ from .views import (
 __all__ = ["CHIPS", "COMPACT", "FIT", "FULL", "KIND_LABEL", "GraphState", "GraphView", "box_size",
            "compute_layout", "nearest_box", "node_label"]
 
+BACKWARD_ARROW = "◄"  # an edge's arrow in the backward pass: the way the gradient goes
 MINIMAP_AUTO = 6  # the minimap shows itself when the picture is this many windows big
 MINIMAP_MAX = (32, 9)  # its largest size in cells, inside a one-cell margin
 
@@ -405,6 +406,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         row = layout.draw_row(row_y, self._labels, scroll_x, min(scroll_x + width, layout.width))
         text = row.text
         active = self._active
+        backward = self.debugger is not None and self.debugger.phase == "backward"
         edge = base + self._styles["graph--edge"]
         edge_active = base + self._styles["graph--edge-active"]
         segments = []
@@ -424,6 +426,8 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
             else:
                 owners = owner if isinstance(owner, frozenset) else {owner}
                 style = edge_active if active & owners else edge
+                if tag == "arrow" and backward:  # the gradient flows from output to input
+                    piece = BACKWARD_ARROW * len(piece)
             segments.append(Segment(piece, style))
             cursor = end
         if cursor < len(text):

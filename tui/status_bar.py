@@ -30,7 +30,10 @@ def status_text(debugger: Debugger, width: int | None = None, score: str | None 
     iteration = f"iteration {debugger.cycle.iteration}"
     name = " gradstep │ "
     state = Text(f" {debugger.phase.upper()} ", PHASE_STYLES[debugger.phase])
-    state.append(f" step {k}/{total} │ loss {explain.number(debugger.cycle.loss, 6)}")
+    # The loss (and the prediction) exist once the forward pass has reached them.
+    known = debugger.phase != "forward" or debugger.position == end
+    loss = explain.number(debugger.cycle.loss, 6) if known else "·"
+    state.append(f" step {k}/{total} │ loss {loss}")
     if debugger.update_applied:
         state.append(f" → {explain.number(debugger.cycle.loss_after, 6)}", "bold")
     if score:
@@ -51,7 +54,7 @@ def status_text(debugger: Debugger, width: int | None = None, score: str | None 
     text.append(title, "bold")
     text.append(f" │ {iteration} │ ")
     text.append_text(state)
-    words = debugger.predictions()[0]
+    words = debugger.predictions()[0] if known else None
     if words:
         text.append(f" │ {words}", "italic")
     return text
