@@ -14,6 +14,7 @@ from tui.app import GradstepApp
 from tui.box_text import box_numbers, fit_number, fit_value, name_lines, update_node, value_text
 from tui.graph_view import COMPACT, FIT, GraphView
 from tui.quiz import asked_input, asks
+from tui.reading import SHORTEST, WORDS_PER_SECOND, reading_seconds
 from tui.state import Debugger
 from tui.views import GraphState, node_label
 from tui.what_if import PromptError, iterations, what_if
@@ -262,3 +263,23 @@ def test_the_quiz_asks_about_a_learnt_input_rather_than_a_constant_or_label():
     assert first.answer == pytest.approx(0.175510052, abs=1e-8)
     assert "= ?" in first.question and "0.1755" not in first.question
     assert "0.1755 = ?" in second.question
+
+
+def test_a_longer_narration_takes_longer_to_read():
+    assert reading_seconds("w1 = 0.15") == SHORTEST
+    long = " ".join(["word"] * 60)
+    assert reading_seconds(long) == pytest.approx(60 / WORDS_PER_SECOND)
+
+
+async def test_autoplay_waits_each_steps_reading_time():
+    app = GradstepApp(load("mazur"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await press(pilot, "p")
+        first = screen.player
+        debugger = debugger_of(app)
+        words = len(screen.query_one("#narration").plain.split())
+        assert first._interval == pytest.approx(max(SHORTEST, words / WORDS_PER_SECOND))
+        await press(pilot, "p")
+        assert screen.player is None and debugger.position == 0

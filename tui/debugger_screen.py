@@ -33,6 +33,7 @@ from .params_panel import ParamsPanel
 from .presenter_views import VIEWS, PresenterViews
 from .prompt_screen import PromptScreen
 from .quiz import Quiz
+from .reading import reading_seconds
 from .repaint import TextPanel
 from .state import Debugger
 from .status_bar import StatusBar
@@ -145,7 +146,7 @@ class DebuggerScreen(Screen):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    PACE_LIMITS = (0.05, 5.0)  # seconds per step for autoplay
+    PACE_LIMITS = (0.05, 5.0)  # autoplay: times the narration's reading time per step
 
     # The debugger's own word on which actions make sense now; the footer greys out the rest.
     _AVAILABLE = {
@@ -463,8 +464,15 @@ class DebuggerScreen(Screen):
         if self.player is not None:
             self.stop_autoplay()
         elif self.debugger is not None and not self.debugger.stepper.at_end:
-            self.player = self.set_interval(self.pace, self.autoplay_tick)
-            self.notify(f"autoplay: a step every {self.pace:g} s (+/- to change, p to pause)")
+            self._play_next()
+            self.notify(f"autoplay at reading pace ×{self.pace:g}: each step waits for its "
+                        "narration to be read (+/- to change, p to pause)", markup=False)
+
+    def _play_next(self) -> None:
+        """Wait as long as the narration on screen takes to read, times the pace, then step."""
+        quiz = self.quiz_state if self.quiz else None
+        wait = self.pace * reading_seconds(narration_text(self.debugger, quiz))
+        self.player = self.set_timer(wait, self.autoplay_tick)
 
     def stop_autoplay(self) -> None:
         if self.player is not None:
@@ -482,6 +490,8 @@ class DebuggerScreen(Screen):
         end_of_phase = debugger.position == debugger.phase_bounds(phase)[1]
         if end_of_phase or debugger.current_node in debugger.breakpoints or debugger.hidden:
             self.stop_autoplay()
+        elif self.player is not None:
+            self._play_next()
 
     def action_pace(self, factor: float) -> None:
         low, high = self.PACE_LIMITS
@@ -490,7 +500,8 @@ class DebuggerScreen(Screen):
             self.stop_autoplay()
             self.action_autoplay()
         else:
-            self.notify(f"autoplay pace: a step every {self.pace:g} s")
+            self.notify(f"autoplay pace: ×{self.pace:g} the narration's reading time",
+                        markup=False)
 
     def action_view(self, name: str) -> None:
         """Show the update table or the loss curve in the graph's place; again, the graph."""
