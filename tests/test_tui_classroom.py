@@ -73,7 +73,7 @@ async def test_quiz_asks_the_local_derivative_then_the_product_and_keeps_score()
         debugger = debugger_of(app)
         out_o1 = debugger.trace.find("out_o1").id
         debugger.goto(debugger.position_of("backward", out_o1))
-        app.screen.refresh_view()
+        app.screen.moved()
         await settle(pilot)
         # First the local derivative, from its formula, its value not given.
         shown = app.screen.query_one("#inspector").plain

@@ -127,7 +127,7 @@ async def test_presenter_mode_fits_mazur_and_highlights_the_updated_parameter():
         assert graph.layout_.width <= width and graph.layout_.height <= height
         debugger = debugger_of(app)
         debugger.goto(debugger.phase_bounds("update")[0] + 4)
-        app.screen.refresh_view()
+        app.screen.moved()
         await press(pilot)
         assert graph.focus_node() == debugger.trace.find(debugger.moment.record.name).id
 
@@ -150,7 +150,7 @@ async def test_the_update_view_is_a_table_of_every_parameter():
         await settle(pilot)
         debugger = debugger_of(app)
         debugger.goto(debugger.phase_bounds("update")[0] + 4)  # w5's update
-        app.screen.refresh_view()
+        app.screen.moved()
         await press(pilot, "U")
         assert app.screen.query_one("#graph-column").display is False
         text = screen_text(app)

@@ -24,6 +24,7 @@ import numpy as np
 from . import explain, narration
 from . import handout_extras as extras
 from .dot import to_dot
+from .edges import EdgeView
 from .network import Cycle, Network
 from .record import BackwardStep, InputGrad, Trace
 
@@ -139,7 +140,7 @@ def _backward_json(trace: Trace, step: BackwardStep) -> dict[str, Any]:
 
 
 def to_json(report: Report) -> dict[str, Any]:
-    """The ``gradstep trace --json`` object (see the README's usage section for its keys)."""
+    """The ``gradstep trace --json`` object (docs/trace-json.md lists its keys)."""
     network, cycle = report.network, report.cycle
     trace = cycle.trace
     optimizer = network.optimizer
@@ -216,10 +217,12 @@ def _backward_lines(trace: Trace) -> list[str]:
             lines.append(f"{fork}  ← it fed {len(step.terms)} places, so the gradients add")
         for record in step.inputs:
             line = explain.chain_rule(trace, step, record)
-            value = explain.short(record.contribution)
-            # Arrays too big to write inside the equation: give the result after it.
-            lines.append(line if record.contribution.size == 1 or line.endswith(value)
-                         else f"{line}  → {value}")
+            # Where the equation could not end with the result (too big to write inside it,
+            # or summed over broadcast axes after it), give the result after it.
+            edge = EdgeView(trace, step, record)
+            ends_with_result = edge.inline and not record.reduced_axes
+            lines.append(line if record.contribution.size == 1 or ends_with_result
+                         else f"{line}  → {explain.short(record.contribution)}")
             if working and record is step.inputs[0]:  # the loss's gradient, worked out
                 lines.append(f"  that is {working}")
     return lines
@@ -228,7 +231,7 @@ def _backward_lines(trace: Trace) -> list[str]:
 def _training_rows(losses: Sequence[float]) -> list[tuple[str, str]]:
     every = max(1, math.ceil((len(losses) - 1) / TRAINING_ROWS))
     shown = sorted({*range(0, len(losses), every), len(losses) - 1})
-    return [(str(k), explain.number(losses[k], 6)) for k in shown]
+    return [(str(k), explain.loss_value(losses[k])) for k in shown]
 
 
 def handout(report: Report) -> list[Block]:
@@ -253,7 +256,7 @@ def handout(report: Report) -> list[Block]:
             side = len(picture)
             blocks += [Block("paragraph", f"{node.name} as a {side}×{side} picture (█ is 1, "
                                           "· is 0):"), Block("lines", lines=tuple(picture))]
-    summary = f"Loss: {explain.number(cycle.loss, 6)}."
+    summary = f"Loss: {explain.loss_value(cycle.loss)}."
     if report.prediction:
         summary += f" Prediction: {report.prediction}."
     blocks.append(Block("paragraph", summary))
@@ -280,7 +283,7 @@ def handout(report: Report) -> list[Block]:
         blocks.append(Block("heading", f"Training: {len(report.losses) - 1} iterations"))
         blocks.append(Block("table", header=("iteration", "loss before it"),
                             rows=tuple(_training_rows(report.losses))))
-        final = f"Final loss {explain.number(report.losses[-1], 6)}."
+        final = f"Final loss {explain.loss_value(report.losses[-1])}."
         if report.final_prediction:
             final += f" Prediction: {report.final_prediction}."
         blocks.append(Block("paragraph", final))

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracer import explain
-from tracer.network import Outcome
-from tracer.optim import UpdateRecord
+from tracer.timeline import STEP_PHASES
 
 from .graph_canvas import cut
 from .state import Debugger
@@ -78,35 +77,27 @@ class BoxNumbers:
 def update_node(debugger: Debugger) -> int | None:
     """The parameter node the current update step changes (``None`` at other steps)."""
     record = debugger.moment.record
-    if debugger.phase != "update" or not isinstance(record, UpdateRecord):
-        return None
-    return next((n.id for n in debugger.trace.params if n.name == record.name), None)
+    return record.node if debugger.phase == "update" else None
 
 
-_updates_seen: list = [None, {}]  # the last cycle asked about and its parameters' update steps
-
-
-def _update_of(debugger: Debugger) -> dict[str, int]:
-    """Parameter name -> its update's position, for the viewed cycle (asked once per box)."""
-    cycle = debugger.cycle
-    if _updates_seen[0] is not cycle:
-        _updates_seen[:] = [cycle, {u.name: k for k, u in enumerate(cycle.updates)}]
-    return _updates_seen[1]
+def _update_of(debugger: Debugger, node: int) -> int | None:
+    """The position of ``node``'s update in the cycle's updates, if it is a parameter."""
+    return next((k for k, u in enumerate(debugger.cycle.updates) if u.node == node), None)
 
 
 def box_numbers(debugger: Debugger, node: int) -> BoxNumbers:
     """What ``node``'s box shows at the debugger's moment."""
     nd = debugger.trace.nodes[node]
     moment = debugger.moment
-    if moment.phase != "update":
+    if moment.phase in STEP_PHASES:
         state = debugger.node_state(node)
         return BoxNumbers(state.status, nd.value if state.value_known else None,
                           nd.grad if state.grad_known else None)
-    if isinstance(moment.record, Outcome):
+    if moment.phase == "outcome":
         # The re-run's values; its gradients are the next backward pass's, not known yet.
         after = debugger.cycle.values_after
         return BoxNumbers("done", nd.value if after is None else after[node], None)
-    k = _update_of(debugger).get(nd.name) if nd.kind == "param" else None
+    k = _update_of(debugger, node) if nd.kind == "param" else None
     if k is None:
         return BoxNumbers("done", nd.value, nd.grad)
     update = debugger.cycle.updates[k]
@@ -157,7 +148,7 @@ def natural_width(debugger: Debugger, node: int) -> int:
     significant digits (value, gradient, updated value, value after the update)."""
     nd = debugger.trace.nodes[node]
     numbers = [explain.short(nd.value), "g" + explain.short(nd.grad)]
-    k = _update_of(debugger).get(nd.name) if nd.kind == "param" else None
+    k = _update_of(debugger, node) if nd.kind == "param" else None
     if k is not None:
         update = debugger.cycle.updates[k]
         new = "→" + explain.short(update.after)

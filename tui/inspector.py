@@ -9,8 +9,9 @@ from __future__ import annotations
 from rich.text import Text
 
 from tracer import explain
-from tracer.network import Outcome
 
+from .panel import DebuggerPanel
+from .quiz import screen_quiz
 from .repaint import TextPanel
 from .state import Debugger
 
@@ -30,9 +31,9 @@ def inspector_lines(debugger: Debugger, full: bool = False,
     """The lines to show for the selection at the current moment (``asking``: a quiz's
     question, shown at its step instead of the answer)."""
     moment, trace = debugger.moment, debugger.trace
+    if moment.phase == "outcome":
+        return explain.outcome_lines(moment.record.loss_before, moment.record.loss_after)
     if moment.phase == "update":
-        if isinstance(moment.record, Outcome):
-            return explain.outcome_lines(moment.record.loss_before, moment.record.loss_after)
         return explain.update_lines(moment.record, debugger.network.optimizer.formula, full)
     node = debugger.selected
     question = debugger.question
@@ -63,9 +64,12 @@ def render_lines(lines: list[explain.Line]) -> Text:
     return text
 
 
-class Inspector(TextPanel, can_focus=True):
-    """Scrollable, word-wrapped detail of the current step."""
+class Inspector(DebuggerPanel, TextPanel, can_focus=True):
+    """Scrollable, word-wrapped detail of the current step; ``full`` shows arrays in full (e)."""
 
-    def show(self, debugger: Debugger, full: bool = False,
-             asking: list[explain.Line] | None = None) -> None:
-        self.show_text(render_lines(inspector_lines(debugger, full, asking)))
+    full = False
+
+    def moved(self, debugger: Debugger) -> None:
+        quiz = screen_quiz(self)
+        asking = quiz.lines(debugger) if quiz is not None else None
+        self.show_text(render_lines(inspector_lines(debugger, self.full, asking)))

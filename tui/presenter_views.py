@@ -17,8 +17,8 @@ from textual.widgets import ContentSwitcher, Static
 from textual_plotext import PlotextPlot
 
 from tracer import explain
-from tracer.network import Outcome
 
+from .panel import DebuggerPanel
 from .params_panel import param_rows
 from .state import Debugger
 
@@ -34,7 +34,7 @@ def update_table(debugger: Debugger) -> Table:
                   show_edge=False)
     for column in ("parameter", "value", "gradient", "−lr·grad", "new"):
         table.add_column(column, justify="left" if column == "parameter" else "right")
-    current = debugger.moment.index if debugger.phase == "update" else None
+    current = debugger.moment.index if debugger.phase == "update" else None  # outcome: none
     for k, row in enumerate(param_rows(debugger)):
         table.add_row(*row, style="reverse bold" if k == current else None)
     return table
@@ -43,10 +43,10 @@ def update_table(debugger: Debugger) -> Table:
 def loss_words(debugger: Debugger) -> Text:
     """The loss before the update and, once it is shown, after it."""
     cycle = debugger.cycle
-    text = Text(f"loss {explain.number(cycle.loss, 6)}", "bold")
-    if isinstance(debugger.moment.record, Outcome):
-        change = explain.number(cycle.loss_after - cycle.loss, 3)
-        text.append(f" → {explain.number(cycle.loss_after, 6)} after the update ({change})")
+    text = Text(explain.loss_change(cycle.loss), "bold")
+    if debugger.update_applied:
+        text = Text(explain.loss_change(cycle.loss, cycle.loss_after) + " after the update",
+                    "bold")
     else:
         text.append("    (u shows the loss after the update)", "dim")
     return text
@@ -110,14 +110,14 @@ class TrainingView(Vertical):
         plot.refresh()
 
 
-class PresenterViews(ContentSwitcher):
+class PresenterViews(DebuggerPanel, ContentSwitcher):
     """One of the views, in the graph's place while it is on."""
 
     def compose(self) -> ComposeResult:
         yield UpdateView(id="update")
         yield TrainingView(id="training")
 
-    def show(self, debugger: Debugger) -> None:
+    def moved(self, debugger: Debugger) -> None:
         """Bring the view on screen up to date (the hidden one waits until it is shown)."""
         if self.current is not None and self.display:
             self.get_child_by_id(self.current).show(debugger)

@@ -135,6 +135,12 @@ class Quiz:
         return f"quiz {self.right}/{self.answered}"
 
 
+def screen_quiz(widget: object) -> Quiz | None:
+    """The quiz of the debugger screen ``widget`` is on, while quiz mode is on."""
+    screen = getattr(widget, "screen", None)
+    return getattr(screen, "quiz_state", None) if getattr(screen, "quiz", False) else None
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text.replace("−", "-"))

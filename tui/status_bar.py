@@ -9,6 +9,8 @@ from textual.widget import Widget
 from tracer import explain
 
 from .graph_canvas import cut
+from .panel import DebuggerPanel
+from .quiz import screen_quiz
 from .state import Debugger
 
 PHASE_STYLES = {"forward": "bold black on #7fb3ff", "backward": "bold black on #ffb86c",
@@ -23,19 +25,21 @@ def status_text(debugger: Debugger, width: int | None = None, score: str | None 
     ``…``), then the program's name and the word "iteration" go. A quiz's ``score`` follows
     the loss.
     """
-    start, end = debugger.phase_bounds(debugger.phase)
-    k, total = debugger.position - start + 1, end - start + 1
+    stretch = debugger.moment.stretch  # the outcome is the update's last step
+    k, total = debugger.stretch_step(debugger.position)
     network = debugger.network
     title = network.title or network.name
     iteration = f"iteration {debugger.cycle.iteration}"
     name = " gradstep │ "
-    state = Text(f" {debugger.phase.upper()} ", PHASE_STYLES[debugger.phase])
+    cycle = debugger.cycle
+    state = Text(f" {stretch.upper()} ", PHASE_STYLES[stretch])
+    state.append(f" step {k}/{total} │ ")
     # The loss (and the prediction) exist once the forward pass has reached them.
-    known = debugger.phase != "forward" or debugger.position == end
-    loss = explain.number(debugger.cycle.loss, 6) if known else "·"
-    state.append(f" step {k}/{total} │ loss {loss}")
+    known = stretch != "forward" or k == total
     if debugger.update_applied:
-        state.append(f" → {explain.number(debugger.cycle.loss_after, 6)}", "bold")
+        state.append(explain.loss_change(cycle.loss, cycle.loss_after), "bold")
+    else:
+        state.append(explain.loss_change(cycle.loss) if known else "loss ·")
     if score:
         state.append(f" │ {score}", "bold")
     if width is not None:
@@ -60,7 +64,7 @@ def status_text(debugger: Debugger, width: int | None = None, score: str | None 
     return text
 
 
-class StatusBar(Widget):
+class StatusBar(DebuggerPanel, Widget):
     """Shows :func:`status_text` on one line; what does not fit is cut after a word, with "…".
 
     It draws with the Line API: a Static re-renders its text through Textual's content
@@ -85,16 +89,15 @@ class StatusBar(Widget):
 
     _debugger: Debugger | None = None
 
-    _score: str | None = None
-
-    def show(self, debugger: Debugger, score: str | None = None) -> None:
-        """The status of ``debugger``'s step, with a quiz's ``score``."""
-        self._debugger, self._score = debugger, score
-        self.update(status_text(debugger, self.size.width or None, score))
+    def moved(self, debugger: Debugger) -> None:
+        self._debugger = debugger
+        quiz = screen_quiz(self)
+        self.update(status_text(debugger, self.size.width or None,
+                                quiz.score() if quiz is not None else None))
 
     def on_resize(self) -> None:
         if self._debugger is not None:
-            self.show(self._debugger, self._score)
+            self.moved(self._debugger)
 
     def render_line(self, y: int) -> Strip:
         style, width = self.rich_style, self.size.width
