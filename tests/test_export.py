@@ -101,7 +101,7 @@ def test_a_bad_target_exits_2_and_writes_nothing(tmp_path, capsys):
 
 def test_export_needs_something_to_write(capsys):
     assert main(["export", "chain-rule"]) == 2
-    assert "--svg DIR, --dot FILE" in capsys.readouterr().err
+    assert "--svg DIR, --dot FILE, --quiz FILE" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("text", "size"), [("120x40", (120, 40)), ("80X24", (80, 24)),
@@ -160,3 +160,19 @@ def test_presenter_slides_show_the_whole_graph_without_key_bar_or_scrollbars(tmp
     backward = screens[n + 1]
     assert "◄" in backward and "►" not in backward  # the gradient flows from output to input
     assert "►" in screens[1]
+
+
+def test_the_quiz_handout_asks_to_derive_and_answers_on_a_page_of_its_own(tmp_path):
+    handout = tmp_path / "quiz.md"
+    assert main(["export", "mazur", "--quiz", str(handout)]) == 0
+    text = handout.read_text(encoding="utf-8")
+    questions, answers = text.split('<div style="page-break-before: always"></div>')
+    assert "## Answers" in answers and "## Answers" not in questions
+    # out_o1's step: first the local derivative without its value, then the product
+    assert "∂out\\_o1/∂net\\_o1 = σ(x)·(1 − σ(x)) = ?" in questions
+    assert "0.7414 × 0.1868 = ?" in questions
+    local = next(line for line in questions.splitlines() if "∂out\\_o1/∂net\\_o1 = σ" in line)
+    number_of = local.split(".")[0]
+    # Mazur: σ'(net_o1) = 0.75136507 × (1 − 0.75136507) = 0.1868
+    assert f"\n{number_of}. 0.1868\n" in answers
+    assert "0.1868" not in local

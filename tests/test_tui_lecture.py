@@ -10,10 +10,10 @@ from textual.widgets import Input
 from scenarios import catalog
 from scenarios.loader import load
 from tracer import explain
+from tracer.quiz import asked_input, asks
 from tui.app import GradstepApp
 from tui.box_text import box_numbers, fit_number, fit_value, name_lines, update_node, value_text
 from tui.graph_view import COMPACT, FIT, GraphView
-from tui.quiz import asked_input, asks
 from tui.reading import SHORTEST, WORDS_PER_SECOND, reading_seconds
 from tui.state import Debugger
 from tui.views import GraphState, node_label

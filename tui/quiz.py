@@ -1,9 +1,10 @@
-"""A quiz that makes students derive: first the local derivative, then the chain-rule product.
+"""The debugger's quiz: where each backward step's questions (tracer/quiz.py) are, and the
+score.
 
 At a backward step the quiz asks about one input: first its local derivative from the op's
 formula (``∂out_o2/∂net_o2 = σ(x)·(1 − σ(x)) = ?``, its value not given), then, with that
 known, the product with the gradient from above. A wrong answer can be tried again, with a hint;
-the score counts the questions answered right. No Textual import.
+the score counts the questions answered right the first time. No Textual import.
 """
 
 from __future__ import annotations
@@ -11,63 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tracer import explain
-from tracer.record import BackwardStep, InputGrad, Trace
+from tracer.quiz import Ask, asked_input, asks
 
 from .state import Debugger
-
-
-@dataclass(frozen=True, slots=True)
-class Ask:
-    """One question: what to show, a hint for a second try, and the answer (``None`` when the
-    answer is an array, which is revealed rather than typed)."""
-
-    question: str
-    hint: str
-    answer: float | None
-
-
-def asked_input(trace: Trace, step: BackwardStep) -> InputGrad | None:
-    """The input a step's questions are about: the first differentiable one that is computed
-    or trained (a label or constant only if there is nothing else)."""
-    usable = [r for r in step.inputs if r.differentiable]
-    learnt = [r for r in usable if trace.nodes[r.node].kind not in ("input", "constant")]
-    return (learnt or usable or [None])[0]
-
-
-def _values(trace: Trace, step: BackwardStep) -> str:
-    """The numbers the local derivative is made of: the op's inputs and its output."""
-    nodes = [trace.nodes[r.node] for r in step.inputs] + [trace.nodes[step.node]]
-    return ", ".join(f"{n.name} = {explain.short(n.value)}" for n in nodes)
-
-
-def asks(trace: Trace, step: BackwardStep) -> list[Ask]:
-    """The questions of a backward step, in order (empty for a leaf)."""
-    record = asked_input(trace, step)
-    if record is None:
-        return []
-    lhs = explain.grad_name(trace, record.node)
-    up = explain.grad_name(trace, step.node)
-    local = explain.local_name(trace, step.node, record.node)
-    scalar = record.contribution.size == 1 and step.upstream.size == 1
-    questions = []
-    formula = explain.formula(trace, step, record)
-    if scalar and record.local is not None and record.local.size == 1:
-        rule = formula.split(" = ", 1)[-1]
-        questions.append(Ask(
-            f"{local} = {rule} = ?   (the local derivative: {formula})",
-            f"put this step's numbers into {rule}: {_values(trace, step)}",
-            float(record.local.item())))
-        product = (f"{lhs} = {up} × {local} = {explain.short(step.upstream)} × "
-                   f"{explain.short(record.local)} = ?")
-    else:
-        product = f"{lhs} = {up} · {local} with {up} = {explain.short(step.upstream)}: ?"
-    if scalar:
-        questions.append(Ask(product, "multiply the gradient arriving from above by the local "
-                             "derivative; mind the signs", float(record.contribution.item())))
-    else:
-        questions.append(Ask(f"{lhs} = ?  (an array of shape {record.contribution.shape}: "
-                             "n reveals it)", "", None))
-    return questions
 
 
 @dataclass
