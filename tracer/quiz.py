@@ -51,7 +51,7 @@ def asks(trace: Trace, step: BackwardStep) -> list[Ask]:
     rule = formula.split(" = ", 1)[-1]
     known_local = scalar and record.local is not None and record.local.size == 1
     # A rule that is a number (a sum's 1) is no derivation: then only the product is asked.
-    if known_local and not _constant(rule):
+    if known_local and not is_number(rule):
         questions.append(Ask(
             f"{local} = {rule} = ?   (the local derivative: {formula})",
             f"put this step's numbers into {rule}: {_values(trace, step)}",
@@ -70,9 +70,10 @@ def asks(trace: Trace, step: BackwardStep) -> list[Ask]:
     return questions
 
 
-def _constant(rule: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether ``text`` is a number (a minus sign may be typed as ``−``)."""
     try:
-        float(rule.replace("−", "-"))
+        float(text.replace("−", "-"))
     except ValueError:
         return False
     return True

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tracer import explain
-from tracer.quiz import Ask, asked_input, asks
+from tracer.quiz import Ask, asked_input, asks, is_number
 
 from .state import Debugger
 
@@ -67,7 +67,7 @@ class Quiz:
             if (*key, k) not in self.tried:
                 self.tried.add((*key, k))
                 self.answered += 1
-            number = explain.number(float(text)) if _is_number(text) else repr(text.strip())
+            number = explain.number(float(text)) if is_number(text) else repr(text.strip())
             return False, f"{number} is not it, try again. Hint: {ask.hint}"
         if (*key, k) not in self.tried:
             self.right += 1
@@ -86,11 +86,3 @@ def screen_quiz(widget: object) -> Quiz | None:
     """The quiz of the debugger screen ``widget`` is on, while quiz mode is on."""
     screen = getattr(widget, "screen", None)
     return getattr(screen, "quiz_state", None) if getattr(screen, "quiz", False) else None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text.replace("−", "-"))
-    except ValueError:
-        return False
-    return True
