@@ -77,8 +77,9 @@ async def test_the_prompt_says_what_is_wrong_with_what_was_typed():
     app = GradstepApp(load("xor"))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        for text, said in (("many", "whole number of iterations from 1 to 1,000,000"),
-                           ("2000000", "not '2000000'"), ("50 often", "unknown condition")):
+        for text, said in (("many", "is not a whole number"),
+                           ("2000000", "from 1 to 1,000,000 iterations at a time, not 2,000,000"),
+                           ("50 often", "Unknown condition 'often'")):
             await train_with(pilot, text)
             assert said in list(app._notifications)[-1].message
         assert debugger_of(app).count == 1

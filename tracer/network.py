@@ -27,7 +27,7 @@ from .checkpoint import (
 )
 from .fastpath import gradients, paused_gc
 from .optim import SGD, Optimizer, UpdateRecord
-from .record import Trace, _topological, trace
+from .record import Trace, _topological, forward_values, trace
 from .tensor import DATA_LOCK, Tensor, quiet
 from .timeline import PHASES, STATES, STEP_PHASES, Moment, NodeState, Outcome
 
@@ -59,6 +59,9 @@ class Cycle:
     loss_after: float
     optimizer: str
     optimizer_state: Any = None  # the optimizer's memory before this cycle's step (what-ifs)
+    # Every node's value in the forward pass re-run after the update (the one that gave
+    # loss_after), in the trace's node order; None if the re-run built a different graph.
+    values_after: tuple[np.ndarray, ...] | None = None
 
     @property
     def loss(self) -> float:
@@ -75,6 +78,7 @@ class Cycle:
         arrays += [a for step in steps for r in step.inputs
                    for a in (r.local, r.contribution, r.unreduced, r.grad_after)]
         arrays += [a for u in self.updates for a in (u.change, u.after, *u.state.values())]
+        arrays += list(self.values_after or ())
         buffers: dict[int, int] = {}
         for a in arrays:
             while isinstance(a, np.ndarray) and isinstance(a.base, np.ndarray):
@@ -249,7 +253,12 @@ class Network:
         nodes += [None] * (len(pairs) - len(nodes))
         state = self.optimizer.snapshot()
         updates, after = self._step(root, pairs, state, nodes)
-        return Cycle(self.iteration, recorded, updates, after, self.optimizer.describe(), state)
+        # the values of the forward pass that gave loss_after (the next iteration's start)
+        values = forward_values(self._pending[0])
+        same = len(values) == len(recorded.nodes) and all(
+            v.shape == n.value.shape for v, n in zip(values, recorded.nodes, strict=True))
+        return Cycle(self.iteration, recorded, updates, after, self.optimizer.describe(), state,
+                     values if same else None)
 
     def fast_step(self) -> tuple[float, float]:
         """One iteration without records, through the same arithmetic as :meth:`cycle` (the

@@ -15,13 +15,14 @@ import time
 from textual import work
 from textual.widgets import TabbedContent
 
-from tracer.training import MAX_STEPS, RunResult, StopCondition, parse_until
+from tracer.training import RunResult, StopCondition, parse_until
 
+from .presenter_views import PresenterViews
 from .prompt_screen import PromptScreen
 from .status_bar import StatusBar
 from .training_panel import TrainingPanel, progress_text
+from .what_if import MOST_ITERATIONS, PromptError, iterations, sentence
 
-TRAIN_LIMIT = MAX_STEPS  # iterations one `t` may ask for (a run can be cancelled with escape)
 PROGRESS_EVERY = 0.1  # seconds between progress updates of a training run
 # What would move the parameters or the viewed iteration under a training run.
 BUSY_WHILE_TRAINING = frozenset({"update", "rerun", "what_if", "train", "iteration", "open"})
@@ -36,26 +37,25 @@ class TrainingActions:
         if self.debugger is not None:
             self.app.push_screen(PromptScreen(
                 "Train how many iterations? Optionally until a condition: nan, spike[:FACTOR], "
-                "grad-above:X, gradcheck, dead-unit", f"1 to {TRAIN_LIMIT:,}, e.g. 500 spike:3",
+                "grad-above:X, gradcheck, dead-unit", f"1 to {MOST_ITERATIONS:,}, e.g. 500 spike:3",
                 "50"), self._train)
 
     def _train(self, text: str | None) -> None:
-        words = (text or "").split()
-        if not words:
-            return
-        count = words[0].replace(",", "").replace("_", "")
-        if not count.isdigit() or not 1 <= int(count) <= TRAIN_LIMIT:
-            self.notify(f"train a whole number of iterations from 1 to {TRAIN_LIMIT:,}, not "
-                        f"{words[0]!r}", title="train", severity="error", markup=False)
-            return
+        if text is None:
+            return  # the prompt was cancelled
+        count, *conditions = text.split() or [""]
         try:
-            until = [parse_until(word) for word in words[1:]]
-        except ValueError as exc:
+            run = iterations(count)
+            until = [parse_until(word) for word in conditions]
+        except PromptError as exc:
             self.notify(str(exc), title="train", severity="error", markup=False)
+            return
+        except ValueError as exc:  # a condition
+            self.notify(sentence(str(exc)), title="train", severity="error", markup=False)
             return
         self.training = threading.Event()
         self.refresh_bindings()
-        self.run_training(int(count), until, self.training)
+        self.run_training(run, until, self.training)
 
     @work(thread=True, exclusive=True, group="prepare")
     def run_training(self, iterations: int, until: list[StopCondition],
@@ -85,6 +85,7 @@ class TrainingActions:
             f" gradstep │ {network.title or network.name} │ training: "
             f"{progress_text(done, total, loss, rate)}")
         self.query_one(TrainingPanel).progress(self.debugger, done, total, loss, rate)
+        self.query_one(PresenterViews).moved(self.debugger)  # (its loss curve)
         self.query_one(TabbedContent).active = "training-tab"
 
     def training_done(self, result: RunResult) -> None:
