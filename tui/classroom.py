@@ -76,7 +76,8 @@ class ClassroomActions:
         def graded(text: str | None) -> None:
             if text is not None and text.strip():
                 right, message = explain.grade(text, question.answer)
-                self.notify(message, severity="information" if right else "warning")
+                self.notify(message, severity="information" if right else "warning",
+                            markup=False)  # it repeats the typed guess
                 self._move(lambda d: d.reveal())
 
         self.app.push_screen(PromptScreen("Your answer", "a number; checked to 1%"), graded)
