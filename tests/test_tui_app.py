@@ -320,3 +320,23 @@ async def test_on_a_tiny_terminal_the_narration_bar_does_not_grow_over_the_graph
         bar = screen.query_one("#narration")
         assert bar.outer_size.height == 3 and bar.max_scroll_y > 0  # it scrolls instead
         assert screen.query_one("#graph").outer_size.height >= 4
+
+
+async def test_breakpoint_note_shows_a_node_name_as_written(tmp_path):
+    # Names come from the user's network file: brackets in them are text, not markup.
+    net = tmp_path / "brackets.py"
+    net.write_text("from tracer import param\n"
+                   "w = param(2.0, name='w[/] [b]bold')\n"
+                   "def forward():\n"
+                   "    return w * w\n")
+    from textual.widgets._toast import Toast
+
+    app = GradstepApp(load(str(net)))
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(app)
+        app.screen.select(debugger.trace.find("w[/] [b]bold").id)
+        await press(pilot, "b")
+        await pilot.pause(0.2)
+        shown = [str(toast.render()) for toast in app.screen.query(Toast)]
+        assert "breakpoint set on w[/] [b]bold" in shown, shown

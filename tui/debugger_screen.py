@@ -246,7 +246,8 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         if self.debugger is not None:
             is_set = self.debugger.toggle_breakpoint()
             name = self.debugger.trace.nodes[self.debugger.selected].name
-            self.notify(f"breakpoint {'set on' if is_set else 'removed from'} {name}")
+            self.notify(f"breakpoint {'set on' if is_set else 'removed from'} {name}",
+                        markup=False)
             self.moved()
 
     def action_select(self, direction: str) -> None:
