@@ -340,3 +340,20 @@ async def test_breakpoint_note_shows_a_node_name_as_written(tmp_path):
         await pilot.pause(0.2)
         shown = [str(toast.render()) for toast in app.screen.query(Toast)]
         assert "breakpoint set on w[/] [b]bold" in shown, shown
+
+
+async def test_status_bar_at_the_outcome_shows_the_prediction_after_the_update(mazur_app):
+    # The bar reads "loss before → after" there; its words must be the ones after the update
+    # too. 0.7421 and 0.7753 are the outputs of the 2-2-2 sigmoid net with the updated weights
+    # Mazur's post publishes (w1+ = 0.149780716 ... w8+ = 0.561370121), worked out by hand.
+    async with mazur_app.run_test(size=(200, 40)) as pilot:
+        await settle(pilot)
+        status = mazur_app.screen.query_one("#status")
+        assert "outputs 0.7514 and 0.7729" in status.plain
+        await press(pilot, "G")
+        assert debugger_of(mazur_app).phase == "outcome"
+        assert "loss 0.298371 → 0.291028" in status.plain
+        assert "outputs 0.7421 and 0.7753" in status.plain
+        assert "0.7514" not in status.plain
+        await press(pilot, "N")  # the last parameter update: the loss after is not shown yet
+        assert "outputs 0.7514 and 0.7729" in status.plain

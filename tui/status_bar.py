@@ -31,7 +31,9 @@ def status_text(debugger: Debugger) -> Text:
         text.append(explain.loss_change(cycle.loss, cycle.loss_after), "bold")
     else:
         text.append(explain.loss_change(cycle.loss))
-    words = debugger.predictions()[0]
+    # The words describe the same moment as the loss: after the update once it is applied.
+    before, after = debugger.predictions()
+    words = after if debugger.update_applied else before
     if words:
         text.append(f" │ {words}", "italic")
     return text
