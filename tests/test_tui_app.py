@@ -357,3 +357,23 @@ async def test_status_bar_at_the_outcome_shows_the_prediction_after_the_update(m
         assert "0.7514" not in status.plain
         await press(pilot, "N")  # the last parameter update: the loss after is not shown yet
         assert "outputs 0.7514 and 0.7729" in status.plain
+
+
+async def test_zoom_lays_the_graph_out_again_without_diagnosing_or_announcing_again():
+    app = GradstepApp(load("dead-relu"))  # one problem: its toast is shown once, on opening
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(app)
+        await press(pilot, "c", "n", "n")
+        position = debugger.position
+
+        def announced() -> int:
+            return sum("problem(s) found" in n.message for n in app._notifications)
+
+        assert announced() == 1
+        await press(pilot, "z")
+        await press(pilot, "z")
+        assert app.screen.zoom == "full" and announced() == 1
+        assert debugger.position == position
+        await press(pilot, "G", "r")  # a new cycle is diagnosed (and announced) as before
+        assert debugger.cycle.iteration == 2 and announced() == 2
