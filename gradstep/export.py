@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from pathlib import Path
 
 from tracer import Trace
 from tracer.dot import to_dot
+from tracer.printable import printable
 
-from .common import add_command, load_and_run, user_errors
+from .common import add_command, load_and_run, user_errors, write_stdout
+from .output_files import StepFolder, check_dot_target, write_dot_file
 
 DEFAULT_SIZE = (120, 40)
 MIN_SIZE = (40, 12)
@@ -38,19 +39,24 @@ def parse_size(text: str) -> tuple[int, int]:
     return size
 
 
-def write_dot(trace: Trace, title: str, destination: str) -> str:
-    """Write ``trace`` as DOT to the file ``destination`` (``-``: stdout); return a summary."""
+def write_dot(trace: Trace, title: str, destination: str, force: bool = False) -> str:
+    """Write ``trace`` as DOT to the file ``destination`` (``-``: stdout); return a summary.
+
+    A file that exists is replaced only with ``force`` (see :mod:`gradstep.output_files`).
+    """
     text = to_dot(trace, title=title)
+    summary = (f"the graph as DOT ({len(trace.nodes)} nodes, {trace.graph.number_of_edges()} "
+               f"edges)")
     if destination == "-":
-        sys.stdout.write(text)
-        return f"the graph as DOT ({len(trace.nodes)} nodes, {trace.graph.number_of_edges()} edges)"
-    Path(destination).write_text(text, encoding="utf-8")
-    return (f"wrote {destination}: the graph as DOT ({len(trace.nodes)} nodes, "
-            f"{trace.graph.number_of_edges()} edges)")
+        write_stdout(text)
+        return summary
+    write_dot_file(destination, printable(text), force)
+    return f"wrote {printable(destination, one_line=True)}: {summary}"
 
 
 def export(target: str, svg: str | None = None, dot: str | None = None,
-           size: tuple[int, int] = DEFAULT_SIZE, present: bool = False) -> int:
+           size: tuple[int, int] = DEFAULT_SIZE, present: bool = False,
+           force: bool = False) -> int:
     """Load ``target`` and write what was asked for; return the exit status.
 
     Parameters
@@ -58,41 +64,51 @@ def export(target: str, svg: str | None = None, dot: str | None = None,
     target
         A scenario name or network file (a bad one raises :class:`LoadError`).
     svg
-        Directory for one SVG per step (created if missing).
+        Folder for one SVG per step: new (its parent must exist), empty, or holding only an
+        earlier export's step SVGs (replaced).
     dot
-        File for the Graphviz DOT source, or ``-`` for stdout.
+        File for the Graphviz DOT source (not one that exists, unless ``force``), or ``-`` for
+        stdout.
     size
         Terminal size of the screenshots, ``(width, height)`` in cells.
     present
         Screenshots in presenter mode: the graph and the narration, large.
+    force
+        Let ``dot`` replace an existing file.
 
     Returns
     -------
     int
         0 on success, 2 if the debugger could not run the network.
+
+    Raises
+    ------
+    OutputError
+        A destination that would overwrite something, or that cannot be written; the checks
+        run before the network does.
     """
+    if dot is not None:
+        check_dot_target(dot, force)
+    folder = StepFolder(svg) if svg is not None else None
     report = sys.stderr if dot == "-" else sys.stdout  # keep stdout clean for piped DOT
     with contextlib.redirect_stdout(sys.stderr):  # the network file's prints
         # checks forward and backward before the app runs them
         network, trace = load_and_run(target, lambda network: network.trace())
     if dot is not None:
-        print(write_dot(trace, network.title or network.name, dot), file=report)
-    if svg is not None:
+        print(write_dot(trace, network.title or network.name, dot, force), file=report)
+    if folder is not None:
         from tui.export import export_svgs  # only SVG export needs Textual
 
+        folder.create()
         try:
             with contextlib.redirect_stdout(sys.stderr), user_errors(network):
-                shots = export_svgs(network, svg, size, present)
+                shots = export_svgs(network, folder.write, size, present)
         except RuntimeError as exc:
-            print(f"gradstep: could not export {target}: {exc}", file=sys.stderr)
+            print(f"gradstep: could not export {printable(target)}: {printable(str(exc))}",
+                  file=sys.stderr)
             return 2
-        print(f"wrote {len(shots)} SVGs to {svg}: {shots[0].path.name} … {shots[-1].path.name}",
-              file=report)
-        stale = sorted(p.name for p in Path(svg).glob("step-*.svg")
-                       if p not in {s.path for s in shots})
-        if stale:
-            print(f"gradstep: note: {svg} also holds {len(stale)} older step SVGs that this "
-                  f"export did not write ({stale[0]} …)", file=sys.stderr)
+        print(f"wrote {len(shots)} SVGs to {printable(svg, one_line=True)}: "
+              f"{shots[0].path.name} … {shots[-1].path.name}", file=report)
     return 0
 
 
@@ -105,8 +121,14 @@ def add_parser(commands: argparse._SubParsersAction, target_help: str) -> None:
         "named in order, step-001-forward-x.svg and so on; --dot FILE writes the graph as "
         "Graphviz DOT (nodes with name, op, value and gradient; edges input -> output). Give "
         "either or both.", target_help)
-    exporter.add_argument("--svg", metavar="DIR", help="directory for the SVGs (created)")
-    exporter.add_argument("--dot", metavar="FILE", help="file for the DOT source (- for stdout)")
+    exporter.add_argument("--svg", metavar="DIR",
+                          help="folder for the SVGs: a new one (its parent must exist), an "
+                               "empty one, or one holding only an earlier export's SVGs")
+    exporter.add_argument("--dot", metavar="FILE",
+                          help="file for the DOT source (- for stdout); not one that exists, "
+                               "unless --force")
+    exporter.add_argument("--force", action="store_true",
+                          help="let --dot replace a file that already exists")
     exporter.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH",
                           help=f"terminal size of the screenshots in cells (default "
                                f"{DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]})")
@@ -121,4 +143,4 @@ def run(args: argparse.Namespace) -> int:
         print("gradstep export: say what to write: --svg DIR, --dot FILE, or both",
               file=sys.stderr)
         return 2
-    return export(args.target, args.svg, args.dot, args.size, args.present)
+    return export(args.target, args.svg, args.dot, args.size, args.present, args.force)

@@ -24,7 +24,8 @@ import numpy as np
 from tracer import GraphError, Network, Optimizer, Tensor, Trace, make_optimizer
 from tracer.optim import OPTIMIZERS
 
-from .errors import LoadError, fail, innermost_line, quote_line
+from .errors import LoadError, exception_text, fail, innermost_line, quote_line
+from .time_limit import user_code
 
 DEFAULT_LR = 0.1
 _fresh = count(1)
@@ -110,7 +111,7 @@ def _execute(tree: ast.Module, source: str, path: str) -> dict[str, Any]:
     # Registered only while it runs (dataclasses and typing look their module up there).
     sys.modules[module.__name__] = module
     try:
-        with _beside(path):
+        with _beside(path), user_code(path, "while running the file"):
             exec(code, module.__dict__)
     except KeyboardInterrupt:
         raise
@@ -141,8 +142,8 @@ def user_error(exc: BaseException, source: str, path: str, when: str) -> LoadErr
     line = innermost_line(exc.__traceback__, path)
     if isinstance(exc, SystemExit):
         return fail(path, f"the file called exit() {when}; a network file must not exit.", line)
-    return fail(path, f"{type(exc).__name__} {when}: {exc}{quote_line(source, line)}. Fix the "
-                      f"error and load the file again.", line)
+    return fail(path, f"{type(exc).__name__} {when}: {exception_text(exc)}"
+                      f"{quote_line(source, line)}. Fix the error and load the file again.", line)
 
 
 def _forward(namespace: dict[str, Any], path: str) -> Callable[[], Any]:
@@ -176,7 +177,8 @@ def guard_forward(forward: Callable[[], Any], source: str, path: str) -> Callabl
 
     def checked_forward() -> Tensor:
         try:
-            out = forward()
+            with user_code(path, "inside forward()"):
+                out = forward()
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
@@ -200,7 +202,8 @@ def guard_story(story: Callable[[Trace], Any], source: str, path: str) -> Callab
 
     def checked_story(trace: Trace) -> str:
         try:
-            return str(story(trace))
+            with user_code(path, "inside story()"):
+                return str(story(trace))
         except KeyboardInterrupt:
             raise
         except BaseException as exc:

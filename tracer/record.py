@@ -229,6 +229,16 @@ def _values(order: list[Tensor], index: dict[int, int]
     return values, inputs
 
 
+def check_recorded(root: Tensor) -> None:
+    """Raise :class:`GraphError` if a value below ``root`` changed after an op used it.
+
+    The check :func:`trace` makes, without the backward pass: for a forward pass that is run
+    but not traced (a network's first run, which only measures it).
+    """
+    order = _topological(root)
+    _values(order, {id(t): i for i, t in enumerate(order)})
+
+
 def _same(a: Array, b: Array) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
 

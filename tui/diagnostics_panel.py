@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 
+from .paged_option_list import PagedOptionList
 from .state import Debugger
 
 SEVERITY_STYLE = {"error": ("✖", "bold red"), "warning": ("⚠", "bold yellow"),
@@ -24,7 +25,7 @@ class DiagnosticsPanel(Vertical):
     """The findings as a list (Enter goes to one) and the highlighted one's full message."""
 
     def compose(self) -> ComposeResult:
-        yield OptionList(id="findings")
+        yield PagedOptionList(id="findings")
         yield Static(id="finding-message", markup=False)
 
     def show(self, debugger: Debugger) -> None:
