@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from scenarios import LoadError, catalog, load
+from scenarios.loader import SUFFIXES
 from scenarios.time_limit import set_timeout
 from tracer import report
 
@@ -96,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _normalise(argv: list[str]) -> list[str]:
-    """``gradstep`` -> ``open``; ``gradstep TARGET`` -> ``open TARGET``."""
+    """``gradstep`` -> ``open``; ``gradstep TARGET`` -> ``open TARGET``; a network file whose
+    name starts with ``-`` (``-net.toml``) -> ``./-net.toml``, so it is not read as an option."""
+    argv = [f"./{arg}" if arg.startswith("-") and arg.lower().endswith(SUFFIXES) else arg
+            for arg in argv]
     if not argv:
         return ["open"]
     if argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
@@ -162,6 +166,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _complain(message: str) -> None:
     """Print ``message`` on stderr, if there is a stderr to print on."""
+    if sys.stderr is None:  # started with stderr closed (2>&-)
+        return
     with contextlib.suppress(OSError, ValueError):
         print(message, file=sys.stderr, flush=True)
 

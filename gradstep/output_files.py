@@ -53,9 +53,9 @@ def check_dot_target(destination: str, force: bool) -> None:
         raise OutputError(f"--dot {_shown(path)} is a folder; give the path of a file to write "
                           f"the DOT source into, such as {_shown(path / 'graph.dot')}.")
     if (path.exists() or path.is_symlink()) and not force:
-        raise OutputError(f"--dot {_shown(path)} already exists, and gradstep does not overwrite "
-                          f"a file it did not write. Give a new file name, or add --force to "
-                          f"replace it.")
+        raise OutputError(f"--dot {_shown(path)} already exists, and export does not overwrite a "
+                          f"file unless told to. Give a new file name, or add --force to replace "
+                          f"it.")
     _folder_exists(path, "the DOT file")
 
 

@@ -122,13 +122,6 @@ def serve(targets: Sequence[str] = (), host: str = DEFAULT_HOST, port: int = DEF
     """
     for target in targets:
         load(target)
-    loopback = is_loopback(host)
-    if not loopback or allow_any_file:
-        print(warning(host, port, allow_any_file), file=sys.stderr)
-        if public_url is None and host in ("", "0.0.0.0", "::"):
-            print(f"gradstep: the page will tell browsers to connect to {url(host, port)}; pass "
-                  f"--public-url http://ADDRESS:{port} with this machine's address so that "
-                  f"other machines can.", file=sys.stderr)
     from .webserver import GuardedServer, ServeError, listening_socket, new_token
 
     try:
@@ -136,6 +129,13 @@ def serve(targets: Sequence[str] = (), host: str = DEFAULT_HOST, port: int = DEF
     except ServeError as exc:
         print(f"gradstep serve: {exc}", file=sys.stderr)
         return 2
+    loopback = is_loopback(host)
+    if not loopback or allow_any_file:
+        print(warning(host, port, allow_any_file), file=sys.stderr)
+        if public_url is None and host in ("", "0.0.0.0", "::"):
+            print(f"gradstep: the page will tell browsers to connect to {url(host, port)}; pass "
+                  f"--public-url http://ADDRESS:{port} with this machine's address so that "
+                  f"other machines can.", file=sys.stderr)
     token = None if loopback else new_token()
     address = public_url or url(host, port)
     page = f"{address}/?token={token}" if token else f"{address}/"

@@ -184,6 +184,8 @@ def guard_forward(forward: Callable[[], Any], source: str, path: str) -> Callabl
         except BaseException as exc:
             raise user_error(exc, source, path, "inside forward()") from exc
         if not isinstance(out, Tensor):
+            if inspect.iscoroutine(out):  # `async def forward`: never awaited, said once
+                out.close()
             raise fail(path, f"forward() returned {_a(type(out).__name__)}, not a Tensor. Return "
                              f"the loss built from tracer Tensors, e.g. `return mse(prediction, "
                              f"target)`.", _def_line(forward))

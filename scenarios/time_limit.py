@@ -192,6 +192,6 @@ def user_code(path: str, when: str) -> Iterator[None]:
 
 
 def _too_slow(path: str, when: str, seconds: float, line: int | None) -> LoadError:
-    return fail(path, f"still running {when} after {seconds:g} seconds, so gradstep stopped it "
+    return fail(path, f"gradstep stopped it after {seconds:g} seconds {when}, its time limit "
                       f"(an endless loop, a long sleep, or a network too big to step through?). "
                       f"Make it finish sooner, or allow more time with --timeout SECONDS.", line)

@@ -5,7 +5,10 @@ Everything shown comes from the tracer's records; this module only decides which
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import io
+import threading
 from collections.abc import Iterable
 
 from textual.app import App, SystemCommand
@@ -13,7 +16,9 @@ from textual.screen import Screen
 
 from scenarios import catalog
 from scenarios.catalog import find_builtin
+from scenarios.errors import exception_text
 from scenarios.loader import LoadError, load
+from scenarios.time_limit import timeout
 from tracer import Network
 from tracer.printable import printable
 
@@ -21,6 +26,15 @@ from .debugger_screen import DebuggerScreen
 from .help_screen import HelpScreen
 from .picker_screen import PickerScreen
 from .themes import PROJECTOR_DARK, PROJECTOR_LIGHT, THEMES
+
+STUCK_GRACE = 3.0  # seconds past the time limit before a load is given up as unstoppable
+
+
+def stuck_message(target: str) -> str:
+    return (f"{printable(target)}: still running after {timeout():g} seconds and gradstep could "
+            f"not stop it (it is blocked inside a call such as a long sleep). It is left "
+            f"behind; fix the file, or quit with q.")
+
 
 NOT_SERVED = ("This debugger is served to visitors: it opens the built-in scenarios and the "
               "files it was started with, nothing else. Pick one from the list.")
@@ -63,16 +77,31 @@ class GradstepApp(App):
         if self.served is not None and find_builtin(target) is None and target not in self.served:
             self.load_failed(NOT_SERVED)
             return
-        self.run_worker(lambda: self._load(target), thread=True, group="load", exclusive=True,
-                        exit_on_error=False)
+        self.run_worker(self._load(target), group="load", exclusive=True, exit_on_error=False)
 
-    def _load(self, target: str) -> None:
+    async def _load(self, target: str) -> None:
+        # A daemon thread rather than a thread worker: a file stuck inside a C call (a long
+        # sleep) past its time limit cannot be stopped, and must not keep the app from quitting.
+        done: concurrent.futures.Future[Network] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(load(target))
+            except BaseException as exc:  # handed over to the UI thread
+                done.set_exception(exc)
+
+        threading.Thread(target=run, name="gradstep-load", daemon=True).start()
         try:
-            network = load(target)
+            network = await asyncio.wait_for(asyncio.wrap_future(done), timeout() + STUCK_GRACE)
         except LoadError as exc:
-            self.call_from_thread(self.load_failed, str(exc))
+            self.load_failed(str(exc))
+        except TimeoutError:
+            self.load_failed(stuck_message(target))
+        except Exception as exc:  # gradstep's own failure: shown, never a crashed app
+            self.load_failed(f"gradstep could not open {printable(target)}: "
+                             f"{type(exc).__name__}: {exception_text(exc)}")
         else:
-            self.call_from_thread(self.show_network, network)
+            self.show_network(network)
 
     def show_network(self, network: Network) -> None:
         if isinstance(self.screen, DebuggerScreen):
