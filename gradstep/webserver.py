@@ -82,6 +82,18 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+class _Escaped:
+    """A visitor's stderr as textual-serve reads it, control characters escaped: what a
+    network file prints must not reach the server's terminal raw."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.stream = stream
+
+    async def read(self, n: int = -1) -> bytes:
+        data = await self.stream.read(n)
+        return printable(data.decode("utf-8", "replace")).encode("utf-8")
+
+
 class VisitorService(AppService):
     """One visitor's debugger process, which never outlives its connection or the server."""
 
@@ -92,6 +104,7 @@ class VisitorService(AppService):
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=environment,
             preexec_fn=_die_with_parent)
         self._stdin = process.stdin
+        process.stderr = _Escaped(process.stderr)  # textual-serve echoes it on our terminal
         return process
 
     def kill(self) -> None:

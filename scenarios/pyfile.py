@@ -23,6 +23,7 @@ import numpy as np
 
 from tracer import GraphError, Network, Optimizer, Tensor, Trace, make_optimizer
 from tracer.optim import OPTIMIZERS
+from tracer.printable import MESSAGE_LIMIT, printable
 
 from .errors import LoadError, exception_text, fail, innermost_line, quote_line
 from .time_limit import user_code
@@ -223,7 +224,7 @@ def _text(namespace: dict[str, Any], key: str, path: str, lines: dict[str, int])
     if not isinstance(value, str):
         raise fail(path, f"{key} must be a string, not {_a(type(value).__name__)}.",
                    lines.get(key))
-    return " ".join(value.split())
+    return printable(" ".join(value.split()), limit=MESSAGE_LIMIT)
 
 
 def _optimizer(namespace: dict[str, Any], path: str, lines: dict[str, int]) -> Optimizer:

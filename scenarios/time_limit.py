@@ -3,9 +3,10 @@
 A network file's top level and each call of its ``forward()`` (or ``story()``) run inside
 :func:`user_code`. Past the limit the code is interrupted where it is and the load fails with a
 message naming the line it was running, so an endless loop or a ``time.sleep(3600)`` is an error,
-not a frozen terminal. On the main thread (the CLI) a ``SIGALRM`` timer interrupts even a sleep;
-on another thread (the TUI loads and trains in workers) a watchdog thread raises the timeout in
-it, which stops Python code (a call blocked inside C code ends when that call returns).
+not a frozen terminal. A watchdog thread interrupts the code: on the main thread (the CLI) with
+``SIGALRM``, which ends even a sleep; on another thread (the TUI loads and trains in workers) by
+raising the timeout in it, which stops Python code (a call blocked inside C code ends only when
+that call returns).
 
 ``os._exit()`` called by the file is turned into an error too, so that a forward pass cannot end
 the process with status 0 as if all went well.
@@ -67,23 +68,34 @@ def _line_in(frame: FrameType | None, path: str) -> int | None:
 
 
 class _Watchdog:
-    """One daemon thread that interrupts other threads past their deadline."""
+    """One daemon thread that interrupts a thread running the file's code past its deadline:
+    the main thread with ``SIGALRM`` (which also ends a sleep), another thread by raising
+    :class:`TimeLimitExceeded` in it.
+
+    Starting and stopping a deadline is a dictionary update under a lock, cheap enough for
+    every call of ``forward()`` in a long training run; the thread wakes only when the earliest
+    deadline it knows of comes.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Condition()
         self.deadlines: dict[int, tuple[float, str]] = {}
         self.fired: dict[int, int | None] = {}  # thread id -> the line it was interrupted at
+        self.wake_at = float("inf")
         self.thread: threading.Thread | None = None
 
     def start(self, path: str, seconds: float) -> None:
+        ident = threading.get_ident()
+        deadline = time.monotonic() + seconds
         with self.lock:
-            self.deadlines[threading.get_ident()] = (time.monotonic() + seconds, path)
-            self.fired.pop(threading.get_ident(), None)
+            self.deadlines[ident] = (deadline, path)
+            self.fired.pop(ident, None)
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name="gradstep-watchdog",
                                                daemon=True)
                 self.thread.start()
-            self.lock.notify()
+            if deadline < self.wake_at:
+                self.lock.notify()
 
     def stop(self, finished: bool) -> int | None:
         """End this thread's deadline; return the line it was interrupted at, if it was.
@@ -94,11 +106,17 @@ class _Watchdog:
         ident = threading.get_ident()
         with self.lock:
             self.deadlines.pop(ident, None)
-            if ident in self.fired and finished:
+            if ident in self.fired and finished and ident != threading.main_thread().ident:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
             return self.fired.pop(ident, None)
 
+    def fired_here(self) -> bool:
+        """Whether this thread is running the file's code and past its deadline."""
+        with self.lock:
+            return threading.get_ident() in self.fired
+
     def _run(self) -> None:
+        main = threading.main_thread().ident
         with self.lock:
             while True:
                 now = time.monotonic()
@@ -106,35 +124,34 @@ class _Watchdog:
                     if deadline <= now:
                         del self.deadlines[ident]
                         self.fired[ident] = _line_in(sys._current_frames().get(ident), path)
-                        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                            ctypes.c_ulong(ident), ctypes.py_object(TimeLimitExceeded))
-                wait = min((d for d, _ in self.deadlines.values()), default=now + 3600) - now
-                self.lock.wait(max(wait, 0.01))
+                        if ident == main:
+                            signal.pthread_kill(ident, signal.SIGALRM)
+                        else:
+                            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                                ctypes.c_ulong(ident), ctypes.py_object(TimeLimitExceeded))
+                self.wake_at = min((d for d, _ in self.deadlines.values()), default=now + 3600)
+                self.lock.wait(max(self.wake_at - now, 0.01))
 
 
 _watchdog = _Watchdog()
 _active = threading.local()
 
 
-@contextmanager
-def _main_thread_alarm(path: str, seconds: float) -> Iterator[list[int | None]]:
-    where: list[int | None] = []
-
-    def alarm(signum: int, frame: FrameType | None) -> NoReturn:
-        where.append(_line_in(frame, path))
+def _alarm(signum: int, frame: FrameType | None) -> None:
+    # Only while the main thread runs the file's code past its deadline; a late signal is
+    # ignored.
+    if getattr(_active, "depth", 0) and _watchdog.fired_here():
         raise TimeLimitExceeded
 
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield where
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+
+_REAL_EXIT: Callable[[int], NoReturn] = os._exit
 
 
-def _refuse_exit(status: int = 0) -> NoReturn:
-    raise OsExitCalled(status)
+def _exit_unless_in_user_code(status: int = 0) -> NoReturn:
+    """``os._exit``, once a file has run: refused (raised) in the file's code, on any thread."""
+    if getattr(_active, "depth", 0):
+        raise OsExitCalled(status)
+    _REAL_EXIT(status)
 
 
 @contextmanager
@@ -156,39 +173,27 @@ def user_code(path: str, when: str) -> Iterator[None]:
     if getattr(_active, "depth", 0):  # nested (forward() called from the file's top level)
         yield
         return
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGALRM) is not _alarm):
+        signal.signal(signal.SIGALRM, _alarm)
     seconds = _timeout
-    on_main = threading.current_thread() is threading.main_thread()
     _active.depth = 1
-    real_exit: Callable[[int], NoReturn] = os._exit
-    os._exit = _refuse_exit
-    line: int | None = None
+    os._exit = _exit_unless_in_user_code  # stays: it only refuses inside a file's code
+    _watchdog.start(path, seconds)
+    finished = False
     try:
-        if on_main:
-            with _main_thread_alarm(path, seconds) as where:
-                try:
-                    yield
-                except TimeLimitExceeded:
-                    line = where[0] if where else None
-                    raise
-        else:
-            _watchdog.start(path, seconds)
-            try:
-                yield
-            except TimeLimitExceeded:
-                line = _watchdog.stop(finished=False)
-                raise
-            except BaseException:
-                _watchdog.stop(finished=True)
-                raise
-            _watchdog.stop(finished=True)
+        yield
+        finished = True
     except TimeLimitExceeded:
-        raise _too_slow(path, when, seconds, line) from None
+        pass
     except OsExitCalled as exc:
         raise fail(path, f"the file called os._exit({exc.args[0] if exc.args else ''}) {when}; a "
                          f"network file must not end the process.") from None
     finally:
-        os._exit = real_exit
+        line = _watchdog.stop(finished)
         _active.depth = 0
+    if not finished:
+        raise _too_slow(path, when, seconds, line)
 
 
 def _too_slow(path: str, when: str, seconds: float, line: int | None) -> LoadError:

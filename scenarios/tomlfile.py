@@ -21,6 +21,7 @@ import numpy as np
 from tracer.functional import LOSS_FUNCTIONS
 from tracer.ops import OPS
 from tracer.optim import OPTIMIZERS
+from tracer.printable import MESSAGE_LIMIT, printable
 
 from .dataset import inline_rows, pick_columns, read_csv, select_rows
 from .errors import LoadError, fail
@@ -222,7 +223,10 @@ def parse_mlp(text: str, path: str) -> MlpSpec:
     inputs, targets = _data(doc, layers, loss)
     seed, scheme, std, given = _init(doc, layers)
     optimizer, lr, options = _optimizer(doc)
-    return MlpSpec(" ".join(title.split()), " ".join(description.split()), layers, activations,
+    # Shown on screen: no escape codes (a shared file must not be able to clear a terminal).
+    title, description = (printable(" ".join(text.split()), limit=MESSAGE_LIMIT)
+                          for text in (title, description))
+    return MlpSpec(title, description, layers, activations,
                    loss, inputs, targets, seed, scheme, std, given, optimizer, lr, options)
 
 

@@ -1,8 +1,8 @@
 """Bad input of every kind: exit 2 with one paragraph on stderr naming the file, never a
 traceback, a hang, raw escape codes or a quiet success.
 
-Each case is a folder of files and a command line; ``{d}`` in it is the folder. Hangs run with
-``--timeout 1``, so the table finishes in seconds.
+Each case is a folder of files and a command line; ``{d}`` in it is the folder. The cases that
+hang run with ``--timeout 1``, so the table finishes in seconds.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gradstep.cli import main
+from scenarios import load
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = "import os, time\nfrom tracer import param\nw = param([1.0, 2.0], name='w')\n"
@@ -98,6 +99,9 @@ CASES = {
 }
 
 
+HANGS = {"module loops forever", "forward sleeps", "forward slow only on later calls"}
+
+
 def make(folder: Path, files: dict) -> None:
     for name, content in files.items():
         path = folder / name
@@ -122,7 +126,7 @@ def test_bad_input_is_one_clear_paragraph_and_exit_2(command, case, tmp_path, mo
     make(tmp_path, files)
     monkeypatch.chdir(tmp_path)
     argv = ([arg.format(d=tmp_path) for arg in target] if isinstance(target, list)
-            else [command, target, "--timeout", "1"])
+            else [command, target, *(["--timeout", "1"] if case in HANGS else [])])
     status = main(argv) if argv[:2] != ["trace", "mazur"] else _argparse_status(argv)
     err = capsys.readouterr().err
     assert status == 2, err
@@ -198,3 +202,63 @@ def test_a_full_stdout_is_a_message_not_a_traceback(argv):
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and "No space left on device" in done.stderr
+
+
+def test_text_from_a_file_reaches_no_screen_raw(tmp_path, capsys):
+    """Title and tensor names with escape codes: shown as escapes by the CLI, the records
+    (which the TUI and the exports draw from) and the DOT export."""
+    (tmp_path / "net.py").write_text(
+        "from tracer import param\nTITLE = '\\x1b[2J\\x1b]0;PWNED\\x07'\n"
+        "w = param([1.0, 2.0], name='w\\x1b[31m')\ndef forward():\n    return (w * 2).sum()\n",
+        encoding="utf-8")
+    network = load(str(tmp_path / "net.py"))
+    assert network.title == "\\x1b[2J\\x1b]0;PWNED\\x07"
+    assert "w\\x1b[31m" in [node.name for node in network.trace().nodes]
+    for argv in (["trace", "net.py"], ["trace", "net.py", "--format", "markdown"],
+                 ["export", "net.py", "--dot", "-"]):
+        assert main([argv[0], str(tmp_path / "net.py"), *argv[2:]]) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\x07" not in out and "\\x1b[31m" in out
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ("def forward():\n    while True:\n        pass\n", "line 5: gradstep stopped it after 1"),
+    ("def forward():\n    time.sleep(3600)\n", "could not stop it"),
+])
+async def test_the_app_stays_responsive_while_a_file_hangs_and_says_so(body, said, tmp_path,
+                                                                       monkeypatch):
+    """The picker loads in the background under the time limit: an endless loop is stopped
+    at its line; a call stuck in C is given up on; the app keeps running either way."""
+    from scenarios import time_limit
+    from tui.app import GradstepApp
+    from tui.picker_screen import PickerScreen
+
+    monkeypatch.setattr(time_limit, "_timeout", 1.0)
+    (tmp_path / "net.py").write_text(HEAD + body, encoding="utf-8")
+    app = GradstepApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.open_target(str(tmp_path / "net.py"))
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, PickerScreen) and app.is_running
+        assert said in str(app.screen.query_one("#picker-error").render())
+
+
+async def test_a_screenshot_that_cannot_be_saved_is_a_notice_not_a_crash(monkeypatch):
+    from tui.app import GradstepApp
+
+    app = GradstepApp(load("chain-rule"))
+
+    def read_only_folder(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(app, "save_screenshot", read_only_folder)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.press("s")
+        await pilot.pause()
+        assert app.is_running
+        assert any("could not save the screenshot" in str(n.message)
+                   for n in app._notifications)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .arrays import constant, frozen, shared
 from .ops import Op, sum_to_shape
+from .printable import printable
 from .tensor import GraphError, Tensor, quiet
 
 Array = np.ndarray
@@ -259,6 +260,8 @@ def _names(order: list[Tensor]) -> list[str]:
     names = []
     for t in order:
         base = t.name
+        if base and not base.isprintable():  # a name from a file: no escape codes on screen
+            base = printable(base, one_line=True)
         if not base:
             stem = t._op.name if t._op is not None else t.kind
             k = per_op[stem] = per_op.get(stem, 0) + 1
