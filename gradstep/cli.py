@@ -28,7 +28,7 @@ from typing import NoReturn
 
 from scenarios import LoadError, catalog, load
 from scenarios.loader import SUFFIXES
-from scenarios.time_limit import set_timeout
+from scenarios.time_limit import set_timeout, watch_ctrl_c
 from tracer import report
 
 from . import __version__
@@ -123,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 1 when ``check`` finds a problem, 2 for bad input (a message has been
         printed on stderr), 130 when interrupted with Ctrl+C; the debugger's own exit status.
     """
+    if argv is None:
+        watch_ctrl_c()  # a KeyboardInterrupt the network file raises is its error, not Ctrl+C
     status = _run(list(sys.argv[1:] if argv is None else argv))
     if argv is None:
         _end_process(status)

@@ -130,8 +130,12 @@ class VisitorService(AppService):
 
 
 def _netloc(url: str) -> str:
+    """``host:port`` of ``url``, lower case, the port made explicit ('' if it has none)."""
     parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port that is not a number: matches nothing
+        return ""
     host = (parts.hostname or "").lower()
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 

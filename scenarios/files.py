@@ -11,15 +11,29 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["READ_LIMIT", "UnreadableFile", "read_regular"]
+__all__ = ["PYTHON_LIMIT", "READ_LIMIT", "UnreadableFile", "read_regular"]
 
-# The largest network file or CSV gradstep reads. A network one steps through by hand is far
-# smaller; 64 MB still takes a 50 MB file of inline data.
+# The largest TOML network file or CSV gradstep reads. A network one steps through by hand is
+# far smaller; 64 MB still takes a 50 MB file of inline data.
 READ_LIMIT = 64 * 2**20
+# The largest Python network file: compiling one takes about 80 times its size in memory (a
+# 50 MB list literal needs over 4 GB), and data that big belongs in a file the code reads.
+PYTHON_LIMIT = 8 * 2**20
 
 
 class UnreadableFile(OSError):
-    """Why a file cannot be read, as a phrase: ``"is a FIFO, not a regular file"``."""
+    """Why a file cannot be read, as a phrase: ``"is a FIFO, not a regular file"``.
+
+    ``too_big``: it is a regular file, only larger than the limit.
+    """
+
+    too_big = False
+
+
+class TooBig(UnreadableFile):
+    """A regular file larger than the limit."""
+
+    too_big = True
 
 
 def _kind(mode: int) -> str:
@@ -56,8 +70,8 @@ def read_regular(path: Path, limit: int = READ_LIMIT) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise UnreadableFile(f"is {_kind(info.st_mode)}, not a regular file")
         if info.st_size > limit:
-            raise UnreadableFile(f"is {info.st_size / 2**20:,.0f} MB, more than gradstep reads "
-                                 f"({limit // 2**20} MB)")
+            raise TooBig(f"is {info.st_size / 2**20:,.1f} MB, more than gradstep reads "
+                                 f"({limit // 2**20} MB for this kind of file)")
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=False) as file:
             data = file.read(limit + 1)
@@ -68,5 +82,6 @@ def read_regular(path: Path, limit: int = READ_LIMIT) -> bytes:
     finally:
         os.close(fd)
     if len(data) > limit:
-        raise UnreadableFile(f"is more than gradstep reads ({limit // 2**20} MB)")
+        raise TooBig(f"is more than gradstep reads ({limit // 2**20} MB for this kind "
+                             f"of file)")
     return data

@@ -15,7 +15,7 @@ from tracer.tensor import op_budget, too_many_nodes
 
 from .catalog import builtin_path, close_names, find_builtin
 from .errors import LoadError, fail, innermost_line
-from .files import UnreadableFile, read_regular
+from .files import PYTHON_LIMIT, READ_LIMIT, UnreadableFile, read_regular
 from .mlp import build_mlp
 from .pyfile import load_python, user_error
 from .tomlfile import parse_mlp
@@ -85,7 +85,8 @@ def load_file(path: str | os.PathLike[str], name: str | None = None) -> Network:
 def read_source(path: Path) -> str:
     """The text of a network file, or a :class:`LoadError` saying why there is none.
 
-    Only a regular file of at most :data:`~scenarios.files.READ_LIMIT` bytes is read.
+    Only a regular file is read, of at most :data:`~scenarios.files.PYTHON_LIMIT` bytes for
+    Python and :data:`~scenarios.files.READ_LIMIT` for TOML.
     """
     shown = str(path)
     if path.is_dir():
@@ -101,10 +102,11 @@ def read_source(path: Path) -> str:
                           f"{path.suffix or 'files without an extension'}. Rename the file or "
                           f"give another one.")
     try:
-        raw = read_regular(path)
+        raw = read_regular(path, PYTHON_LIMIT if path.suffix.lower() == ".py" else READ_LIMIT)
     except UnreadableFile as exc:
-        raise fail(shown, f"the file {exc}. Give the path of a .py or .toml network file."
-                   ) from None
+        advice = ("Keep big data in a CSV or .npy file beside it, read by the code" if
+                  exc.too_big else "Give the path of a .py or .toml network file")
+        raise fail(shown, f"the file {exc}. {advice}.") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -88,6 +88,10 @@ def _parse(source: str, path: str) -> ast.Module:
         text = f" (`{exc.text.strip()}`)" if exc.text and exc.text.strip() else ""
         raise fail(path, f"Python syntax error: {exc.msg}{text}. Fix this line and load the file "
                          f"again.", line) from None
+    except (MemoryError, RecursionError):  # a huge literal, or expressions nested too deep
+        raise fail(path, "Python cannot compile this file (it ran out of memory or nesting "
+                         "depth: a huge literal?). Keep big data in a CSV or .npy file that the "
+                         "code reads.") from None
     except ValueError as exc:  # null bytes: a binary file with a .py name
         raise fail(path, f"this is not Python source ({exc}). Is it a binary file?") from None
 

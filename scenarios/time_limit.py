@@ -25,9 +25,10 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import NoReturn
 
-from .errors import LoadError, fail
+from .errors import LoadError, fail, innermost_line
 
-__all__ = ["DEFAULT_TIMEOUT", "TimeLimitExceeded", "set_timeout", "timeout", "user_code"]
+__all__ = ["DEFAULT_TIMEOUT", "TimeLimitExceeded", "set_timeout", "timeout", "user_code",
+           "watch_ctrl_c"]
 
 # Seconds for the file's top level, and for each call of forward(): generous for a network one
 # steps through by hand (a 20,000-node forward pass takes well under a second; importing torch a
@@ -83,6 +84,7 @@ class _Watchdog:
         self.fired: dict[int, int | None] = {}  # thread id -> the line it was interrupted at
         self.wake_at = float("inf")
         self.thread: threading.Thread | None = None
+        self.main = threading.main_thread().ident
 
     def start(self, path: str, seconds: float) -> None:
         ident = threading.get_ident()
@@ -106,7 +108,7 @@ class _Watchdog:
         ident = threading.get_ident()
         with self.lock:
             self.deadlines.pop(ident, None)
-            if ident in self.fired and finished and ident != threading.main_thread().ident:
+            if ident in self.fired and finished and ident != self.main:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
             return self.fired.pop(ident, None)
 
@@ -116,7 +118,6 @@ class _Watchdog:
             return threading.get_ident() in self.fired
 
     def _run(self) -> None:
-        main = threading.main_thread().ident
         with self.lock:
             while True:
                 now = time.monotonic()
@@ -124,7 +125,7 @@ class _Watchdog:
                     if deadline <= now:
                         del self.deadlines[ident]
                         self.fired[ident] = _line_in(sys._current_frames().get(ident), path)
-                        if ident == main:
+                        if ident == self.main:
                             signal.pthread_kill(ident, signal.SIGALRM)
                         else:
                             ctypes.pythonapi.PyThreadState_SetAsyncExc(
@@ -135,6 +136,7 @@ class _Watchdog:
 
 _watchdog = _Watchdog()
 _active = threading.local()
+_alarm_installed = False  # the main thread's SIGALRM handler, installed on first use
 
 
 def _alarm(signum: int, frame: FrameType | None) -> None:
@@ -145,6 +147,22 @@ def _alarm(signum: int, frame: FrameType | None) -> None:
 
 
 _REAL_EXIT: Callable[[int], NoReturn] = os._exit
+_ctrl_c = threading.Event()  # set by a real Ctrl+C, once watch_ctrl_c() is on
+_watching_ctrl_c = False
+
+
+def watch_ctrl_c() -> None:
+    """Tell a real Ctrl+C (SIGINT) from a ``KeyboardInterrupt`` the file raises itself: the
+    first stops gradstep quietly (exit 130), the second is the file's error (exit 2). Call it
+    on the main thread (the CLI does)."""
+    global _watching_ctrl_c
+
+    def interrupted(signum: int, frame: FrameType | None) -> NoReturn:
+        _ctrl_c.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
+    _watching_ctrl_c = True
 
 
 def _exit_unless_in_user_code(status: int = 0) -> NoReturn:
@@ -173,9 +191,10 @@ def user_code(path: str, when: str) -> Iterator[None]:
     if getattr(_active, "depth", 0):  # nested (forward() called from the file's top level)
         yield
         return
-    if (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGALRM) is not _alarm):
+    global _alarm_installed
+    if not _alarm_installed and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGALRM, _alarm)
+        _alarm_installed = True
     seconds = _timeout
     _active.depth = 1
     os._exit = _exit_unless_in_user_code  # stays: it only refuses inside a file's code
@@ -186,6 +205,12 @@ def user_code(path: str, when: str) -> Iterator[None]:
         finished = True
     except TimeLimitExceeded:
         pass
+    except KeyboardInterrupt as exc:
+        if _ctrl_c.is_set() or not _watching_ctrl_c:
+            raise
+        raise fail(path, f"the file raised KeyboardInterrupt {when} (nobody pressed Ctrl+C); a "
+                         f"network file must not raise it.",
+                   innermost_line(exc.__traceback__, path)) from None
     except OsExitCalled as exc:
         raise fail(path, f"the file called os._exit({exc.args[0] if exc.args else ''}) {when}; a "
                          f"network file must not end the process.") from None

@@ -156,3 +156,13 @@ async def test_a_served_session_has_no_path_box_and_refuses_a_typed_path(tmp_pat
         await pilot.pause()
         assert isinstance(app.screen, DebuggerScreen)
         assert app.screen.network.name == "offered"
+
+
+async def test_a_malformed_host_or_origin_is_refused_not_an_error():
+    async with running(SLEEPER) as server, aiohttp.ClientSession(timeout=TIMEOUT) as client:
+        for headers, status in (({"Host": "127.0.0.1:notaport"}, 421),
+                                ({"Origin": "http://127.0.0.1:99999999"}, 403),
+                                ({"Origin": "null"}, 403)):
+            async with client.get(base(server) + f"/?token={TOKEN}",
+                                  headers=headers) as response:
+                assert response.status == status, headers
