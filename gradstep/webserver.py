@@ -30,7 +30,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server
 
@@ -165,6 +165,7 @@ class GuardedServer(Server):
         self.max_visitors = max_visitors
         self.banner = banner
         self.visitors: set[VisitorService] = set()
+        self.sockets: set[web.WebSocketResponse] = set()
         self.wildcard = host in ("", "0.0.0.0", "::")
         self.hosts = {_netloc(public_url), _netloc(f"http://{host}:{port}")}
         if host in ("127.0.0.1", "localhost", "::1"):
@@ -231,6 +232,7 @@ class GuardedServer(Server):
         width = _size(request.query.get("width"), 80)
         height = _size(request.query.get("height"), 24)
         await websocket.prepare(request)
+        self.sockets.add(websocket)
         service = VisitorService(self.command, write_bytes=websocket.send_bytes,
                                  write_str=websocket.send_str, close=websocket.close,
                                  download_manager=self.download_manager, debug=self.debug)
@@ -243,6 +245,7 @@ class GuardedServer(Server):
             pass  # the visitor left, or sent something that is not textual's protocol
         finally:
             self.visitors.discard(service)
+            self.sockets.discard(websocket)
             await asyncio.shield(service.stop())
             with contextlib.suppress(Exception):
                 await websocket.close()
@@ -252,8 +255,12 @@ class GuardedServer(Server):
         print(self.banner, file=sys.stderr, flush=True)
 
     async def on_shutdown(self, app: web.Application) -> None:
+        """Ctrl+C: end every visitor now (the browsers show "Session ended")."""
         for service in list(self.visitors):
             service.kill()
+        for websocket in list(self.sockets):
+            with contextlib.suppress(Exception):
+                await websocket.close(code=WSCloseCode.GOING_AWAY)
 
     def serve(self, debug: bool = False, sock: socket.socket | None = None) -> None:
         """Serve on ``sock`` (already listening) until Ctrl+C or SIGTERM."""
@@ -264,7 +271,8 @@ class GuardedServer(Server):
             loop.add_signal_handler(sig, self.request_exit)
         try:
             web.run_app(self._make_app(), sock=sock, handle_signals=False, loop=loop,
-                        print=lambda *args: None, access_log=None)
+                        print=lambda *args: None, access_log=None,
+                        shutdown_timeout=QUIT_GRACE)
         finally:
             for service in list(self.visitors):
                 service.kill()

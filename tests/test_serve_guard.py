@@ -166,3 +166,42 @@ async def test_a_malformed_host_or_origin_is_refused_not_an_error():
             async with client.get(base(server) + f"/?token={TOKEN}",
                                   headers=headers) as response:
                 assert response.status == status, headers
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        return [int(p) for p in children.read().split()]
+
+
+async def test_ctrl_c_stops_the_server_at_once_and_its_visitors_with_it():
+    import signal
+    import subprocess
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "gradstep", "serve", "chain-rule", "--port",
+                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as client:
+            deadline = time.monotonic() + 20
+            while True:  # until it listens
+                try:
+                    ws = await client.ws_connect(f"ws://127.0.0.1:{port}/ws?width=80&height=24")
+                    break
+                except aiohttp.ClientConnectionError:
+                    assert time.monotonic() < deadline, "the server did not start"
+                    await asyncio.sleep(0.2)
+            while not _children(server.pid) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            [visitor] = _children(server.pid)
+            server.send_signal(signal.SIGINT)
+            stopped = time.monotonic()
+            await asyncio.to_thread(server.wait, 20)
+            assert time.monotonic() - stopped < QUIT_GRACE + 3
+            assert server.returncode == 0
+            await asyncio.sleep(0.5)
+            assert not _alive(visitor), "a visitor's process outlived the server"
+            await ws.close()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
