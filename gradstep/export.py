@@ -14,9 +14,10 @@ import sys
 from tracer import Trace
 from tracer.dot import to_dot
 from tracer.printable import printable
+from tracer.quiz import quiz_handout
 
 from .common import add_command, load_and_run, user_errors, write_stdout
-from .output_files import StepFolder, check_dot_target, write_dot_file
+from .output_files import StepFolder, check_target, write_new_file
 
 DEFAULT_SIZE = (120, 40)
 MIN_SIZE = (40, 12)
@@ -50,13 +51,13 @@ def write_dot(trace: Trace, title: str, destination: str, force: bool = False) -
     if destination == "-":
         write_stdout(text)
         return summary
-    write_dot_file(destination, printable(text), force)
+    write_new_file(destination, printable(text), force, "the DOT file")
     return f"wrote {printable(destination, one_line=True)}: {summary}"
 
 
 def export(target: str, svg: str | None = None, dot: str | None = None,
            size: tuple[int, int] = DEFAULT_SIZE, present: bool = False,
-           force: bool = False) -> int:
+           quiz: str | None = None, force: bool = False) -> int:
     """Load ``target`` and write what was asked for; return the exit status.
 
     Parameters
@@ -73,8 +74,11 @@ def export(target: str, svg: str | None = None, dot: str | None = None,
         Terminal size of the screenshots, ``(width, height)`` in cells.
     present
         Screenshots in presenter mode: the graph and the narration, large.
+    quiz
+        File for the quiz handout (Markdown: the questions, then the answers on a page of
+        their own), or ``-`` for stdout.
     force
-        Let ``dot`` replace an existing file.
+        Let ``dot`` and ``quiz`` replace an existing file.
 
     Returns
     -------
@@ -87,15 +91,24 @@ def export(target: str, svg: str | None = None, dot: str | None = None,
         A destination that would overwrite something, or that cannot be written; the checks
         run before the network does.
     """
-    if dot is not None:
-        check_dot_target(dot, force)
+    for destination, option in ((dot, "--dot"), (quiz, "--quiz")):
+        if destination is not None:
+            check_target(destination, force, option)
     folder = StepFolder(svg) if svg is not None else None
-    report = sys.stderr if dot == "-" else sys.stdout  # keep stdout clean for piped DOT
+    report = sys.stderr if "-" in (dot, quiz) else sys.stdout  # keep piped output clean
     with contextlib.redirect_stdout(sys.stderr):  # the network file's prints
         # checks forward and backward before the app runs them
         network, trace = load_and_run(target, lambda network: network.trace())
     if dot is not None:
         print(write_dot(trace, network.title or network.name, dot, force), file=report)
+    if quiz is not None:
+        text = quiz_handout(trace, network.title or network.name)
+        if quiz == "-":
+            write_stdout(text)
+        else:
+            write_new_file(quiz, printable(text), force, "the quiz handout")
+            print(f"wrote {printable(quiz, one_line=True)}: the quiz handout, its answers on a "
+                  f"page of their own", file=report)
     if folder is not None:
         from tui.export import export_svgs  # only SVG export needs Textual
 
@@ -128,7 +141,10 @@ def add_parser(commands: argparse._SubParsersAction, target_help: str) -> None:
                           help="file for the DOT source (- for stdout); not one that exists, "
                                "unless --force")
     exporter.add_argument("--force", action="store_true",
-                          help="let --dot replace a file that already exists")
+                          help="let --dot and --quiz replace a file that already exists")
+    exporter.add_argument("--quiz", metavar="FILE",
+                          help="file for a quiz handout in Markdown, the answers on a page of "
+                               "their own (- for stdout); not one that exists, unless --force")
     exporter.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH",
                           help=f"terminal size of the screenshots in cells (default "
                                f"{DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]})")
@@ -139,8 +155,9 @@ def add_parser(commands: argparse._SubParsersAction, target_help: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``gradstep export`` from parsed arguments (``--svg`` or ``--dot`` is required)."""
-    if args.svg is None and args.dot is None:
-        print("gradstep export: say what to write: --svg DIR, --dot FILE, or both",
-              file=sys.stderr)
+    if args.svg is None and args.dot is None and args.quiz is None:
+        print("gradstep export: say what to write: --svg DIR, --dot FILE, --quiz FILE, or "
+              "several", file=sys.stderr)
         return 2
-    return export(args.target, args.svg, args.dot, args.size, args.present, args.force)
+    return export(args.target, args.svg, args.dot, args.size, args.present, args.quiz,
+                  args.force)

@@ -1,7 +1,8 @@
 """Where ``gradstep export`` writes, checked before anything is run: it never overwrites a file
 it did not write.
 
-- ``--dot FILE`` refuses a file that exists, unless ``--force``, and a folder that does not.
+- ``--dot FILE`` and ``--quiz FILE`` refuse a file that exists, unless ``--force``, and a
+  folder that does not.
 - ``--svg DIR`` writes into a new folder (its parent must exist: nothing is created silently),
   an empty one, or one holding only gradstep's own earlier step SVGs, which it replaces. Files
   are opened without following symlinks, so a link planted under a step's name cannot send
@@ -22,7 +23,7 @@ from tracer.printable import printable
 
 from .common import OutputError
 
-__all__ = ["StepFolder", "check_dot_target", "write_dot_file"]
+__all__ = ["StepFolder", "check_target", "write_new_file"]
 
 STEP_SVG = re.compile(r"step-\d{3,}-[A-Za-z0-9._-]*\.svg")
 SVG_MARK = b'<svg class="rich-terminal"'  # how every SVG Textual exports begins
@@ -43,27 +44,28 @@ def _folder_exists(path: Path, what: str) -> None:
                           f"not exist. Create it first, or give a path in a folder that exists.")
 
 
-def check_dot_target(destination: str, force: bool) -> None:
-    """Refuse a ``--dot`` destination before any work: an existing file (unless ``force``), a
-    directory, or a path in a folder that does not exist. ``-`` (stdout) is always fine."""
+def check_target(destination: str, force: bool, option: str) -> None:
+    """Refuse a file destination (``--dot``, ``--quiz``) before any work: an existing file
+    (unless ``force``), a directory, or a path in a folder that does not exist. ``-`` (stdout)
+    is always fine."""
     if destination == "-":
         return
     path = Path(destination)
     if path.is_dir():
-        raise OutputError(f"--dot {_shown(path)} is a folder; give the path of a file to write "
-                          f"the DOT source into, such as {_shown(path / 'graph.dot')}.")
+        raise OutputError(f"{option} {_shown(path)} is a folder; give the path of a file to "
+                          f"write into, such as {_shown(path / 'graph.dot')}.")
     if (path.exists() or path.is_symlink()) and not force:
-        raise OutputError(f"--dot {_shown(path)} already exists, and export does not overwrite a "
-                          f"file unless told to. Give a new file name, or add --force to replace "
-                          f"it.")
-    _folder_exists(path, "the DOT file")
+        raise OutputError(f"{option} {_shown(path)} already exists, and export does not "
+                          f"overwrite a file unless told to. Give a new file name, or add "
+                          f"--force to replace it.")
+    _folder_exists(path, f"the {option} file")
 
 
-def write_dot_file(destination: str, text: str, force: bool) -> None:
+def write_new_file(destination: str, text: str, force: bool, what: str) -> None:
     """Write ``text`` to ``destination``: a new file, or (``force``) replacing one."""
     path = Path(destination)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
-    _write(path, text, flags, "the DOT file")
+    _write(path, text, flags, what)
 
 
 def _write(path: Path, text: str, flags: int, what: str) -> None:

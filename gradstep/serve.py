@@ -29,6 +29,11 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
 
+# textual-serve's page with a local font (no request leaves the machine) and the keyboard
+# focused on the debugger as it opens.
+PAGE = Path(__file__).parent / "serve_page"
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (an address or a name) is reachable only from this machine.
 
@@ -146,7 +151,7 @@ def serve(targets: Sequence[str] = (), host: str = DEFAULT_HOST, port: int = DEF
     name = f"gradstep {' '.join(targets)}" if targets else "gradstep"
     server = GuardedServer(app_command(targets, options, allow_any_file), host=host, port=port,
                            title=name, public_url=address, token=token,
-                           max_visitors=max_visitors, banner=banner)
+                           max_visitors=max_visitors, banner=banner, templates_path=PAGE)
     server.serve(sock=sock)
     return 0
 

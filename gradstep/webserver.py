@@ -156,11 +156,15 @@ class GuardedServer(Server):
         Visitors at once; one more is turned away (HTTP 503) until someone leaves.
     banner
         Printed once the server listens.
+    templates_path
+        The page's template folder (gradstep's own, see :data:`gradstep.serve.PAGE`).
     """
 
     def __init__(self, command: str, *, host: str, port: int, public_url: str, title: str,
-                 token: str | None, max_visitors: int, banner: str) -> None:
-        super().__init__(command, host=host, port=port, title=title, public_url=public_url)
+                 token: str | None, max_visitors: int, banner: str,
+                 templates_path: str | os.PathLike[str] = "./templates") -> None:
+        super().__init__(command, host=host, port=port, title=title, public_url=public_url,
+                         templates_path=templates_path)
         self.token = token
         self.max_visitors = max_visitors
         self.banner = banner

@@ -6,18 +6,15 @@ Golden pictures live in tests/golden/layout/; run with GRADSTEP_UPDATE_GOLDEN=1 
 
 from __future__ import annotations
 
-import os
 from collections import deque
-from pathlib import Path
 
 import networkx as nx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tui.graph_layout import Box, Layout, box_size, layout_graph
-
-GOLDEN = Path(__file__).parent / "golden" / "layout"
+from tests.golden import check_golden
+from tui.graph_layout import Box, Layout, Spacing, box_size, layout_graph
 
 # Arms of each line character: which sides of its cell the line leaves through. Written out
 # here again (not imported) so that the test checks the drawing independently.
@@ -121,13 +118,8 @@ GOLDEN_CASES = ["chain", "fork", "diamond", "long_edge", "mazur", "mazur_chips"]
 def test_golden(name):
     graph, labels, border = golden_case(name)
     layout = lay_out(graph, labels, border)
-    picture = layout.draw(labels) + "\n"
     check_layout(graph, layout, labels)
-    path = GOLDEN / f"{name}.txt"
-    if os.environ.get("GRADSTEP_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(picture, encoding="utf-8")
-    assert picture == path.read_text(encoding="utf-8")
+    check_golden("layout", name, layout.draw(labels))
 
 
 def check_layout(graph: nx.DiGraph, layout: Layout, labels=None) -> None:
@@ -326,14 +318,27 @@ def test_shared_cells_are_owned_by_a_frozenset():
     assert first.tag == "edge" and first.owner == frozenset({(0, 1), (0, 2)})
 
 
-def test_labels_are_clipped_and_padded():
+def test_labels_are_cut_with_an_ellipsis_and_padded():
     graph, _ = build([(0, 1)])
     layout = layout_graph(graph, {0: (7, 4), 1: (4, 1)}, border=False)
-    assert layout.draw_row(layout.boxes[1].y, {1: ["longer"]}).text.endswith("long")
+    assert layout.draw_row(layout.boxes[1].y, {1: ["longer"]}).text.endswith("lon…")
     layout = layout_graph(graph, {0: (7, 4), 1: (4, 3)})
     labels = {0: ["abcdefgh", "ab"], 1: ["z"]}
     rows = [layout.draw_row(layout.boxes[0].y + k, labels).text[:7] for k in range(4)]
-    assert rows == ["╭─────╮", "│ abc │", "│ ab  ├", "╰─────╯"]
+    assert rows == ["╭─────╮", "│ ab… │", "│ ab  ├", "╰─────╯"]
+
+
+def test_tight_spacing_puts_the_corner_against_the_box_and_extra_widens_channels():
+    graph, _ = build([(0, 1), (0, 2)])
+    sizes = {0: (3, 1), 1: (3, 1), 2: (3, 1)}
+    normal = layout_graph(graph, sizes, border=False)
+    tight = layout_graph(graph, sizes, border=False, spacing=Spacing(lead=0))
+    spread = layout_graph(graph, sizes, border=False, spacing=Spacing(gap=3, extra=4))
+    assert tight.width == normal.width - 2  # no lead-out, no lead-in cell
+    assert spread.width == normal.width + 4
+    assert spread.boxes[2].y - spread.boxes[1].y == normal.boxes[2].y - normal.boxes[1].y + 2
+    row = tight.draw_row(tight.boxes[0].y, {0: ["abc"]}).text
+    assert row.startswith("abc┬") or row.startswith("abc┤") or row.startswith("abc┐")
 
 
 def test_box_size():

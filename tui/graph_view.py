@@ -9,6 +9,8 @@ current node. A minimap in the bottom-right corner shows the whole picture and t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.segment import Segment
 from rich.style import Style
 from textual import work
@@ -18,12 +20,19 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tracer.record import Trace
+from tracer.timeline import STEP_PHASES
+
+from .box_text import box_numbers, update_node
 from .graph_layout import Layout
 from .groups import Group, is_group_box
 from .minimap import Minimap
+from .panel import DebuggerPanel
 from .state import Debugger
 from .views import (
     CHIPS,
+    COMPACT,
+    FIT,
     FULL,
     KIND_LABEL,
     GraphState,
@@ -36,26 +45,49 @@ from .views import (
     whole_view,
 )
 
-__all__ = ["CHIPS", "FULL", "KIND_LABEL", "GraphState", "GraphView", "box_size",
+__all__ = ["CHIPS", "COMPACT", "FIT", "FULL", "KIND_LABEL", "GraphState", "GraphView", "box_size",
            "compute_layout", "nearest_box", "node_label"]
 
+BACKWARD_ARROW = "◄"  # an edge's arrow in the backward pass: the way the gradient goes
 MINIMAP_AUTO = 6  # the minimap shows itself when the picture is this many windows big
 MINIMAP_MAX = (32, 9)  # its largest size in cells, inside a one-cell margin
+
+
+@dataclass(frozen=True, slots=True)
+class Drawn:
+    """What one repaint of the graph drew, to repaint only what the next one changes."""
+
+    layout: Layout
+    trace: Trace
+    phase: str
+    index: int  # the moment's index within its phase
+    selected: int | None  # the selected node's box
+    breakpoints: frozenset
+    active: frozenset  # the drawn edges values or gradients flow along now
+    hidden: bool  # a quiz question hides the current gradient
+
+    def same_picture(self, other: Drawn) -> bool:
+        """The same layout of the same trace in the same phase, breakpoints and quiz state
+        alike: only the step, the selection and the flowing edges may differ."""
+        return (self.layout is other.layout and self.trace is other.trace
+                and self.phase == other.phase and self.breakpoints == other.breakpoints
+                and self.hidden == other.hidden)
 
 
 class LazyLabels(dict):
     """Labels computed on first use, so a repaint formats only the boxes it draws."""
 
-    def __init__(self, debugger: Debugger, zoom: str, view: View):
+    def __init__(self, debugger: Debugger, layout: Layout, view: View):
         super().__init__()
-        self.debugger, self.zoom, self.view = debugger, zoom, view
+        self.debugger, self.layout, self.view = debugger, layout, view
 
     def __missing__(self, box: int) -> list[str]:
         group = self.view.group(box)
+        zoom = self.layout.zoom
         if group is not None:
-            label = group_label(self.debugger, group, self.zoom)
+            label = group_label(self.debugger, group, zoom)
         else:
-            label = node_label(self.debugger, box, self.zoom)
+            label = node_label(self.debugger, box, zoom, self.layout.boxes[box].w)
         self[box] = label
         return label
 
@@ -63,7 +95,7 @@ class LazyLabels(dict):
         return self[box]
 
 
-class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
+class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=False):
     """The recorded graph: boxes for nodes, right-angle edges, styled by the step's state.
 
     It drops the scroll bindings it would inherit: arrows step and select here (the view
@@ -74,12 +106,13 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
     COMPONENT_CLASSES = {
         "graph--pending", "graph--current", "graph--done", "graph--selected",
         "graph--param", "graph--input", "graph--loss", "graph--edge", "graph--edge-active",
-        "graph--breakpoint", "graph--group", "graph--minimap", "graph--minimap-view",
+        "graph--breakpoint", "graph--group", "graph--chip", "graph--minimap", "graph--minimap-view",
         "graph--minimap-done",
     }
 
     DEFAULT_CSS = """
     GraphView > .graph--group { text-style: bold; }
+    GraphView > .graph--chip { background: $panel; }
     GraphView > .graph--minimap { background: $panel; color: $text-muted; }
     GraphView > .graph--minimap-view { background: $accent 45%; color: $text; }
     GraphView > .graph--minimap-done { color: $text-success; }
@@ -121,6 +154,9 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         self.virtual_size = Size(layout.width, layout.height)
         self.update_state()
 
+    def moved(self, debugger: Debugger) -> None:
+        self.update_state()
+
     def update_state(self) -> None:
         """The step changed: relabel lazily, keep the current node in sight, repaint."""
         debugger = self.debugger
@@ -128,19 +164,21 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
             return
         view = self.view
         before = self._drawn
-        self._labels = LazyLabels(debugger, self.zoom, view)
+        self._labels = LazyLabels(debugger, self.layout_, view)
         self._active = {e for u, v in debugger.active_edges() if (e := view.edge(u, v))}
         self._status = {}
         self._breakpoints = {view.box_of.get(n) for n in debugger.breakpoints}
-        self._selected_box = view.box_of.get(debugger.selected)
+        focus = self.focus_node()
+        self._selected_box = view.box_of.get(focus)
         self._minimap_rows = None
-        self._drawn = (self.layout_, debugger.trace, debugger.phase, debugger.moment.index,
-                       self._selected_box, frozenset(self._breakpoints), frozenset(self._active),
-                       debugger.hidden)
+        self._drawn = Drawn(self.layout_, debugger.trace, debugger.phase, debugger.moment.index,
+                            self._selected_box, frozenset(self._breakpoints),
+                            frozenset(self._active), debugger.hidden)
         if self.state.hops is not None and self._selected_box is not None and (
                 view.hops != self.state.hops or self._selected_box != view.centre):
             self.relayout()  # the neighbourhood follows the selection
-        self.follow(debugger.selected)
+        if focus is not None:
+            self.follow(focus)
         bands = self._changed_rows(before, self._drawn)
         if bands is None:
             self.refresh()
@@ -148,32 +186,27 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
             for top, bottom in bands:
                 self.refresh_lines(top, bottom - top + 1)
 
-    _drawn: tuple | None = None  # what the last update_state drew, to repaint only changes
+    _drawn: Drawn | None = None  # what the last update_state drew, to repaint only changes
     SMALL_STEP = 8  # nodes whose state may change in one repaint of only their rows
 
-    def _changed_rows(self, before: tuple | None, after: tuple) -> list[tuple[int, int]] | None:
+    def _changed_rows(self, before: Drawn | None, after: Drawn) -> list[tuple[int, int]] | None:
         """Canvas row bands whose drawing differs between two states, or ``None`` for all."""
-        # The same picture of the same trace in the same phase, breakpoints and quiz state alike.
-        if (before is None or before[0] is not after[0] or before[1] is not after[1]
-                or before[2] != after[2] or before[5] != after[5] or before[7] != after[7]):
+        if before is None or not before.same_picture(after):
             return None
-        layout, view, phase = self.layout_, self.view, after[2]
-        old, new = before[3], after[3]
+        layout, view, phase = self.layout_, self.view, after.phase
+        old, new = before.index, after.index
         if abs(new - old) > self.SMALL_STEP:
             return None
-        n = len(self.debugger.trace.nodes)
-        nodes = range(min(old, new), max(old, new) + 1)
-        if phase == "backward":
-            nodes = [n - 1 - k for k in nodes]
-        elif phase != "forward":
-            nodes = []
-        boxes = {view.box_of.get(v) for v in nodes} | {before[4], after[4]}
+        trace = self.debugger.trace
+        steps = range(min(old, new), max(old, new) + 1)
+        nodes = [trace.node_of(k, phase) for k in steps] if phase in STEP_PHASES else []
+        boxes = {view.box_of.get(v) for v in nodes} | {before.selected, after.selected}
         bands = []
         for box in boxes:
             b = layout.boxes.get(box)
             if b is not None:
                 bands.append((b.y, b.y + b.h - 1))
-        for edge in before[6] ^ after[6]:
+        for edge in before.active ^ after.active:
             rows = layout.edge_rows(edge)
             if rows is not None:
                 bands.append(rows)
@@ -183,6 +216,19 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
             top = int(self.scroll_y) + view_h - minimap.height - 1
             bands.append((top, top + minimap.height))
         return bands
+
+    def focus_node(self) -> int | None:
+        """The node the picture is about: the parameter an update step changes, else the
+        selection."""
+        if self.debugger.phase == "update":  # the outcome is about every box
+            return update_node(self.debugger)
+        return self.debugger.selected
+
+    def on_resize(self) -> None:
+        """Fitting the graph to the window: lay it out again for the new size."""
+        if self.zoom == FIT and self.debugger is not None and self.state.size != tuple(self.size):
+            self.state.size = tuple(self.size)
+            self.relayout()
 
     def follow(self, node: int) -> None:
         """Scroll so that ``node``'s box (or its group's) is in sight."""
@@ -292,7 +338,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
             if group is not None:
                 status = group_state(self.debugger, group)[0]
             else:
-                status = self.debugger.node_state(box).status
+                status = box_numbers(self.debugger, box).status
             self._status[box] = status
         return status
 
@@ -300,16 +346,20 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         styles = self._styles
         status = self.box_status(box)
         style = styles[f"graph--{status}"]
+        border = self.layout_.border
         b = self.layout_.boxes[box]
+        name_row = b.y + (border and b.h > 1)
         if is_group_box(box):
-            if row == b.y + (b.h > 1):
+            if row == name_row:
                 style += styles["graph--group"]
         else:
             kind = self.debugger.trace.nodes[box].kind
-            if kind in ("param", "input", "constant", "loss") and row == b.y + (b.h > 1):
+            if kind in ("param", "input", "constant", "loss") and row == name_row:
                 style += styles["graph--input" if kind == "constant" else f"graph--{kind}"]
         if box == self._selected_box and status != "current":
             style += styles["graph--selected"]
+        if not border:  # a bare box: its background shows where it is, on every row
+            style += styles["bg-current" if status == "current" else "bg-chip"]
         return style
 
     def _resolve_styles(self) -> None:
@@ -317,6 +367,9 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         if not self._styles:
             self._styles = {name: self.get_component_rich_style(name)
                             for name in self.COMPONENT_CLASSES}
+            # Component styles carry a colour too: these are their backgrounds alone.
+            for name in ("chip", "current"):
+                self._styles[f"bg-{name}"] = Style(bgcolor=self._styles[f"graph--{name}"].bgcolor)
 
     def notify_style_update(self) -> None:
         self._styles = {}  # the theme or the CSS changed: resolve the styles again
@@ -376,6 +429,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         row = layout.draw_row(row_y, self._labels, scroll_x, min(scroll_x + width, layout.width))
         text = row.text
         active = self._active
+        backward = self.debugger is not None and self.debugger.phase == "backward"
         edge = base + self._styles["graph--edge"]
         edge_active = base + self._styles["graph--edge-active"]
         segments = []
@@ -395,6 +449,8 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
             else:
                 owners = owner if isinstance(owner, frozenset) else {owner}
                 style = edge_active if active & owners else edge
+                if tag == "arrow" and backward:  # the gradient flows from output to input
+                    piece = BACKWARD_ARROW * len(piece)
             segments.append(Segment(piece, style))
             cursor = end
         if cursor < len(text):
@@ -438,11 +494,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         key = (scroll_x, scroll_y, view_w, view_h, id(minimap))
         if self._minimap_rows is None or self._minimap_rows[0] != key:
             debugger = self.debugger
-            moment, n = debugger.moment, len(debugger.trace.nodes)
-            below = moment.index if moment.phase == "forward" else None
-            above = n - 1 - moment.index if moment.phase == "backward" else None
-            if moment.phase == "update":
-                below = n
+            below, above = debugger.cycle.done_before(debugger.moment)
             current = self.view.box_of.get(debugger.current_node)
             rows = minimap.rows((scroll_x, scroll_y, view_w, view_h),
                                 () if current is None else (current,), below, above)

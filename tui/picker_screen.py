@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from scenarios import catalog
@@ -22,11 +22,12 @@ from tracer.printable import printable
 from .paged_option_list import PagedOptionList
 
 
-def scenario_prompt(name: str, title: str, description: str) -> Text:
+def scenario_prompt(name: str, title: str) -> Text:
+    """One line per scenario, so that a small terminal still lists many; the highlighted one's
+    description shows under the list."""
     text = Text()
     text.append(f"{name:<18}", "bold")
     text.append(title)
-    text.append(f"\n{'':<18}{description}", "dim")
     return text
 
 
@@ -50,10 +51,9 @@ class PickerScreen(Screen):
         self.served = served
 
     def compose(self) -> ComposeResult:
-        options = [Option(scenario_prompt(s.name, s.title, s.description), id=s.name)
-                   for s in catalog()]
+        options = [Option(scenario_prompt(s.name, s.title), id=s.name) for s in catalog()]
         options += [Option(scenario_prompt(printable(Path(path).name, one_line=True),
-                                           "a network file this server offers", ""), id=path)
+                                           "a network file this server offers"), id=path)
                     for path in self.served or ()]
         hint = ("Pick a scenario to explore." if self.served is not None else
                 "Pick a scenario to explore, or open your own network file (.py or .toml).")
@@ -62,6 +62,7 @@ class PickerScreen(Screen):
                          id="picker-title", markup=False)
             yield Static(hint, id="picker-hint", markup=False)
             yield PagedOptionList(*options, id="scenario-list")
+            yield Static("", id="picker-description", markup=False)
             if self.served is None:
                 yield Input(placeholder="open a file: path/to/network.py or .toml, then Enter",
                             id="path-input")
@@ -71,7 +72,12 @@ class PickerScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#scenario-list", PagedOptionList).focus()
 
-    def on_option_list_option_selected(self, message: PagedOptionList.OptionSelected) -> None:
+    def on_option_list_option_highlighted(self, message: OptionList.OptionHighlighted) -> None:
+        found = [s for s in catalog() if s.name == message.option.id]
+        self.query_one("#picker-description", Static).update(
+            found[0].description if found else "")
+
+    def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
         self.open(message.option.id)
 
     def on_input_submitted(self, message: Input.Submitted) -> None:
