@@ -8,6 +8,7 @@
     gradstep list                    the built-in scenarios, one line each
     gradstep trace TARGET            one training cycle as a readable handout
     gradstep trace TARGET --json     the same cycle as JSON (docs/trace-json.md)
+    gradstep trace TARGET --steps N --until nan   train; exit 1 if the condition fired
     gradstep check TARGET [--json]   diagnose the gradients; exit 1 if it finds a problem
     gradstep serve [TARGET]          the debugger in a web browser (loopback by default)
     gradstep export TARGET --svg DIR --dot FILE   one SVG per step; the graph as Graphviz DOT
@@ -30,20 +31,29 @@ from scenarios import LoadError, catalog, load
 from scenarios.loader import SUFFIXES
 from scenarios.time_limit import set_timeout, watch_ctrl_c
 from tracer import report
+from tracer.training import MAX_STEPS, StopCondition, parse_until
 
 from . import __version__
 from . import check as check_command
 from . import export as export_command
 from . import serve as serve_command
 from .common import OutputError, add_command, load_and_run, whole_number, write_stdout
+from .progress import training_progress
 
 COMMANDS = ("list", "trace", "check", "open", "serve", "export")
+EXIT_CONDITION = 1  # trace --until: a condition fired (check uses 1 for a problem found)
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # Ctrl+C, as a shell reports a process ended by SIGINT
-MAX_STEPS = 1_000_000  # iterations `trace --steps` runs: a few minutes for a small network
 
 TARGET_HELP = ("a built-in scenario name (see `gradstep list`) or the path of a .py or .toml "
                "network file")
+
+
+def _until(text: str) -> StopCondition:
+    try:
+        return parse_until(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A terminal step-through debugger for backpropagation. With no command, "
                     "opens the debugger on the scenario picker; `gradstep TARGET` is the same "
                     "as `gradstep open TARGET`.",
-        epilog="Bad input exits with status 2 and a message on stderr.")
+        epilog="Exit status: 0 done; 1 a problem found (check) or a --until condition fired "
+               "(trace); 2 bad input, with a message on stderr.")
     parser.add_argument("--version", action="version", version=f"gradstep {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -90,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"train for N iterations in all (the first is the one shown in "
                               f"full) and add the loss of each iteration; at most "
                               f"{MAX_STEPS:,}")
+    tracer_.add_argument("--until", type=_until, action="append", metavar="CONDITION",
+                         help="with --steps: stop at the first iteration where CONDITION fires "
+                              "and say where: nan (the loss turns NaN or infinite), "
+                              "spike[:FACTOR] (an update multiplies the loss by more than "
+                              "FACTOR, default 2), grad-above:X (a gradient above X), gradcheck "
+                              "(a node fails the gradient check), dead-unit (a dead ReLU unit); "
+                              "may be given several times. Exit status 1 when one fired")
     check_command.add_parser(commands, TARGET_HELP)
     serve_command.add_parser(commands, TARGET_HELP)
     export_command.add_parser(commands, TARGET_HELP)
@@ -120,8 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 when ``check`` finds a problem, 2 for bad input (a message has been
-        printed on stderr), 130 when interrupted with Ctrl+C; the debugger's own exit status.
+        0 on success, 1 when ``check`` finds a problem or a ``trace --until`` condition fires,
+        2 for bad input (a message has been printed on stderr), 130 when interrupted with
+        Ctrl+C; the debugger's own exit status.
     """
     if argv is None:
         watch_ctrl_c()  # a KeyboardInterrupt the network file raises is its error, not Ctrl+C
@@ -155,7 +174,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
         return _list(args.long)
     if args.command == "trace":
-        return _trace(args.target, args.format or "text", args.steps)
+        if args.until and args.steps is None:
+            print("gradstep: --until needs --steps N (how many iterations to train at most)",
+                  file=sys.stderr)
+            return EXIT_BAD_INPUT
+        return _trace(args.target, args.format or "text", args.steps, args.until or ())
     if args.command == "check":
         return check_command.run(args)
     if args.command == "serve":
@@ -195,12 +218,17 @@ def _list(long: bool) -> int:
     return 0
 
 
-def _trace(target: str, form: str, steps: int | None) -> int:
+def _trace(target: str, form: str, steps: int | None,
+           until: Sequence[StopCondition] = ()) -> int:
     # Anything the network file prints goes to stderr, so stdout stays one clean document.
-    with contextlib.redirect_stdout(sys.stderr):
-        _, result = load_and_run(target, lambda network: report.run_report(network, steps))
+    with contextlib.redirect_stdout(sys.stderr), training_progress(steps) as progress:
+        _, result = load_and_run(
+            target, lambda network: report.run_report(network, steps, until, progress))
     render = {"json": report.dumps, "markdown": report.to_markdown, "text": report.to_text}[form]
     write_stdout(render(result))
+    if result.stop is not None:
+        print(f"gradstep: {result.stop.message}", file=sys.stderr)
+        return EXIT_CONDITION
     return 0
 
 

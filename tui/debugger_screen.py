@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -10,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static, TabbedContent, TabPane
 
-from tracer import Network
+from tracer import Cycle, Network
 
 from .classroom import ClassroomActions
 from .diagnosis_actions import DiagnosisActions
@@ -30,7 +32,7 @@ from .quiz import Quiz
 from .state import Debugger
 from .status_bar import StatusBar
 from .step_list import StepList
-from .training_actions import TrainingActions
+from .training_actions import BUSY_WHILE_TRAINING, TrainingActions
 from .training_panel import TrainingPanel
 from .views import FIT, ZOOM_NAMES, ZOOMS
 
@@ -87,6 +89,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         Binding("a", "answer", "Answer"),
         Binding("w", "what_if", "What if…", show=False),
         Binding("t", "train", "Train N iterations", show=False),
+        Binding("escape", "cancel_training", "Cancel training"),
         Binding("left_square_bracket", "iteration(-1)", "Previous iteration", show=False),
         Binding("right_square_bracket", "iteration(1)", "Next iteration", show=False),
         Binding("s", "screenshot", "Save an SVG screenshot", show=False),
@@ -107,7 +110,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         "rerun": lambda d: d.update_applied and d.latest,
         "answer": lambda d: d.hidden,
         "what_if": lambda d: d.latest,
-        "iteration": lambda d: len(d.cycles) - d.kept_from > 1,
+        "iteration": lambda d: d.count > 1,
     }
 
     def __init__(self, network: Network, quiz: bool = False, present: bool = False) -> None:
@@ -120,7 +123,9 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         self.layouts: dict[str, Layout] = {}
         self.zoom = FIT
         self._available: tuple[bool, ...] = ()
+        self.training: threading.Event | None = None  # set to cancel the run going on
         self._panels: list[DebuggerPanel] = []
+        self._shown_cycle: Cycle | None = None  # the cycle the panels were last told about
 
     def compose(self) -> ComposeResult:
         yield StatusBar(" gradstep │ tracing…", id="status")
@@ -198,7 +203,10 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         self.query_one("#legend", Static).update(legend)
         self.query_one(GraphView).focus()
         self._panels = [w for w in self.walk_children() if isinstance(w, DebuggerPanel)]
-        self.cycle_changed()
+        if debugger.cycle is self._shown_cycle:  # only laid out again (zoom): not re-diagnosed
+            self.moved()
+        else:
+            self.cycle_changed()
 
     def failed(self, exc: Exception) -> None:
         self.query_one("#loading").display = False
@@ -210,6 +218,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
     def cycle_changed(self) -> None:
         """Another cycle is viewed: every panel shows it, and it is diagnosed."""
         debugger = self.debugger
+        self._shown_cycle = debugger.cycle
         for panel in self._panels:
             panel.cycle_changed(debugger)
         self._moved_on()
@@ -238,6 +247,10 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.debugger is None:
             return action in ("help", "open") or None
+        if action == "cancel_training":
+            return self.training is not None
+        if self.training is not None and action in BUSY_WHILE_TRAINING:
+            return None
         if action == "answer" and not self.quiz:
             return False  # the quiz's key shows in the footer only in a quiz
         available = self._AVAILABLE.get(action)
@@ -279,7 +292,8 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         if self.debugger is not None:
             is_set = self.debugger.toggle_breakpoint()
             name = self.debugger.trace.nodes[self.debugger.selected].name
-            self.notify(f"breakpoint {'set on' if is_set else 'removed from'} {name}")
+            self.notify(f"breakpoint {'set on' if is_set else 'removed from'} {name}",
+                        markup=False)
             self.moved()
 
     def action_select(self, direction: str) -> None:
