@@ -269,8 +269,16 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
     """
     op = t._op
     if op.local is None:
-        return [(c if c is None else frozen(c), None, None, ())
-                for c in op.vjp(g, *values, out, **t._attrs)]
+        # A vjp may give an input's gradient in the shape the op broadcast it to (a weight
+        # shared by a batch of matrix products): it is summed back here, as for elementwise ops.
+        grads = []
+        for x, c in zip(values, op.vjp(g, *values, out, **t._attrs), strict=True):
+            if c is None or c.shape == x.shape:
+                grads.append((c if c is None else frozen(c), None, None, ()))
+            else:
+                contribution, axes = sum_to_shape(c, x.shape)
+                grads.append((frozen(contribution), None, frozen(c), axes))
+        return grads
     grads = []
     for x, local in zip(values, op.local(*values, out, **t._attrs), strict=True):
         if isinstance(local, float):  # add, sub and neg's ±1 need no product
