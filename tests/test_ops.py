@@ -698,3 +698,26 @@ def test_lists_of_activations_and_losses_elsewhere_come_from_the_table():
     assert set(tomlfile.ACTIVATIONS) - {"identity"} <= activations
     assert set(tomlfile.LOSSES) <= losses
     assert "matmul" not in activations | losses
+
+
+# --- the layer ops' fast paths stay exact -------------------------------------------------------
+
+def test_max_pool_routes_an_infinite_gradient_only_to_the_winner():
+    from tracer.ops_nn import MAX_POOL2D
+
+    x = np.array([[[[1.0, 1.0, 0.0, 2.0], [0.0, 1.0, 3.0, 2.0]]]])
+    out = MAX_POOL2D.forward(x, kernel=(2, 2), stride=(2, 2))
+    (dx,) = MAX_POOL2D.vjp(np.array([[[[np.inf, -2.0]]]]), x, out, kernel=(2, 2), stride=(2, 2))
+    # first of the tied 1s takes the inf; every loser gets exactly 0, not inf·0 = nan
+    np.testing.assert_array_equal(dx, [[[[np.inf, 0.0, 0.0, 0.0], [0.0, 0.0, -2.0, 0.0]]]])
+
+
+def test_conv2d_recomputes_for_an_array_changed_in_place():
+    from tracer.ops_nn import CONV2D
+
+    x, w = np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2))
+    before = CONV2D.forward(x, w)
+    x[0, 0, 0, 0] = 5.0  # a writable array (a finite-difference probe) may change between calls
+    after = CONV2D.forward(x, w)
+    np.testing.assert_array_equal(before, [[[[4.0, 4.0], [4.0, 4.0]]]])
+    np.testing.assert_array_equal(after, [[[[8.0, 4.0], [4.0, 4.0]]]])

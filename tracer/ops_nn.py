@@ -68,6 +68,26 @@ def _columns(xp: Array, kernel: Pair, stride: Pair) -> Array:
     return cols.reshape(n, c * kernel[0] * kernel[1], h_out * w_out)
 
 
+# The columns of the last few image batches: a convolution's backward needs the columns its
+# forward built, from the very same recorded array (read-only, so the same object means the
+# same values). Keyed by the array's id and checked by identity; a few, for a few conv layers.
+_RECENT: dict[tuple[int, Pair, Pair, Pair], tuple[Array, Array]] = {}
+_RECENT_LIMIT = 4
+
+
+def _columns_of(x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Array:
+    key = (id(x), kernel, stride, padding)
+    recent = _RECENT.get(key)
+    if recent is not None and recent[0] is x and not x.flags.writeable:
+        return recent[1]
+    cols = _columns(_pad(x, padding), kernel, stride)
+    cols.setflags(write=False)
+    if len(_RECENT) >= _RECENT_LIMIT:
+        _RECENT.pop(next(iter(_RECENT)), None)
+    _RECENT[key] = (x, cols)
+    return cols
+
+
 def _conv2d(x: Array, w: Array, stride: Pair = (1, 1), padding: Pair = (0, 0)) -> Array:
     _check_images(x)
     _check_images(w, "the weight (out_channels, in_channels, kh, kw)")
@@ -75,25 +95,28 @@ def _conv2d(x: Array, w: Array, stride: Pair = (1, 1), padding: Pair = (0, 0)) -
         raise ValueError(f"the input has {x.shape[1]} channel(s) (axis 1) but the weight expects "
                          f"{w.shape[1]} (its axis 1)")
     _check_fits(x, w.shape[2:], padding)
-    xp = _pad(x, padding)
-    h_out, w_out = _out_size(xp.shape, w.shape[2:], stride)
+    cols = _columns_of(x, w.shape[2:], stride, padding)
+    h_out, w_out = _out_size(_padded_shape(x, padding), w.shape[2:], stride)
     out = np.empty((x.shape[0], w.shape[0], h_out, w_out))
-    np.matmul(w.reshape(w.shape[0], -1), _columns(xp, w.shape[2:], stride),
+    np.matmul(w.reshape(w.shape[0], -1), cols,
               out=out.reshape(x.shape[0], w.shape[0], h_out * w_out))
     return out
 
 
+def _padded_shape(x: Array, padding: Pair) -> tuple[int, ...]:
+    return (*x.shape[:2], x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+
+
 def _conv2d_vjp(g: Array, x: Array, w: Array, out: Array, stride: Pair = (1, 1),
                 padding: Pair = (0, 0)) -> tuple[Array, Array]:
-    xp = _pad(x, padding)
-    cols = _columns(xp, w.shape[2:], stride)
+    cols = _columns_of(x, w.shape[2:], stride, padding)
     g2 = g.reshape(g.shape[0], g.shape[1], -1)
     # The kernel's gradient: the correlation of the input with the upstream gradient.
     dw = np.matmul(g2, cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
     # Each window sends upstream × weight back to the inputs it saw.
     per_position = np.matmul(w.reshape(w.shape[0], -1).T, g2).reshape(
         x.shape[0], x.shape[1], *w.shape[2:], *g.shape[2:])
-    dxp = _scatter(per_position, xp.shape, stride)
+    dxp = _scatter(per_position, _padded_shape(x, padding), stride)
     return dxp[:, :, padding[0]:padding[0] + x.shape[2], padding[1]:padding[1] + x.shape[3]], dw
 
 
@@ -143,13 +166,20 @@ def _max_pool2d(x: Array, kernel: Pair, stride: Pair) -> Array:
 def _max_pool2d_vjp(g: Array, x: Array, out: Array, kernel: Pair, stride: Pair
                     ) -> tuple[Array]:
     # Each window's gradient goes to its largest input; where several tie, to the first in
-    # row-major order, the one PyTorch picks.
+    # row-major order, the one PyTorch picks: once a position has taken a window's gradient,
+    # nothing remains for the later ones.
     dx = np.zeros(x.shape)
-    taken = np.zeros(out.shape, dtype=bool)
+    overlapping = stride[0] < kernel[0] or stride[1] < kernel[1]
+    finite = bool(np.isfinite(g).all())  # then a product with the mask is exact, and faster
+    remaining = g
     for _, _, where in _positions(x.shape, kernel, stride):
-        wins = (x[where] == out) & ~taken
-        taken |= wins
-        dx[where] += np.where(wins, g, 0.0)
+        hit = x[where] == out
+        sent = remaining * hit if finite else np.where(hit, remaining, 0.0)
+        if overlapping:  # an input in several windows adds up what each sends
+            dx[where] += sent
+        else:
+            dx[where] = sent
+        remaining = remaining - sent if finite else np.where(hit, 0.0, remaining)
     return (dx,)
 
 
