@@ -211,6 +211,10 @@ def test_batched_matmul_sums_the_shared_weights_gradient_over_the_batch_and_says
      ["x (2, 3)", "a permutation of the array's axes"]),
     (lambda: param(np.ones((2, 3)), name="x").sum(axis=2),
      ["x (2, 3)", "axis=None (all), an axis or a tuple"]),
+    (lambda: tracer.cross_entropy(param(np.ones((4, 3)), name="scores"),
+                                  Tensor([0, 1, 2], name="labels")),
+     ["scores (4, 3)", "labels (3,)", "a class index (…) or a one-hot row"]),
+    (lambda: param(np.ones(4), name="v")[5], ["v (4,)", "within each axis's length"]),
 ])
 def test_a_shape_error_gives_both_shapes_and_the_rule(build, expected):
     with pytest.raises(GraphError) as info:

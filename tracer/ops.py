@@ -303,7 +303,8 @@ INDEX = register(Op(
     "index", lambda x, key: x[key],
     ("∂x[i]/∂x = 1 at i, 0 elsewhere (an element picked twice adds up)",),
     "{out} picks elements out of {x}; only the picked elements get gradient",
-    vjp=_index_vjp, symbol="{x}[{key}]", letters=("x",), role="shape"))
+    vjp=_index_vjp, symbol="{x}[{key}]", letters=("x",), role="shape",
+    accepts="numpy indexing: integers, slices or index arrays within each axis's length"))
 
 
 def expand_reduced(g: Array, x: Array, axis: Any, keepdims: bool = False) -> Array:
@@ -352,7 +353,8 @@ def _softmax_vjp(g: Array, x: Array, out: Array, axis: int) -> tuple[Array]:
 SOFTMAX = register(Op(
     "softmax", _softmax, ("∂sᵢ/∂xⱼ = sᵢ·(δᵢⱼ − sⱼ)",),
     "{out} turns the scores {x} into probabilities that sum to 1",
-    vjp=_softmax_vjp, symbol="softmax({x})", letters=("x",), role="activation"))
+    vjp=_softmax_vjp, symbol="softmax({x})", letters=("x",), role="activation",
+    accepts="an axis of the input"))
 
 # --- losses (each averages over its elements, as PyTorch's default reduction does) -------------
 
@@ -386,7 +388,7 @@ MSE = register(Op(
     "mse", lambda p, t: np.mean((p - t) ** 2),
     ("∂mean((p−t)²)/∂p = 2(p−t)/n", "∂mean((p−t)²)/∂t = −2(p−t)/n"),
     "{out} is the mean squared error between the prediction {p} and the target {t}",
-    vjp=_mse_vjp, symbol="mse({p}, {t})", letters=("p", "t"), role="loss"))
+    vjp=_mse_vjp, symbol="mse({p}, {t})", letters=("p", "t"), role="loss", accepts=BROADCAST))
 
 
 def _xlogy(x: Array, y: Array) -> Array:
@@ -412,7 +414,7 @@ BCE = register(Op(
     ("∂BCE/∂p = −(y/p − (1−y)/(1−p))/n", "∂BCE/∂y = −(ln p − ln(1−p))/n"),
     "{out} is the binary cross-entropy of the probability {p} against the label {y}",
     vjp=_bce_vjp, symbol="bce({p}, {y})", letters=("p", "y"), role="loss",
-    probability_input=True))
+    probability_input=True, accepts=BROADCAST))
 
 
 def _bce_logits(z: Array, y: Array) -> Array:
@@ -426,7 +428,7 @@ BCE_LOGITS = register(Op(
     ("∂BCE/∂z = (σ(z) − y)/n", "∂BCE/∂y = −z/n"),
     "{out} is the binary cross-entropy of the score {z} (a logit) against the label {y}",
     vjp=lambda g, z, y, out: _per_operand(g, _sigmoid(z) - y, -z, z, y),
-    symbol="bce_logits({z}, {y})", letters=("z", "y"), role="loss"))
+    symbol="bce_logits({z}, {y})", letters=("z", "y"), role="loss", accepts=BROADCAST))
 
 
 def _onehot(target: Array, logits: Array) -> Array:
@@ -454,7 +456,8 @@ CROSS_ENTROPY = register(Op(
     ("∂CE/∂z = (softmax(z) − onehot(y))/n", "labels get no gradient"),
     "{out} is the softmax cross-entropy of the scores {z} against the class {y}",
     vjp=_cross_entropy_vjp, symbol="cross_entropy({z}, {y})", letters=("z", "y"),
-    role="loss"))
+    role="loss", accepts="scores (…, classes) and, for each row, a class index (…) or a one-hot "
+                         "row of the scores' shape"))
 
 
 # The other families register into the same table (each module holds one family's entries).

@@ -61,7 +61,6 @@ class Tensor:
     """
 
     __slots__ = ("_args", "_attrs", "_data", "_inputs", "_op", "_run", "grad", "kind", "name")
-    __array_priority__ = 1000  # so ndarray + Tensor defers to Tensor.__radd__
 
     def __init__(self, data: Any, name: str | None = None, kind: str = "input"):
         if kind not in KINDS[:3]:
@@ -334,6 +333,8 @@ class Tensor:
         return apply(ops_reduce.LOG_SOFTMAX, self, axis=axis)
 
     # --- numpy functions on tensors -------------------------------------------------------------
+    # (ndarray + Tensor comes here too: numpy hands an operator with a Tensor operand to
+    # __array_ufunc__, which records the same op as Tensor.__radd__ would.)
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         return numpy_api.call_ufunc(ufunc, method, inputs, kwargs)
