@@ -18,18 +18,15 @@ from .ops import BROADCAST, Op, _sigmoid, _unary, register
 Array = np.ndarray
 
 
-def _pick_local(wins: Any):
-    """A maximum's (or minimum's) local derivatives: 1 for the operand that won, 0 for the one
-    that lost, ½ each where they are equal (as ``torch.maximum`` does)."""
+def _winner(name: str, function: Any, wins: Any, word: str, symbol: str, sign: str) -> Op:
+    """The maximum (or minimum) entry: 1 for the operand that won, 0 for the one that lost,
+    ½ each where they are equal (as ``torch.maximum`` does); its detail says who won where."""
+
     def local(a: Array, b: Array, out: Array) -> tuple[Array, Array]:
         won = wins(a, b).astype(np.float64)
         tie = 0.5 * (a == b)
         return won + tie, (1.0 - won) - tie
-    return local
 
-
-def _winner_detail(word: str, wins: Any, torch_name: str):
-    """Which operand won where, said with the op's letters (filled in by the explanation)."""
     def detail(a: Array, b: Array, out: Array) -> str:
         a, b = np.broadcast_arrays(a, b)
         ties = int(np.sum(a == b))
@@ -38,26 +35,20 @@ def _winner_detail(word: str, wins: Any, torch_name: str):
                 f"{out.size - a_wins - ties}; the gradient goes to the {word} one")
         if ties:
             text += (f"; at {ties} tie{'s' if ties != 1 else ''} each gets half, as "
-                     f"{torch_name} does")
+                     f"torch.{name} does")
         return text
-    return detail
+
+    return register(Op(
+        name, function,
+        (f"∂{symbol}(a,b)/∂a = 1 where a {sign} b, ½ where a = b, else 0",
+         f"∂{symbol}(a,b)/∂b = 1 where b {sign} a, ½ where a = b, else 0"),
+        f"{{out}} takes the {word} of {{a}} and {{b}} element by element; the gradient goes to "
+        f"the winner", local=local, symbol=f"{symbol}({{a}}, {{b}})", accepts=BROADCAST,
+        role="elementwise", detail=detail))
 
 
-MAXIMUM = register(Op(
-    "maximum", np.maximum,
-    ("∂max(a,b)/∂a = 1 where a > b, ½ where a = b, else 0",
-     "∂max(a,b)/∂b = 1 where b > a, ½ where a = b, else 0"),
-    "{out} takes the larger of {a} and {b} element by element; the gradient goes to the winner",
-    local=_pick_local(np.greater), symbol="max({a}, {b})", accepts=BROADCAST, role="elementwise",
-    detail=_winner_detail("larger", np.greater, "torch.maximum")))
-
-MINIMUM = register(Op(
-    "minimum", np.minimum,
-    ("∂min(a,b)/∂a = 1 where a < b, ½ where a = b, else 0",
-     "∂min(a,b)/∂b = 1 where b < a, ½ where a = b, else 0"),
-    "{out} takes the smaller of {a} and {b} element by element; the gradient goes to the winner",
-    local=_pick_local(np.less), symbol="min({a}, {b})", accepts=BROADCAST, role="elementwise",
-    detail=_winner_detail("smaller", np.less, "torch.minimum")))
+MAXIMUM = _winner("maximum", np.maximum, np.greater, "larger", "max", ">")
+MINIMUM = _winner("minimum", np.minimum, np.less, "smaller", "min", "<")
 
 SQRT = _unary("sqrt", np.sqrt, lambda x, out: (0.5 / out,), "∂√x/∂x = 1/(2√x)",
               "{out} is the square root of {x}; near 0 its slope grows without bound",

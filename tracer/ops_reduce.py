@@ -25,36 +25,30 @@ def _extreme_vjp(g: Array, x: Array, out: Array, axis: Any = None, keepdims: boo
     return (expand_reduced(g, x, axis, keepdims) * winners / count,)
 
 
-def _extreme_detail(word: str, plural: str):
+def _extreme(name: str, reduce: Any, adjective: str, word: str, plural: str) -> Op:
+    """The max (or min) reduction's entry: the same maths, told with its own words."""
+
     def detail(x: Array, out: Array, axis: Any = None, keepdims: bool = False) -> str:
         winners = x == expand_reduced(out, x, axis, keepdims)
-        ties = int(np.sum(winners)) - out.size
         where = position_list(winners)
         text = (f"the {word} is at {where}: only it gets" if int(np.sum(winners)) == 1 else
                 f"the {plural} are at {where}: only they get")
         text += " the gradient, every other element of {x} gets 0"
-        if ties:
+        if int(np.sum(winners)) > out.size:
             text += (f"; where several elements tie for the {word}, they share the gradient "
-                     f"evenly, as torch.amax does")
+                     f"evenly, as torch.a{name} does")
         return text
-    return detail
+
+    return register(Op(
+        name, lambda x, axis=None, keepdims=False: reduce(x, axis=axis, keepdims=keepdims),
+        (f"∂{name}(x)/∂xᵢ = 1 for the {adjective} element, 0 for the others (ties share it)",),
+        f"{{out}} is the {adjective} element of {{x}}; only that element gets the gradient",
+        vjp=_extreme_vjp, symbol=f"{name}({{x}})", letters=("x",), role="reduction",
+        accepts=REDUCE_ACCEPTS + ", over a non-empty array", detail=detail))
 
 
-MAX = register(Op(
-    "max", lambda x, axis=None, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
-    ("∂max(x)/∂xᵢ = 1 for the largest element, 0 for the others (ties share it)",),
-    "{out} is the largest element of {x}; only that element gets the gradient",
-    vjp=_extreme_vjp, symbol="max({x})", letters=("x",), role="reduction",
-    accepts=REDUCE_ACCEPTS + ", over a non-empty array",
-    detail=_extreme_detail("maximum", "maxima")))
-
-MIN = register(Op(
-    "min", lambda x, axis=None, keepdims=False: np.min(x, axis=axis, keepdims=keepdims),
-    ("∂min(x)/∂xᵢ = 1 for the smallest element, 0 for the others (ties share it)",),
-    "{out} is the smallest element of {x}; only that element gets the gradient",
-    vjp=_extreme_vjp, symbol="min({x})", letters=("x",), role="reduction",
-    accepts=REDUCE_ACCEPTS + ", over a non-empty array",
-    detail=_extreme_detail("minimum", "minima")))
+MAX = _extreme("max", np.max, "largest", "maximum", "maxima")
+MIN = _extreme("min", np.min, "smallest", "minimum", "minima")
 
 
 def _centred(x: Array, axis: Any) -> Array:
@@ -69,9 +63,7 @@ def _var_vjp(g: Array, x: Array, out: Array, axis: Any = None, keepdims: bool = 
 
 def _std_vjp(g: Array, x: Array, out: Array, axis: Any = None, keepdims: bool = False
              ) -> tuple[Array]:
-    n = reduced_count(x, axis)
-    spread = expand_reduced(out, x, axis, keepdims)
-    return (expand_reduced(g, x, axis, keepdims) * _centred(x, axis) / (n * spread),)
+    return _var_vjp(g / (2.0 * out), x, out, axis, keepdims)  # ∂√v = ∂v / (2√v)
 
 
 VAR = register(Op(

@@ -8,6 +8,7 @@ torch.nn.functional: NCHW images, ``nn.conv2d``, ``nn.max_pool2d``, ``nn.cross_e
 
 import numpy as np
 
+from scenarios.digits import FOUR, NINE, ink
 from tracer import Tensor, nn, param
 
 TITLE = "CNN: a 3×3 convolution tells 4 from 9"
@@ -21,27 +22,12 @@ DESCRIPTION = (
 LR = 0.5
 
 CLASSES = ("4", "9")
-FOUR = """
-#...#
-#...#
-#####
-....#
-....#
-"""
-NINE = """
-#####
-#...#
-#####
-....#
-#####
-"""
 
 
 def scan(drawing, seed):
     """A drawing of ``#`` (ink) and ``.`` (paper) as a 5×5 image: ink 0.7-1, paper 0-0.1."""
-    ink = np.array([[c == "#" for c in row] for row in drawing.split()])
     rng = np.random.default_rng(seed)
-    return np.where(ink, rng.uniform(0.7, 1.0, ink.shape), rng.uniform(0.0, 0.1, ink.shape))
+    return np.where(ink(drawing), rng.uniform(0.7, 1.0, (5, 5)), rng.uniform(0.0, 0.1, (5, 5)))
 
 
 images = Tensor(np.stack([scan(FOUR, 4), scan(NINE, 9)])[:, None], name="images")  # (2, 1, 5, 5)
