@@ -187,6 +187,16 @@ def test_batched_matmul_sums_the_shared_weights_gradient_over_the_batch_and_says
     assert "a batch of 2 matrix products" in explain.detail(trace, trace.find("Q"))
 
 
+def test_a_transpose_of_3d_says_which_axis_went_where():
+    x = param(np.ones((2, 3, 4)), name="x")
+    y = x.transpose(0, 2, 1)
+    y.name = "y"
+    trace = (y * 1.0).sum().backward()
+    assert explain.detail(trace, trace.find("y")) == (
+        "axis k of y is axis order[k] of x, order = (0, 2, 1): shape (2, 3, 4) becomes "
+        "(2, 4, 3), and the gradient goes back through the inverse order (0, 2, 1)")
+
+
 # --- shape errors give both shapes and the rule ---------------------------------------------
 
 @pytest.mark.parametrize(("build", "expected"), [

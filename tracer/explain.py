@@ -171,7 +171,7 @@ def detail(trace: Trace, node: Node) -> str | None:
     if op is None or op.detail is None:
         return None
     text = op.detail(*(trace.nodes[i].value for i in node.inputs), node.value, **node.attrs)
-    return text.format(**_named(trace, node)) if text else None
+    return text.format(out=node.name, **_named(trace, node)) if text else None
 
 
 def no_gradient(trace: Trace, step: BackwardStep, record: InputGrad) -> str:

@@ -1,6 +1,10 @@
 """The op table: every operation's forward, derivative, formula and explanation, side by side.
 
-Adding an op touches only this module. An op is either
+The table is one dict, :data:`OPS`, filled by family: this module holds arithmetic, the classic
+nonlinearities, matmul, the basic shape ops, sum and mean, softmax and the losses;
+:mod:`tracer.ops_elementwise`, :mod:`tracer.ops_reduce`, :mod:`tracer.ops_shape` and
+:mod:`tracer.ops_nn` hold the rest (imported at the end of this module). Adding an op touches
+only its family's module. An op is either
 
 * *elementwise*: it gives ``local(*inputs, out)``, the derivative of each output element with
   respect to the matching element of each input (broadcast to the output's shape). The engine
@@ -278,10 +282,19 @@ def _transpose_vjp(g: Array, x: Array, out: Array, axes: tuple[int, ...] | None 
     return (np.transpose(g, None if axes is None else np.argsort(axes)),)
 
 
+def _transpose_detail(x: Array, out: Array, axes: tuple[int, ...] | None = None) -> str:
+    if x.ndim <= 2:
+        return ""
+    order = axes if axes is not None else tuple(range(x.ndim))[::-1]
+    return (f"axis k of {{out}} is axis order[k] of {{x}}, order = {order}: shape {x.shape} "
+            f"becomes {out.shape}, and the gradient goes back through the inverse order "
+            f"{tuple(int(a) for a in np.argsort(order))}")
+
+
 TRANSPOSE = register(Op(
     "transpose", _transpose, ("∂transpose(x)/∂x: the gradient's axes are put back in order",),
     "{out} is {x} with its axes reordered (reversed when no order is given)",
-    vjp=_transpose_vjp, symbol="{x}ᵀ", letters=("x",), role="shape",
+    vjp=_transpose_vjp, symbol="{x}ᵀ", letters=("x",), role="shape", detail=_transpose_detail,
     accepts="a permutation of the array's axes (each axis once)"))
 
 RESHAPE = register(Op(
