@@ -234,12 +234,16 @@ def _matmul_vjp(g: Array, a: Array, b: Array, out: Array) -> tuple[Array, Array]
         g = g[..., None]
     if a.ndim == 1:
         g = g[..., None, :]
-    da = g @ np.swapaxes(b2, -1, -2)
-    db = np.swapaxes(a2, -1, -2) @ g
+    da = g @ b2.swapaxes(-1, -2)
+    db = a2.swapaxes(-1, -2) @ g
     return (da[..., 0, :] if a.ndim == 1 else da), (db[..., 0] if b.ndim == 1 else db)
 
 
 def _matmul(a: Array, b: Array) -> Array:
+    try:
+        return a @ b
+    except ValueError:
+        pass  # say which of numpy.matmul's rules failed, in words
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("a number is not a matrix: use * to scale")
     k_a, k_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
@@ -247,12 +251,8 @@ def _matmul(a: Array, b: Array) -> Array:
         raise ValueError(f"the last axis of the left operand ({k_a}) must equal the "
                          f"{'only' if b.ndim == 1 else 'second-to-last'} axis of the right "
                          f"operand ({k_b})")
-    try:
-        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    except ValueError:
-        raise ValueError(f"the batch axes {a.shape[:-2]} and {b.shape[:-2]} (all but the last "
-                         f"two) do not broadcast") from None
-    return a @ b
+    raise ValueError(f"the batch axes {a.shape[:-2]} and {b.shape[:-2]} (all but the last "
+                     f"two) do not broadcast")
 
 
 def _matmul_detail(a: Array, b: Array, out: Array) -> str:
@@ -324,7 +324,7 @@ def expand_reduced(g: Array, x: Array, axis: Any, keepdims: bool = False) -> Arr
     """A reduction's gradient ``g`` spread back over the axes of ``x`` that were reduced away
     (a new array, so each record owns its own)."""
     if axis is None:
-        return np.full(x.shape, g.reshape(()) if g.size == 1 else g)
+        return np.full(x.shape, g)  # (a 0-d g, or all ones with keepdims: it broadcasts)
     return np.array(np.broadcast_to(g if keepdims else np.expand_dims(g, axis), x.shape))
 
 

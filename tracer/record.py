@@ -271,14 +271,10 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
     if op.local is None:
         # A vjp may give an input's gradient in the shape the op broadcast it to (a weight
         # shared by a batch of matrix products): it is summed back here, as for elementwise ops.
-        grads = []
-        for x, c in zip(values, op.vjp(g, *values, out, **t._attrs), strict=True):
-            if c is None or c.shape == x.shape:
-                grads.append((c if c is None else frozen(c), None, None, ()))
-            else:
-                contribution, axes = sum_to_shape(c, x.shape)
-                grads.append((frozen(contribution), None, frozen(c), axes))
-        return grads
+        return [(None, None, None, ()) if c is None
+                else (frozen(c), None, None, ()) if c.shape == x.shape
+                else _summed_back(c, x.shape)
+                for x, c in zip(values, op.vjp(g, *values, out, **t._attrs), strict=True)]
     grads = []
     for x, local in zip(values, op.local(*values, out, **t._attrs), strict=True):
         if isinstance(local, float):  # add, sub and neg's ±1 need no product
@@ -296,6 +292,12 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
             contribution, axes = sum_to_shape(full, x.shape)
             grads.append((frozen(contribution), local, frozen(full), axes))
     return grads
+
+
+def _summed_back(c: Array, shape: tuple[int, ...]
+                 ) -> tuple[Array, None, Array, tuple[int, ...]]:
+    contribution, axes = sum_to_shape(c, shape)
+    return frozen(contribution), None, frozen(c), axes
 
 
 # Records are made with tuple.__new__ rather than through their classes: a NamedTuple's own
