@@ -126,3 +126,30 @@ def test_a_numpy_function_gradstep_does_not_trace_in_a_network_file_exits_with_i
         load_file(path).trace()
     message = str(info.value)
     assert "numpy.cumsum" in message and "line 8" in message and "CustomOp" in message
+
+
+def test_the_docs_numpy_style_example_loads_and_its_gradients_match_finite_differences(
+        tmp_path, fd):
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "network-files.md").read_text(
+        encoding="utf-8")
+    section = page[page.index("## Writing it as you write numpy"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    path = tmp_path / "attention.py"
+    path.write_text(code, encoding="utf-8")
+    network = load_file(path)
+    trace = network.trace()
+    wq = trace.find("Wq")
+    record = next(r for k, _ in trace.backward_step(wq.id).terms
+                  for r in trace.backward_step(k).inputs if r.node == wq.id)
+    assert record.reduced_axes == (0,)  # shared by the batch of two
+    tensor = trace.tensors[wq.id]
+
+    def loss(value):
+        tensor.data = value
+        return float(network.forward().data)
+
+    (numeric,) = fd(loss, [wq.value])
+    np.testing.assert_allclose(wq.grad, numeric, rtol=1e-5, atol=1e-8)
