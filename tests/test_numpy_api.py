@@ -87,9 +87,10 @@ def _raises_at_this_line(call):
     (lambda t: np.exp(t, out=np.empty(3)), "numpy.exp"),
     (lambda t: np.var(t, ddof=1), "numpy.var"),
     (lambda t: np.asarray(t), "numpy.asarray"),
+    (lambda t: np.array([t, t]), "numpy.array"),
     (lambda t: np.where(t), "numpy.where"),
 ], ids=["cumsum", "fft", "sort", "ufunc-reduce", "sinh", "out=", "ddof", "asarray",
-        "where-one-argument"])
+        "array-of-tensors", "where-one-argument"])
 def test_an_untraced_numpy_function_is_a_clear_error_at_the_users_line(call, named):
     t = param([1.0, -2.0, 3.0], name="t")
     error, frame = _raises_at_this_line(lambda: call(t))

@@ -185,7 +185,8 @@ def _max_pool2d_vjp(g: Array, x: Array, out: Array, kernel: Pair, stride: Pair
 
 def _max_pool2d_detail(x: Array, out: Array, kernel: Pair, stride: Pair) -> str:
     got = _max_pool2d_vjp(np.ones(out.shape), x, out, kernel, stride)[0] > 0
-    where = position_list(got[0, 0]) if x.shape[:2] == (1, 1) else f"{int(got.sum())} positions"
+    # (row, column) for one image of one channel, else (image, channel, row, column)
+    where = position_list(got[0, 0]) if x.shape[:2] == (1, 1) else position_list(got, limit=8)
     return (f"each {kernel[0]}×{kernel[1]} window sends its gradient to its largest input (the "
             f"first one where tied, as PyTorch does); the winners are at {where} of {{x}}, and "
             f"every other input gets 0")

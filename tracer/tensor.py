@@ -344,9 +344,9 @@ class Tensor:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         raise numpy_api.untraced(
-            "numpy.asarray", "turning a Tensor into a plain array takes it out of the graph, so "
-            "no gradient would flow back through it. Use t.data for a value you mean as a "
-            "constant")
+            "numpy.asarray (or numpy.array)", "turning a Tensor into a plain array takes it "
+            "out of the graph, so no gradient would flow back through it. Use t.data for a "
+            "value you mean as a constant, np.stack for a list of Tensors")
 
 
 def _axes(axis: Any) -> Any:
