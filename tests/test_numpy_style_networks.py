@@ -153,3 +153,24 @@ def test_the_docs_numpy_style_example_loads_and_its_gradients_match_finite_diffe
 
     (numeric,) = fd(loss, [wq.value])
     np.testing.assert_allclose(wq.grad, numeric, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "gelu", "silu", "softplus"])
+def test_a_toml_network_may_use_the_new_activations(tmp_path, activation, fd):
+    path = tmp_path / "net.toml"
+    path.write_text(f'[network]\nlayers = [2, 3, 1]\nactivations = ["{activation}", "identity"]'
+                    f'\n\n[data]\ninputs = [[0.5, -1.0], [1.5, 0.2]]\ntargets = [1.0, -0.5]\n',
+                    encoding="utf-8")
+    network = load_file(path)
+    trace = network.trace()
+    h1 = trace.find("h1")
+    assert h1.op == activation
+    w1 = trace.find("W1")
+    tensor = trace.tensors[w1.id]
+
+    def loss(value):
+        tensor.data = value
+        return float(network.forward().data)
+
+    (numeric,) = fd(loss, [w1.value])
+    np.testing.assert_allclose(w1.grad, numeric, rtol=1e-5, atol=1e-8)
