@@ -102,6 +102,15 @@ def test_an_untraced_numpy_function_is_a_clear_error_at_the_users_line(call, nam
     assert not isinstance(error, TypeError)
 
 
+def test_a_tensor_unpacks_along_its_first_axis():
+    qkv = param(np.arange(6.0).reshape(3, 2), name="qkv")
+    q, k, v = qkv
+    assert [t.op.name for t in (q, k, v)] == ["index"] * 3
+    (q * 1.0 + k * 2.0 + v * 3.0).sum().backward()
+    np.testing.assert_array_equal(qkv.grad, [[1, 1], [2, 2], [3, 3]])
+    assert len(list(param(np.ones((4, 2))))) == 4
+
+
 def test_stack_of_tensors_is_never_an_object_array():
     h1, h2 = param([1.0, 2.0], name="h1"), param([3.0, 4.0], name="h2")
     stacked = np.stack([h1, h2])

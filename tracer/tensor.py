@@ -187,6 +187,10 @@ class Tensor:
     def __len__(self) -> int:
         return len(self._data)
 
+    def __iter__(self) -> Iterator[Tensor]:
+        """The slices along the first axis (``q, k, v = qkv``), each an indexing op."""
+        return (self[i] for i in range(len(self)))
+
     @property
     def T(self) -> Tensor:
         return apply(ops.TRANSPOSE, self)
