@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tracer
+from tests.conftest import central_differences
 from tracer import GraphError, Tensor, explain, narrate, param
 from tracer.network import Network
 
@@ -299,7 +300,8 @@ def reductions(draw):
 
 @settings(max_examples=80, deadline=None)
 @given(reductions(), st.integers(0, 2**32 - 1))
-def test_reductions_with_keepdims_on_random_shapes_match_torch(spec, seed):
+def test_reductions_with_keepdims_on_random_shapes_match_torch_and_finite_differences(spec,
+                                                                                     seed):
     torch = _torch()
     shape, axis, keepdims, name = spec
     x = np.random.default_rng(seed).uniform(-2, 2, shape)
@@ -319,3 +321,9 @@ def test_reductions_with_keepdims_on_random_shapes_match_torch(spec, seed):
     if name == "std" and np.any(expected == 0):
         return  # one element per group: std 0, whose gradient is inf/nan on both sides
     np.testing.assert_allclose(t.grad, tx.grad.numpy(), rtol=1e-7, atol=1e-12)
+
+    def reference(values):  # numpy's own reduction, weighted as above
+        return float(np.sum(getattr(np, name)(values, axis=axis, keepdims=keepdims) * weights))
+
+    (numeric,) = central_differences(reference, [x])
+    np.testing.assert_allclose(t.grad, numeric, rtol=1e-5, atol=1e-7)
