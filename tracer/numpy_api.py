@@ -8,7 +8,6 @@ function and the line that called it, never returning an object array that fails
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -141,11 +140,12 @@ def call_function(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> A
     if handler is None:
         raise untraced(name)
     try:
-        inspect.signature(handler).bind(*args, **kwargs)
-    except TypeError:
+        return handler(*args, **kwargs)
+    except TypeError as exc:
+        if exc.__traceback__.tb_next is not None:  # raised inside the handler: not the arguments
+            raise
         extra = ", ".join(f"{k}=" for k in kwargs) or f"{len(args)} arguments"
         raise untraced(name, f"gradstep traces it without {extra}") from None
-    return handler(*args, **kwargs)
 
 
 __all__ = ["FUNCTIONS", "UFUNC_OPS", "call_function", "call_ufunc", "untraced"]
