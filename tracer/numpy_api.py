@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import ops, ops_elementwise, ops_shape
-from .tensor import GraphError, Tensor, _user_frame, apply, as_tensor
+from .tensor import GraphError, Tensor, apply, as_tensor, at_user_line
 
 # ufunc -> the op it records (binary ufuncs take two operands, unary ones one).
 UFUNC_OPS: dict[np.ufunc, ops.Op] = {
@@ -34,13 +34,9 @@ def untraced(name: str, why: str = "") -> GraphError:
     """The error for a numpy function gradstep does not trace, at the user's line."""
     reason = why or (f"gradstep does not trace {name}, so it cannot send gradients back "
                      f"through it")
-    error = GraphError(f"{name} on a Tensor: {reason}", problem="a numpy function gradstep "
-                       "does not trace", advice=ADVICE)
-    where = _user_frame()
-    if where is not None:
-        error.args = (f"{error} (at {where.filename}, line {where.lineno}: {where.line})",)
-        error.filename, error.lineno = where.filename, where.lineno
-    return error
+    return at_user_line(GraphError(f"{name} on a Tensor: {reason}",
+                                   problem="a numpy function gradstep does not trace",
+                                   advice=ADVICE))
 
 
 def call_ufunc(ufunc: np.ufunc, method: str, inputs: tuple[Any, ...],

@@ -281,7 +281,7 @@ class Tensor:
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         return apply(ops_elementwise.COMPARE, self, other, relation="!=")
 
-    __hash__ = object.__hash__  # tensors are told apart by identity, like numpy's arrays aren't
+    __hash__ = object.__hash__  # (defining == would drop it): a tensor hashes by identity
 
     def __bool__(self) -> bool:
         if self._data.size != 1:
@@ -458,7 +458,6 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
 
 def _graph_error(op: Op, inputs: tuple[Tensor, ...], exc: Exception) -> GraphError:
     """Why ``op`` could not run on ``inputs``, pointing at the line of the user's code."""
-    where = _user_frame()
     if isinstance(exc, ValueError) and "read-only" in str(exc):  # (only a custom op can)
         error = GraphError(
             f"{op.name}'s forward wrote into one of its inputs ({exc})",
@@ -469,6 +468,12 @@ def _graph_error(op: Op, inputs: tuple[Tensor, ...], exc: Exception) -> GraphErr
         shapes = " and ".join(_describe(t) for t in inputs)
         rule = f"; {op.name} takes {op.accepts}" if op.accepts else ""
         error = GraphError(f"{op.name} cannot combine {shapes}: {exc}{rule}")
+    return at_user_line(error)
+
+
+def at_user_line(error: GraphError) -> GraphError:
+    """``error`` pointing at the line of the user's code that led to it (message and fields)."""
+    where = _user_frame()
     if where is not None:
         error.args = (f"{error} (at {where.filename}, line {where.lineno}: {where.line})",)
         error.filename, error.lineno = where.filename, where.lineno
