@@ -273,9 +273,8 @@ def _arrival(trace: Trace, step: BackwardStep, prediction: str | None) -> str:
                 f"{story}: ∂L/∂{node.name} = 1")
     name = grad_name(trace, node.id)
     if _label_only(trace, step):
-        k, _ = step.terms[0]
-        record = _record_into(trace, k, node.id)[0]
-        return no_gradient(trace, trace.backward_step(k), record).replace(" (", ": ", 1)[:-1]
+        k, _ = step.terms[0]  # (every use gives none: the first one says why)
+        return no_gradient(trace, trace.backward_step(k), _record_into(trace, k, node.id)[0])
     broadcast = [(k, r) for k, _ in step.terms for r in _record_into(trace, k, node.id)
                  if r.reduced_axes]
     if len(step.terms) > 1:
