@@ -282,4 +282,4 @@ EMBEDDING = register(Op(
     "{out} looks up the rows of {w} at the indices {i}; each row used gets the gradient of "
     "every place that used it", vjp=_embedding_vjp, symbol="{w}[{i}]", letters=("i", "w"),
     role="shape", accepts="whole-number indices (any shape) into the rows of a 2-D weight",
-    no_gradient="they are indices (which rows to pick), not values"))
+    no_gradient="they are indices, which rows to pick, not values"))
