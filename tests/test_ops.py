@@ -377,6 +377,8 @@ CASES = [
          lambda x: tracer.nn.avg_pool2d(x, 3, stride=2),
          lambda x: np_windows(x, 3, 3, 2).mean(axis=(4, 5)),
          lambda t, x: t.nn.functional.avg_pool2d(x, 3, stride=2)),
+    Case("linear", (uniform(2, 3, 4), uniform(5, 4), uniform(5)), tracer.nn.linear,
+         lambda x, w, b: np.matmul(x, w.T) + b, lambda t, x, w, b: t.nn.functional.linear(x, w, b)),
     Case("layer-norm", (uniform(2, 3, 4), uniform(4), uniform(4)),
          lambda x, w, b: tracer.nn.layer_norm(x, 4, w, b), np_layer_norm,
          lambda t, x, w, b: t.nn.functional.layer_norm(x, (4,), w, b)),

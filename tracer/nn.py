@@ -28,6 +28,12 @@ def _pair(value: IntPair) -> tuple[int, int]:
     return (int(value), int(value)) if np.isscalar(value) else (int(value[0]), int(value[1]))
 
 
+def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:
+    """``input @ weight.T + bias``, with torch's weight layout (out_features, in_features)."""
+    out = as_tensor(input) @ as_tensor(weight).T
+    return out if bias is None else out + bias
+
+
 def conv2d(input: Any, weight: Any, bias: Any = None, stride: IntPair = 1,
            padding: IntPair = 0) -> Tensor:
     """2-D cross-correlation of images ``input`` (N, C, H, W) with ``weight`` (O, C, kh, kw),
@@ -138,6 +144,6 @@ binary_cross_entropy_with_logits = functional.bce_with_logits
 cross_entropy = functional.cross_entropy
 
 __all__ = ["avg_pool2d", "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d",
-           "cross_entropy", "dropout", "embedding", "gelu", "layer_norm", "leaky_relu",
+           "cross_entropy", "dropout", "embedding", "gelu", "layer_norm", "leaky_relu", "linear",
            "log_softmax", "max_pool2d", "mse_loss", "relu", "sigmoid", "silu", "softmax",
            "softplus", "tanh"]
