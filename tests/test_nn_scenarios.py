@@ -109,3 +109,18 @@ def test_the_inspector_shows_a_4d_kernel_as_its_2d_slices_and_summarises_it_fold
     rows = [r.strip(" []").split() for r in expanded[first + 1:first + 4]]
     np.testing.assert_allclose(np.array(rows, dtype=float),
                                trace.find("kernels").grad[0, 0], rtol=1e-3, atol=1e-4)
+
+
+def test_narration_tells_the_convolution_and_the_pool_in_words():
+    cycle = load("cnn-4-vs-9").cycle()
+    trace = cycle.trace
+    conv = next(n.id for n in trace.nodes if n.op == "conv2d")
+    pooled = trace.find("pooled").id
+
+    def said(node):
+        return narrate(cycle, next(m for m in cycle.timeline
+                                   if m.phase == "backward" and m.record.node == node))
+
+    assert ("The 3×3 kernel slid over 3×3 positions of 2 images; each weight's gradient adds up "
+            "input × upstream gradient over all 18 windows") in said(conv)
+    assert "Each 3×3 window sends its gradient to its largest input" in said(pooled)
