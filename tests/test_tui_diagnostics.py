@@ -88,7 +88,7 @@ async def test_graph_box_shows_the_badge():
         debugger = debugger_of(app)
         dead = next(f for f in debugger.findings if f.kind == "dead-relu")
         debugger.selected = dead.node
-        app.screen.refresh_view(moved=False)
+        app.screen.moved()
         await pilot.pause()
         graph = app.screen.query_one(GraphView)
         assert graph._labels.get(dead.node)[0].startswith("⚠ ")

@@ -17,7 +17,7 @@ async def test_every_step_of_a_network_scenario_shows(name):
         total = len(debugger.cycle.timeline)
         for position in range(0, total, max(1, total // 12)):
             debugger.goto(position)
-            app.screen.refresh_view()
+            app.screen.moved()
             await settle(pilot)
             assert app.screen.query_one("#inspector").plain.strip()
         assert "gradstep" in screen_text(app)
@@ -29,7 +29,7 @@ async def test_the_inspector_expands_a_4d_kernel_into_its_slices():
         await settle(pilot)
         debugger = debugger_of(app)
         debugger.goto(debugger.position_of("backward", debugger.trace.find("kernels").id))
-        app.screen.refresh_view()
+        app.screen.moved()
         await settle(pilot)
         folded = app.screen.query_one("#inspector").plain
         assert "shape (2, 1, 3, 3)" in folded and "[1, 0, :, :]" not in folded

@@ -5,7 +5,10 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import OptionList, Static
+
+from tracer import Finding
 
 from .state import Debugger
 
@@ -22,6 +25,13 @@ def finding_prompt(finding) -> Text:
 
 class DiagnosticsPanel(Vertical):
     """The findings as a list (Enter goes to one) and the highlighted one's full message."""
+
+    class FindingChosen(Message):
+        """The user chose ``finding`` (enter or a click on it in the list)."""
+
+        def __init__(self, finding: Finding) -> None:
+            super().__init__()
+            self.finding = finding
 
     def compose(self) -> ComposeResult:
         yield OptionList(id="findings")
@@ -51,3 +61,9 @@ class DiagnosticsPanel(Vertical):
         findings = self.debugger.findings
         if event.option_index < len(findings):
             self.query_one("#finding-message", Static).update(findings[event.option_index].message)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        findings = self.debugger.findings
+        if event.option_index < len(findings):
+            self.post_message(self.FindingChosen(findings[event.option_index]))
