@@ -145,14 +145,7 @@ def test_the_docs_numpy_style_example_loads_and_its_gradients_match_finite_diffe
     record = next(r for k, _ in trace.backward_step(wq.id).terms
                   for r in trace.backward_step(k).inputs if r.node == wq.id)
     assert record.reduced_axes == (0,)  # shared by the batch of two
-    tensor = trace.tensors[wq.id]
-
-    def loss(value):
-        tensor.data = value
-        return float(network.forward().data)
-
-    (numeric,) = fd(loss, [wq.value])
-    np.testing.assert_allclose(wq.grad, numeric, rtol=1e-5, atol=1e-8)
+    assert_gradient_matches_finite_differences(network, trace, "Wq", fd)
 
 
 @pytest.mark.parametrize("activation", ["leaky_relu", "gelu", "silu", "softplus"])
@@ -165,12 +158,17 @@ def test_a_toml_network_may_use_the_new_activations(tmp_path, activation, fd):
     trace = network.trace()
     h1 = trace.find("h1")
     assert h1.op == activation
-    w1 = trace.find("W1")
-    tensor = trace.tensors[w1.id]
+    assert_gradient_matches_finite_differences(network, trace, "W1", fd)
+
+
+def assert_gradient_matches_finite_differences(network, trace, name, fd):
+    """The parameter ``name``'s traced gradient against central differences of the loss."""
+    node = trace.find(name)
+    tensor = trace.tensors[node.id]
 
     def loss(value):
         tensor.data = value
         return float(network.forward().data)
 
-    (numeric,) = fd(loss, [w1.value])
-    np.testing.assert_allclose(w1.grad, numeric, rtol=1e-5, atol=1e-8)
+    (numeric,) = fd(loss, [node.value])
+    np.testing.assert_allclose(node.grad, numeric, rtol=1e-5, atol=1e-8)
