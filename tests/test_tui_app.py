@@ -305,6 +305,7 @@ async def test_main_screen_snapshots(mazur_app, moment):
             debugger.apply_update()
         mazur_app.screen.moved()
         await settle(pilot)
+        await pilot.wait_for_scheduled_animations()  # the tabs' underline moving to Parameters
         # The narration bar's sentences have tests of their own (tests/test_narration.py):
         # here it must show the narration of the moment, and the rest of the screen its golden.
         bar = mazur_app.screen.query_one("#narration")

@@ -84,6 +84,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         Binding("right_square_bracket", "iteration(1)", "Next iteration", show=False),
         Binding("s", "screenshot", "Save an SVG screenshot", show=False),
         Binding("o", "open", "Open…", show=False),
+        Binding("d", "diagnostics", "Diagnostics", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
     ]

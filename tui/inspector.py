@@ -9,6 +9,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from tracer import explain
+from tracer.diagnostics import check_lines
 
 from .panel import DebuggerPanel
 from .repaint import TextPanel
@@ -39,6 +40,7 @@ def inspector_lines(debugger: Debugger, full: bool = False) -> list[explain.Line
     state = debugger.node_state(node)
     if state.grad_known:
         lines = explain.backward_lines(trace, trace.backward_step(node), full)
+        lines += check_lines(debugger.findings, node)
     elif state.value_known:
         lines = explain.forward_lines(trace, node, full)
     else:

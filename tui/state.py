@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import math
 import re
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from tracer import Cycle, Moment, Network, Stepper, Trace, explain
-from tracer.diagnostics import Condition, Finding, diagnose
+from tracer.diagnostics import (
+    THRESHOLDS,
+    Condition,
+    Finding,
+    diagnose,
+    one_step,
+    param_check_cost,
+)
 from tracer.timeline import NodeState
 
 __all__ = ["Debugger", "LetGo", "NodeState"]
@@ -187,17 +193,29 @@ class Debugger:
 
     # --- diagnostics -------------------------------------------------------------------------
 
-    def diagnose(self, whole_network: bool = False) -> list[Finding]:
+    def diagnose(self, whole_network: bool | None = None) -> list[Finding]:
         """The viewed cycle's findings (cached). ``whole_network`` adds the gradient check of
-        every parameter against finite differences of the whole loss, which re-runs the
-        forward pass many times: slow on a big network, so it is asked for explicitly."""
+        every parameter against finite differences of the whole loss and the one-step probe,
+        which re-run the forward pass; ``None`` (at open) runs them when they take under
+        ``THRESHOLDS.param_check_at_open`` seconds, else the ``unchecked`` note offers them with
+        their cost."""
         key = id(self.cycle)
         if whole_network or key not in self._findings:
-            forward = self.network.forward if whole_network else None
-            # The whole-network check runs the network's code on its tensors; the per-node
-            # checks use the recorded values alone.
-            with self.network.lock if whole_network else nullcontext():
-                self._findings[key] = diagnose(self.trace, forward, params=self.network.params)
+            # The checks run the network's code on its tensors (the per-node checks use the
+            # recorded values alone).
+            with self.network.lock:
+                skipped = None
+                if whole_network is None:
+                    cost = param_check_cost(self.network.forward)
+                    whole_network = cost <= THRESHOLDS.param_check_at_open
+                    skipped = None if whole_network else (
+                        f"it takes about {explain.number(float(f'{cost:.2g}'))} s: "
+                        f"ctrl+p, \"Check every parameter's gradient\"")
+                run = self.network.forward if whole_network else None
+                probe = (one_step(self.network, self.trace, self.cycle.optimizer_state)
+                         if whole_network else None)
+                self._findings[key] = diagnose(self.trace, run, params=self.network.params,
+                                               probe=probe, skipped=skipped)
         return self._findings[key]
 
     @property
