@@ -208,6 +208,18 @@ def test_a_transpose_of_3d_says_which_axis_went_where():
         "(2, 4, 3), and the gradient goes back through the inverse order (0, 2, 1)")
 
 
+def test_check_says_why_a_square_root_gave_nan():
+    from tracer import diagnose
+
+    x = param([1.0, 4.0], name="x")
+    root = np.sqrt(x - 2.0)
+    root.name = "root"
+    findings = [f for f in diagnose(root.sum().backward()) if f.kind == "nonfinite-value"]
+    assert findings and findings[0].name == "root"
+    assert findings[0].details["cause"] == "sqrt-of-negative"
+    assert "square root of a negative number" in findings[0].message
+
+
 # --- shape errors give both shapes and the rule ---------------------------------------------
 
 @pytest.mark.parametrize(("build", "expected"), [

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .ops import BROADCAST, Op, _sigmoid, _unary, register
+from .ops import BROADCAST, NonFinite, Op, _sigmoid, _unary, register
 
 Array = np.ndarray
 
@@ -52,7 +52,8 @@ MINIMUM = _winner("minimum", np.minimum, np.less, "smaller", "min", "<")
 
 SQRT = _unary("sqrt", np.sqrt, lambda x, out: (0.5 / out,), "∂√x/∂x = 1/(2√x)",
               "{out} is the square root of {x}; near 0 its slope grows without bound",
-              "√{x}", role="elementwise")
+              "√{x}", role="elementwise",
+              nonfinite=lambda x: NonFinite("sqrt-of-negative") if x < 0 else None)
 
 ABS = _unary("abs", np.abs, lambda x, out: (np.sign(x),), "∂|x|/∂x = sign(x) (0 at x = 0)",
              "{out} is the absolute value of {x}; the gradient keeps its sign where {x} > 0 "
