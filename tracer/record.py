@@ -322,8 +322,12 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
     """
     op = t._op
     if op.local is None:
-        return [(c if c is None else frozen(c), None, None, ())
-                for c in op.vjp(g, *values, out, **t._attrs)]
+        # A vjp may give an input's gradient in the shape the op broadcast it to (a weight
+        # shared by a batch of matrix products): it is summed back here, as for elementwise ops.
+        return [(None, None, None, ()) if c is None
+                else (frozen(c), None, None, ()) if c.shape == x.shape
+                else _summed_back(c, x.shape)
+                for x, c in zip(values, op.vjp(g, *values, out, **t._attrs), strict=True)]
     grads = []
     for x, local in zip(values, op.local(*values, out, **t._attrs), strict=True):
         full = upstream_times(g, local)
@@ -338,6 +342,12 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
             contribution, axes = sum_to_shape(full, x.shape)
             grads.append((frozen(contribution), local, frozen(full), axes))
     return grads
+
+
+def _summed_back(c: Array, shape: tuple[int, ...]
+                 ) -> tuple[Array, None, Array, tuple[int, ...]]:
+    contribution, axes = sum_to_shape(c, shape)
+    return frozen(contribution), None, frozen(c), axes
 
 
 # Records are made through these keyword helpers, which build the tuple with tuple.__new__: a
