@@ -1003,7 +1003,7 @@ def diagnose(trace: Trace, forward: Callable[[], Tensor] | None = None, *,
 
 def diagnose_network(network: Network, thresholds: Thresholds = THRESHOLDS) -> list[Finding]:
     """Trace ``network`` at its current parameters (no update) and :func:`diagnose` it."""
-    return diagnose(network.trace(), network.forward, params=network.params,
+    return diagnose(network.trace_for_checks(), network.forward, params=network.params,
                     thresholds=thresholds)
 
 
