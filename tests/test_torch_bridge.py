@@ -5,7 +5,10 @@ steps its optimizer) and run plainly by PyTorch here (forward, backward, optimiz
 forward). The loss, every parameter's gradient and new value, and the loss after must agree.
 """
 
+import json
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +20,13 @@ torch = pytest.importorskip("torch", reason="PyTorch network files need torch "
 from scenarios import load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+NETS_DIR = ROOT / "tests" / "torch_nets"
 NETS = {
     "mlp": ROOT / "examples" / "torch_mlp.py",
     "cnn": ROOT / "examples" / "torch_cnn.py",
-    "rnn": ROOT / "tests" / "torch_nets" / "rnn.py",
-    "attention": ROOT / "tests" / "torch_nets" / "attention.py",
-    "embedding": ROOT / "tests" / "torch_nets" / "embedding.py",
+    "rnn": NETS_DIR / "rnn.py",
+    "attention": NETS_DIR / "attention.py",
+    "embedding": NETS_DIR / "embedding.py",
 }
 
 
@@ -129,3 +133,105 @@ async def test_opens_in_the_debugger_and_steps_to_the_end(net):
         assert debugger.position == 2
         await press(pilot, "G")
         assert debugger.stepper.at_end and debugger.update_applied
+
+
+# --- check ----------------------------------------------------------------------------------------
+
+
+def check_json(path: Path) -> tuple[int, list]:
+    result = subprocess.run([sys.executable, "-m", "gradstep", "check", str(path), "--json"],
+                            capture_output=True, text=True, encoding="utf-8", cwd=ROOT,
+                            timeout=120)
+    assert "Traceback" not in result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_check_catches_a_wrong_custom_function():
+    path = NETS_DIR / "wrong_function.py"
+    status, findings = check_json(path)
+    assert status == 1
+    node = next(f for f in findings if f["kind"] == "gradcheck-node")
+    assert node["severity"] == "error" and node["name"] == "ScaledTanh_1"
+    source = path.read_text().splitlines()
+    backward = next(k for k, line in enumerate(source, 1) if "def backward" in line)
+    assert source[backward - 2].strip() == "@staticmethod"  # where its definition starts
+    assert f"{path}, line {backward - 1})" in node["message"]
+    assert "1.5 times the right value" in node["message"]
+    # finite differences of the op alone: the factor 2/3 the backward forgot
+    analytic, numeric = np.array(node["details"]["analytic"]), np.array(node["details"]["numeric"])
+    np.testing.assert_allclose(analytic, 1.5 * numeric, rtol=1e-5)
+
+
+def test_check_points_at_the_log_of_zero_and_its_line():
+    path = NETS_DIR / "log_of_zero.py"
+    status, findings = check_json(path)
+    assert status == 1
+    first = findings[0]
+    assert first["kind"] == "nonfinite-value" and first["name"] == "log_1"
+    line = next(k for k, text in enumerate(path.read_text().splitlines(), 1) if "log(" in text)
+    assert first["details"]["source"] == f"{path}, line {line}"
+    assert any(f["kind"] == "nonfinite-gradient" for f in findings)
+
+
+@pytest.mark.parametrize("net", ["mlp", "cnn", "rnn", "embedding"])
+def test_check_finds_nothing_wrong_with_healthy_models(net):
+    assert check_json(NETS[net]) == (0, [])
+
+
+# --- what gradstep cannot record is said, with the file and line ----------------------------------
+
+BAD = {
+    "non-scalar": ("w = torch.ones(3, requires_grad=True)\n"
+                   "def forward():\n    return w * 2\n", "not a scalar", 2),
+    "no parameter": ("x = torch.ones(3)\n"
+                     "def forward():\n    return (x * 2).sum()\n", "no trainable parameter", 2),
+    "gpu": ("w = torch.ones(3, device='meta', requires_grad=True)\n"
+            "def forward():\n    return w.sum()\n", "Move the model and the data to the CPU", 1),
+    "compiled": ("model = torch.compile(torch.nn.Linear(2, 1))\n"
+                 "def forward():\n    return model(torch.ones(1, 2)).sum()\n",
+                 "eager mode only", 1),
+    "in place": ("w = torch.ones(3, requires_grad=True)\n"
+                 "def forward():\n    h = w * 2\n    h += 1\n    return h.sum()\n",
+                 "changes a tensor in place", 4),
+    "optimizer": ("w = torch.ones(3, requires_grad=True)\nv = torch.ones(3, requires_grad=True)\n"
+                  "OPTIMIZER = torch.optim.SGD([v], lr=0.1)\n"
+                  "def forward():\n    return (w * 2).sum()\n", "updates none of the tensors", 3),
+    "foreign optimizer": ("w = torch.ones(3, requires_grad=True)\n"
+                          "OPTIMIZER = torch.optim.SGD([torch.ones(2, requires_grad=True)], "
+                          "lr=0.1)\ndef forward():\n    return (w * 2).sum()\n",
+                          "not one of the file's parameters", 2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_what_cannot_be_recorded_exits_2_naming_file_and_line(tmp_path, case):
+    body, words, line = BAD[case]
+    path = tmp_path / "net.py"
+    path.write_text("import torch\n" + body)
+    result = subprocess.run([sys.executable, "-m", "gradstep", "trace", str(path)],
+                            capture_output=True, text=True, encoding="utf-8", cwd=ROOT,
+                            timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{path}, line {line + 1}:" in result.stderr
+    assert words in result.stderr
+
+
+def test_without_torch_a_pytorch_file_says_how_to_install_it():
+    code = ("import sys\nsys.modules['torch'] = None\nfrom gradstep.cli import main\n"
+            f"sys.exit(main(['trace', {str(NETS['mlp'])!r}]))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, timeout=60)
+    assert result.returncode == 2
+    assert "pip install 'gradstep[torch]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_other_commands_do_not_import_torch():
+    code = ("import sys\nfrom gradstep.cli import main\n"
+            "assert main(['list']) == 0 and main(['trace', 'mazur', '--json']) == 0\n"
+            "assert main(['check', 'buggy-custom-op']) == 1\n"
+            "assert 'torch' not in sys.modules\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr

@@ -139,6 +139,11 @@ class Trace:
     def op(self, node: int) -> Op | None:
         return self.tensors[node].op
 
+    def source(self, node: int) -> str | None:
+        """Where the network file computes ``node`` (``"net.py, line 14"``), where the trace
+        knows it (a PyTorch network's does; see :mod:`tracer.torch_bridge`)."""
+        return None
+
     def role(self, node: int) -> str | None:
         """The role of ``node``'s op in the op table (``None`` for a leaf)."""
         op = self.tensors[node].op

@@ -226,13 +226,12 @@ def _letters(k: int) -> tuple[str, ...]:
 
 
 def _where(cls: type) -> tuple[str, Callable[..., Any] | None]:
-    backward = inspect.getattr_static(cls, "backward", None)
-    backward = getattr(backward, "__func__", backward)
-    try:
-        line = inspect.getsourcelines(cls)[1]
-        where = f"{inspect.getsourcefile(cls)}, line {line}"
-    except (OSError, TypeError):
-        where = cls.__qualname__
+    """Where an autograd.Function is defined (the line of its forward), and its backward."""
+    backward, forward = (getattr(f, "__func__", f) for f in (
+        inspect.getattr_static(cls, name, None) for name in ("backward", "forward")))
+    code = getattr(forward, "__code__", None)
+    where = (f"{code.co_filename}, line {code.co_firstlineno}" if code is not None
+             else cls.__qualname__)
     return where, backward
 
 
@@ -353,6 +352,10 @@ class TorchTrace(Trace):
 
     lines: tuple[int | None, ...] = ()
     path: str = ""
+
+    def source(self, node: int) -> str | None:
+        line = self.lines[node]
+        return None if line is None else f"{self.path}, line {line}"
 
 
 def _shell(value: Array, name: str | None, kind: str) -> Tensor:
