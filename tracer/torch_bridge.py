@@ -42,7 +42,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from .arrays import constant, frozen
 from .custom import remember_origin
@@ -89,6 +88,35 @@ def _in_place(name: str, kwargs: Mapping[str, Any]) -> bool:
     return plain or name in _IN_PLACE_OPERATORS or bool(kwargs.get("inplace"))
 
 
+def _flatten(args: tuple[Any, ...], kwargs: dict[str, Any]
+             ) -> tuple[list[Any], Callable[[list[Any]], tuple[tuple[Any, ...], dict[str, Any]]]]:
+    """A call's arguments as one list (a list or tuple argument spread out, as torch.cat's
+    tensors), and the function that puts a list like it back into ``(args, kwargs)``."""
+    flat: list[Any] = []
+    shape: list[tuple[type, int] | None] = []
+    for a in (*args, *kwargs.values()):
+        if type(a) is list or type(a) is tuple:
+            shape.append((type(a), len(a)))
+            flat.extend(a)
+        else:
+            shape.append(None)
+            flat.append(a)
+    keys, n = tuple(kwargs), len(args)
+
+    def rebuild(items: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        out, k = [], 0
+        for s in shape:
+            if s is None:
+                out.append(items[k])
+                k += 1
+            else:
+                out.append(s[0](items[k:k + s[1]]))
+                k += s[1]
+        return tuple(out[:n]), dict(zip(keys, out[n:], strict=True))
+
+    return flat, rebuild
+
+
 @dataclass
 class _Call:
     """One recorded torch call: what ran, on which arguments, with what result."""
@@ -97,12 +125,20 @@ class _Call:
     func: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
+    flat: list[Any]  # the arguments, flattened (see _flatten)
+    rebuild: Callable[[list[Any]], tuple[tuple[Any, ...], dict[str, Any]]]
+    places: list[int]  # where the tensors are in ``flat``
     tensors: list[torch.Tensor]  # the call's tensor arguments, in argument order
     aliases: list[torch.Tensor | None]  # what the call was given instead (None: no gradient)
     out: torch.Tensor
     module: str | None
     line: int | None
     custom: type | None  # the torch.autograd.Function subclass, for one of those
+
+
+def _keep(grads: dict[tuple[int, int], torch.Tensor], key: tuple[int, int],
+          grad: torch.Tensor) -> None:
+    grads[key] = grad.detach()
 
 
 class _Recorder(TorchFunctionMode):
@@ -128,7 +164,7 @@ class _Recorder(TorchFunctionMode):
 
     def run(self, func: Callable[..., Any], name: str, args: tuple[Any, ...],
             kwargs: dict[str, Any], custom: type | None) -> Any:
-        flat, spec = tree_flatten((args, kwargs))
+        flat, rebuild = _flatten(args, kwargs)
         places = [k for k, a in enumerate(flat) if isinstance(a, torch.Tensor)]
         if not any(flat[k].requires_grad for k in places):
             return func(*args, **kwargs)
@@ -148,7 +184,7 @@ class _Recorder(TorchFunctionMode):
                 if alias is not None:
                     items[k] = alias
                 aliases.append(alias)
-            new_args, new_kwargs = tree_unflatten(items, spec)
+            new_args, new_kwargs = rebuild(items)
             out = func(*new_args, **new_kwargs)
             outputs = out if isinstance(out, tuple | list) else (out,)
             live = [o for o in outputs if isinstance(o, torch.Tensor) and o.grad_fn is not None]
@@ -160,19 +196,20 @@ class _Recorder(TorchFunctionMode):
                     f"with one result. Take the parts one at a time instead (x[0], x[1], or "
                     f"torch.narrow)", line)
             index = len(self.calls)
+            # The hooks hold the dict of gradients only, not the recorder: a hook that held it
+            # would make a reference cycle (recorder, call, tensor, hook) per op, left for the
+            # garbage collector, which then ran every few cycles and cost more than recording.
             for k, alias in enumerate(aliases):
                 if alias is not None:
-                    alias.register_hook(partial(self._keep, (index, k)))
-            out.register_hook(partial(self._keep, (index, -1)))
-            self.calls.append(_Call(name, func, args, kwargs, [flat[k] for k in places],
+                    alias.register_hook(partial(_keep, self.grads, (index, k)))
+            out.register_hook(partial(_keep, self.grads, (index, -1)))
+            self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
+                                    [flat[k] for k in places],
                                     aliases, out, self.stack[-1] if self.stack else None,
                                     line, custom))
             return out
         finally:
             self.busy = False
-
-    def _keep(self, key: tuple[int, int], grad: torch.Tensor) -> None:
-        self.grads[key] = grad.detach()
 
     def line(self) -> int | None:
         """The innermost line of the network file on the stack."""
@@ -238,10 +275,9 @@ def _where(cls: type) -> tuple[str, Callable[..., Any] | None]:
 def _torch_op(call: _Call, dtypes: Sequence[torch.dtype]) -> Op:
     """The call as an op computed by PyTorch: its forward and vector-Jacobian product re-run
     the call alone (floating-point inputs in float64), for Jacobians and gradient checks."""
-    flat, spec = tree_flatten((call.args, call.kwargs))
-    places = [k for k, a in enumerate(flat) if isinstance(a, torch.Tensor)]
-    others = [None if k in places else a for k, a in enumerate(flat)]
-    func = call.func
+    places = call.places
+    others = [None if isinstance(a, torch.Tensor) else a for a in call.flat]
+    func, rebuild = call.func, call.rebuild
 
     def run(*arrays: Array, grad: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
         items = list(others)
@@ -253,7 +289,7 @@ def _torch_op(call: _Call, dtypes: Sequence[torch.dtype]) -> Op:
                 t.requires_grad_(True)
             items[k] = t
             inputs.append(t)
-        args, kwargs = tree_unflatten(items, spec)
+        args, kwargs = rebuild(items)
         with torch.enable_grad() if grad else torch.no_grad():
             return func(*args, **kwargs), inputs
 
@@ -302,8 +338,11 @@ def _agrees(op: Op, values: list[Array], attrs: dict[str, Any], out: Array) -> b
             mine = np.asarray(op.forward(*values, **attrs), dtype=np.float64)
     except (ValueError, TypeError, IndexError):
         return False
-    return mine.shape == out.shape and bool(np.allclose(mine, out, rtol=1e-5, atol=1e-6,
-                                                        equal_nan=True))
+    if mine.shape != out.shape:
+        return False
+    with quiet():
+        close = np.abs(mine - out) <= 1e-6 + 1e-5 * np.abs(out)
+    return bool(np.all(close | (np.isnan(mine) & np.isnan(out)) | (mine == out)))
 
 
 @dataclass
@@ -319,7 +358,22 @@ class _Plan:
     table: bool
 
 
-def _plan(call: _Call) -> _Plan:
+def _op_key(call: _Call) -> tuple[Any, ...] | None:
+    """What makes two calls the same op computed by PyTorch (the function, the line, the
+    arguments other than tensors, the tensors' dtypes), or ``None`` if that cannot be told."""
+    others = tuple(None if isinstance(a, torch.Tensor) else a for a in call.flat)
+    key = (call.func, call.name, call.line, call.custom, tuple(call.places), others,
+           tuple(t.dtype for t in call.tensors), len(call.args), tuple(call.kwargs))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _plan(call: _Call, ops: dict[Any, Op]) -> _Plan:
+    """``ops`` keeps the ops computed by PyTorch made so far (see :func:`_op_key`): a model's
+    calls are the same every cycle."""
     mapped = table_op(call.name, call.args, call.kwargs, call.out)
     out = call.out.detach().numpy().astype(np.float64)
     if mapped is not None:
@@ -328,7 +382,12 @@ def _plan(call: _Call) -> _Plan:
                   for x in inputs]
         if _agrees(op, values, attrs, out):
             return _Plan(call, op, inputs, attrs, _edges(call, inputs), True)
-    op = _torch_op(call, [t.dtype for t in call.tensors])
+    key = _op_key(call)
+    op = ops.get(key) if key is not None else None
+    if op is None:
+        op = _torch_op(call, [t.dtype for t in call.tensors])
+        if key is not None:
+            ops[key] = op
     return _Plan(call, op, list(call.tensors), {}, _edges(call, call.tensors), False)
 
 
@@ -367,12 +426,15 @@ def _shell(value: Array, name: str | None, kind: str) -> Tensor:
 
 
 def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Tensor],
-                names: Mapping[int, str], forward_line: int | None) -> TorchTrace:
+                names: Mapping[int, str], forward_line: int | None,
+                ops: dict[Any, Op] | None = None) -> TorchTrace:
     """The records of one recorded forward pass, and of the backward pass run from ``loss``.
 
     ``params`` maps each parameter (by ``id``) to its gradstep leaf, ``names`` the file's
-    other module-level tensors to their variable names.
+    other module-level tensors to their variable names; ``ops`` caches the ops computed by
+    PyTorch from one cycle to the next.
     """
+    ops = {} if ops is None else ops
     producer = {id(c.out): k for k, c in enumerate(recorder.calls)}
     if id(loss) not in producer:
         raise TorchFileError("forward() returned a tensor that no recorded operation made "
@@ -383,7 +445,7 @@ def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Te
         k = stack.pop()
         if k in plans:
             continue
-        plans[k] = _plan(recorder.calls[k])
+        plans[k] = _plan(recorder.calls[k], ops)
         for x in plans[k].inputs:
             if isinstance(x, torch.Tensor) and id(x) in producer:
                 stack.append(producer[id(x)])
@@ -523,7 +585,13 @@ class TorchOptimizer(Optimizer):
         return f"torch.optim.{type(self.torch).__name__} (lr {self.lr:g}{said})"
 
     def snapshot(self) -> Any:
-        return self.iteration, copy.deepcopy(self.torch.state_dict())
+        """The optimizer's state dict with its own copy of each state tensor (the optimizer
+        updates those in place)."""
+        state = self.torch.state_dict()
+        kept = {k: {name: v.clone() if isinstance(v, torch.Tensor) else v
+                    for name, v in entry.items()} for k, entry in state["state"].items()}
+        return self.iteration, {"state": kept,
+                                "param_groups": [dict(g) for g in state["param_groups"]]}
 
     def restore(self, snapshot: Any) -> None:
         if snapshot is not None:
@@ -563,6 +631,7 @@ class TorchModel:
     # how a problem recording the file is raised (the loader's error, naming the file)
     error: Callable[[str, int | None], Exception] = TorchFileError
     shells: dict[str, Tensor] = field(default_factory=dict)
+    ops: dict[Any, Op] = field(default_factory=dict)  # the ops computed by PyTorch, by call
 
     def __post_init__(self) -> None:
         self.shells = {name: _shell(_array(p), name, "param") for name, p in self.params.items()}
@@ -598,7 +667,7 @@ class TorchModel:
                                  self.forward_line) from None
         by_id = {id(p): self.shells[name] for name, p in self.params.items()}
         names = {id(t): name for name, t in self.inputs.items()}
-        return build_trace(recorder, loss, by_id, names, self.forward_line), loss
+        return build_trace(recorder, loss, by_id, names, self.forward_line, self.ops), loss
 
     def _check_loss(self, loss: Any) -> None:
         if not isinstance(loss, torch.Tensor):
@@ -663,10 +732,9 @@ class _Float64(TorchFunctionMode):
     """Every floating-point tensor argument in float64 (for finite differences)."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        flat, spec = tree_flatten((args, kwargs or {}))
-        flat = [a.to(torch.float64) if isinstance(a, torch.Tensor) and a.is_floating_point()
-                else a for a in flat]
-        args, kwargs = tree_unflatten(flat, spec)
+        flat, rebuild = _flatten(args, kwargs or {})
+        args, kwargs = rebuild([a.to(torch.float64) if isinstance(a, torch.Tensor)
+                                and a.is_floating_point() else a for a in flat])
         return func(*args, **kwargs)
 
 
