@@ -27,6 +27,7 @@ NETS = {
     "rnn": NETS_DIR / "rnn.py",
     "attention": NETS_DIR / "attention.py",
     "embedding": NETS_DIR / "embedding.py",
+    "chunks": NETS_DIR / "chunks.py",
 }
 
 
@@ -65,6 +66,19 @@ def test_records_agree_with_pytorchs_own_run(net):
     updates = {u.name: u for u in cycle.updates}
     for name, new in expected["new"].items():
         np.testing.assert_array_equal(updates[name].after, new, err_msg=name)
+
+
+def test_a_call_with_several_results_is_a_node_per_result():
+    recorded = load(NETS["chunks"]).trace()
+    chunks = [n for n in recorded.nodes if n.op == "chunk"]
+    assert len(chunks) == 3
+    linear = recorded.find("qkv · linear")
+    sent = [r.contribution for k in (n.id for n in chunks)
+            for r in recorded.backward_step(k).inputs if r.node == linear.id]
+    # each result sends back its own third (zeros elsewhere); together, the gradient
+    np.testing.assert_allclose(sum(sent), linear.grad, rtol=1e-6)
+    for third, c in enumerate(sent):
+        np.testing.assert_array_equal(np.delete(c, np.s_[3 * third:3 * third + 3], axis=1), 0)
 
 
 def test_float32_values_are_the_models_own():
@@ -173,7 +187,7 @@ def test_check_points_at_the_log_of_zero_and_its_line():
     assert any(f["kind"] == "nonfinite-gradient" for f in findings)
 
 
-@pytest.mark.parametrize("net", ["mlp", "cnn", "rnn", "embedding"])
+@pytest.mark.parametrize("net", ["mlp", "cnn", "rnn", "embedding", "chunks"])
 def test_check_finds_nothing_wrong_with_healthy_models(net):
     assert check_json(NETS[net]) == (0, [])
 
@@ -235,3 +249,49 @@ def test_other_commands_do_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+# --- what-ifs, training, Jacobians ---------------------------------------------------------------
+
+
+def test_training_follows_pytorchs_own_training():
+    namespace = runpy.run_path(str(NETS["mlp"]))
+    losses = []
+    for _ in range(3):
+        loss = namespace["forward"]()
+        losses.append(loss.item())
+        loss.backward()
+        namespace["OPTIMIZER"].step()
+        namespace["OPTIMIZER"].zero_grad()
+    losses.append(namespace["forward"]().item())
+    assert load(NETS["mlp"]).train(3) == losses
+
+
+def test_a_what_if_reruns_the_cycle_from_where_it_started():
+    network = load(NETS["mlp"])
+    first = network.cycle()
+    network.cycle()  # the parameters and Adam's state move on
+    again = network.what_if(first)
+    assert again.loss == first.loss and again.loss_after == first.loss_after
+    for a, b in zip(again.updates, first.updates, strict=True):
+        np.testing.assert_array_equal(a.after, b.after)
+    changed = network.what_if(first, {"model.2.bias": [1.0]}, lr=0.01)
+    namespace = runpy.run_path(str(NETS["mlp"]))
+    with torch.no_grad():
+        namespace["model"][2].bias.fill_(1.0)
+    assert changed.loss == namespace["forward"]().item()
+    assert network.optimizer.lr == 0.01
+    with pytest.raises(KeyError):
+        network.what_if(first, {"model.0 · linear": np.zeros((8, 4))})
+
+
+def test_the_jacobian_of_an_op_computed_by_pytorch():
+    recorded = load(NETS["embedding"]).trace()
+    linear = recorded.find("classifier · linear")
+    step = recorded.backward_step(linear.id)
+    mean, weight, bias = (recorded.nodes[i] for i in linear.inputs)
+    jacobian = recorded.jacobian(step, 2)  # ∂out/∂bias: 4 outputs × 2 biases
+    expected = torch.autograd.functional.jacobian(
+        lambda b: torch.nn.functional.linear(torch.tensor(mean.value), torch.tensor(weight.value),
+                                             b), torch.tensor(bias.value))
+    np.testing.assert_allclose(jacobian, expected.reshape(4, 2).numpy())

@@ -134,6 +134,7 @@ class _Call:
     module: str | None
     line: int | None
     custom: type | None  # the torch.autograd.Function subclass, for one of those
+    part: int | None = None  # which result, of a call that gives several
 
 
 def _keep(grads: dict[tuple[int, int], torch.Tensor], key: tuple[int, int],
@@ -186,28 +187,36 @@ class _Recorder(TorchFunctionMode):
                 aliases.append(alias)
             new_args, new_kwargs = rebuild(items)
             out = func(*new_args, **new_kwargs)
+            if name == "__iter__":  # iterating over a tensor: its rows, all at once
+                out = tuple(out)
             outputs = out if isinstance(out, tuple | list) else (out,)
-            live = [o for o in outputs if isinstance(o, torch.Tensor) and o.grad_fn is not None]
-            if not live:
+            if not any(isinstance(o, torch.Tensor) and o.grad_fn is not None for o in outputs):
                 return out
-            if len(outputs) != 1:
-                raise TorchFileError(
-                    f"{name} returns {len(outputs)} tensors at once, and gradstep records ops "
-                    f"with one result. Take the parts one at a time instead (x[0], x[1], or "
-                    f"torch.narrow)", line)
-            index = len(self.calls)
-            # The hooks hold the dict of gradients only, not the recorder: a hook that held it
-            # would make a reference cycle (recorder, call, tensor, hook) per op, left for the
-            # garbage collector, which then ran every few cycles and cost more than recording.
-            for k, alias in enumerate(aliases):
-                if alias is not None:
-                    alias.register_hook(partial(_keep, self.grads, (index, k)))
-            out.register_hook(partial(_keep, self.grads, (index, -1)))
-            self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
-                                    [flat[k] for k in places],
-                                    aliases, out, self.stack[-1] if self.stack else None,
-                                    line, custom))
-            return out
+            module = self.stack[-1] if self.stack else None
+            tensors = [flat[k] for k in places]
+            if isinstance(out, torch.Tensor):
+                index = len(self.calls)
+                # The hooks hold the dict of gradients only, not the recorder: a hook that
+                # held it would make a reference cycle (recorder, call, tensor, hook) per op,
+                # left for the garbage collector, which then ran every few cycles and cost
+                # more than recording did.
+                for k, alias in enumerate(aliases):
+                    if alias is not None:
+                        alias.register_hook(partial(_keep, self.grads, (index, k)))
+                out.register_hook(partial(_keep, self.grads, (index, -1)))
+                self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
+                                        tensors, aliases, out, module, line, custom))
+                return iter(out) if name == "__iter__" else out
+            # Several results (chunk, split, unbind, max with dim): a node per result. What
+            # each sent back is not told apart by PyTorch (they share one backward node), so
+            # it is computed by PyTorch for that result alone, from its recorded gradient.
+            for part, o in enumerate(outputs):
+                if isinstance(o, torch.Tensor) and o.grad_fn is not None:
+                    o.register_hook(partial(_keep, self.grads, (len(self.calls), -1)))
+                    self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
+                                            tensors, [None] * len(places), o, module, line,
+                                            custom, part))
+            return iter(out) if name == "__iter__" else out
         finally:
             self.busy = False
 
@@ -277,7 +286,7 @@ def _torch_op(call: _Call, dtypes: Sequence[torch.dtype]) -> Op:
     the call alone (floating-point inputs in float64), for Jacobians and gradient checks."""
     places = call.places
     others = [None if isinstance(a, torch.Tensor) else a for a in call.flat]
-    func, rebuild = call.func, call.rebuild
+    func, rebuild, part = call.func, call.rebuild, call.part
 
     def run(*arrays: Array, grad: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
         items = list(others)
@@ -291,7 +300,8 @@ def _torch_op(call: _Call, dtypes: Sequence[torch.dtype]) -> Op:
             inputs.append(t)
         args, kwargs = rebuild(items)
         with torch.enable_grad() if grad else torch.no_grad():
-            return func(*args, **kwargs), inputs
+            out = func(*args, **kwargs)
+        return (out if part is None else tuple(out)[part]), inputs
 
     def forward(*arrays: Array) -> Array:
         return run(*arrays)[0].detach().numpy().astype(np.float64)
@@ -299,7 +309,7 @@ def _torch_op(call: _Call, dtypes: Sequence[torch.dtype]) -> Op:
     def vjp(g: Array, *arrays_and_out: Array) -> tuple[Array | None, ...]:
         out, inputs = run(*arrays_and_out[:-1], grad=True)
         wanted = [t for t in inputs if t.requires_grad]
-        grads = iter(torch.autograd.grad(out, wanted, torch.as_tensor(np.asarray(g)),
+        grads = iter(torch.autograd.grad(out, wanted, torch.tensor(np.array(g, dtype=np.float64)),
                                          allow_unused=True)) if wanted else iter(())
         result = []
         for t in inputs:
@@ -316,7 +326,8 @@ def _torch_op(call: _Call, dtypes: Sequence[torch.dtype]) -> Op:
     op = Op(call.name, forward, tuple(f"∂{call.name}/∂{x}: computed by {how}" for x in letters),
             "{out} is " + call.name + "(" + ", ".join("{" + x + "}" for x in letters)
             + "), computed by PyTorch, which also computes its derivative",
-            vjp=vjp, symbol=call.name + "(" + ", ".join("{" + x + "}" for x in letters) + ")",
+            vjp=vjp, symbol=call.name + "(" + ", ".join("{" + x + "}" for x in letters) + ")"
+            + ("" if part is None else f"[{part}]"),
             letters=letters,
             role="custom" if call.custom else TORCH_ROLES.get(call.name, "arithmetic"))
     if call.custom is not None:
@@ -362,7 +373,7 @@ def _op_key(call: _Call) -> tuple[Any, ...] | None:
     """What makes two calls the same op computed by PyTorch (the function, the line, the
     arguments other than tensors, the tensors' dtypes), or ``None`` if that cannot be told."""
     others = tuple(None if isinstance(a, torch.Tensor) else a for a in call.flat)
-    key = (call.func, call.name, call.line, call.custom, tuple(call.places), others,
+    key = (call.func, call.name, call.part, call.line, call.custom, tuple(call.places), others,
            tuple(t.dtype for t in call.tensors), len(call.args), tuple(call.kwargs))
     try:
         hash(key)
@@ -374,7 +385,8 @@ def _op_key(call: _Call) -> tuple[Any, ...] | None:
 def _plan(call: _Call, ops: dict[Any, Op]) -> _Plan:
     """``ops`` keeps the ops computed by PyTorch made so far (see :func:`_op_key`): a model's
     calls are the same every cycle."""
-    mapped = table_op(call.name, call.args, call.kwargs, call.out)
+    mapped = (table_op(call.name, call.args, call.kwargs, call.out) if call.part is None
+              else None)
     out = call.out.detach().numpy().astype(np.float64)
     if mapped is not None:
         op, inputs, attrs = mapped
@@ -520,7 +532,7 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                             _array(sent) if sent is not None else constant(0.0, t.shape))
             # the op table's own local derivative and products (used where PyTorch computes
             # nothing: inputs that do not require a gradient)
-            ours = (_input_grads(t, t._args, t._data, g) if plan.table
+            ours = (_input_grads(t, t._args, t._data, g) if plan.table or plan.call.part is not None
                     else [(None, None, None, ())] * len(plan.inputs))
             records = []
             for pos, (j, edge, mine) in enumerate(zip(inputs[i], plan.edges, ours,
@@ -594,9 +606,14 @@ class TorchOptimizer(Optimizer):
                                 "param_groups": [dict(g) for g in state["param_groups"]]}
 
     def restore(self, snapshot: Any) -> None:
+        """Put back the optimizer's memory (as gradstep's optimizers do, not its learning
+        rate, which a what-if may have just changed)."""
         if snapshot is not None:
             self.iteration, state = snapshot
+            lrs = [group["lr"] for group in self.torch.param_groups]
             self.torch.load_state_dict(copy.deepcopy(state))
+            for group, lr in zip(self.torch.param_groups, lrs, strict=True):
+                group["lr"] = lr
 
     def step_torch(self, params: Sequence[tuple[str, torch.Tensor]]) -> tuple[UpdateRecord, ...]:
         """One ``step()`` of the torch optimizer, as one record per parameter."""
@@ -790,12 +807,12 @@ class TorchNetwork(Network):
             changes[name] = new
         if lr is not None:
             self.optimizer.set_lr(lr)
-        with self.lock, torch.no_grad():
-            for node in cycle.trace.params:
-                p = self.model.params[node.name]
-                p.copy_(torch.as_tensor(changes.get(node.name, node.value)))
-            for name, new in changes.items():
-                tensors[name].copy_(torch.as_tensor(new))
+        with self.lock:
+            with torch.no_grad():
+                for node in cycle.trace.params:
+                    self.model.params[node.name].copy_(torch.tensor(node.value))
+                for name, new in changes.items():
+                    tensors[name].copy_(torch.tensor(new))
             self.model.sync()
             self.optimizer.restore(cycle.optimizer_state)
             self.iteration = cycle.iteration - 1
