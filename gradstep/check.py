@@ -3,7 +3,7 @@
 Loads TARGET, traces one forward and backward pass at its starting parameters (no update), runs
 :func:`tracer.diagnostics.diagnose` with the network's forward function (so the whole-network
 gradient check runs too) and prints the findings: as text, or with ``--json`` as a JSON list
-(the README's debugging section documents its fields). Exits 0 when it found no problem (notes
+(docs/check.md documents its fields). Exits 0 when it found no problem (notes
 do not count), 1 when it found one, and 2 on bad input (through the same error path as
 ``trace``). Never imports Textual.
 """
@@ -34,7 +34,7 @@ def add_parser(commands: argparse._SubParsersAction, target_help: str) -> None:
         "gradients. Exits 0 when it finds no problem, 1 when it finds one, 2 on bad input.",
         target_help)
     checker.add_argument("--json", action="store_true",
-                         help="print the findings as a JSON list (see the README)")
+                         help="print the findings as a JSON list (see docs/check.md)")
 
 
 def findings_for(target: str) -> tuple[str, list[diagnostics.Finding]]:

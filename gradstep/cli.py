@@ -7,7 +7,7 @@
     gradstep TARGET                  the same as open
     gradstep list                    the built-in scenarios, one line each
     gradstep trace TARGET            one training cycle as a readable handout
-    gradstep trace TARGET --json     the same cycle as JSON (the schema is in the README)
+    gradstep trace TARGET --json     the same cycle as JSON (docs/trace-json.md)
     gradstep check TARGET [--json]   diagnose the gradients; exit 1 if it finds a problem
     gradstep serve [TARGET]          the debugger in a web browser (loopback by default)
     gradstep export TARGET --svg DIR --dot FILE   one SVG per step; the graph as Graphviz DOT

@@ -107,7 +107,7 @@ def read_source(path: Path) -> str:
     if not text.strip():
         kind = "TOML" if path.suffix.lower() == ".toml" else "Python"
         raise fail(shown, f"the file is empty. A {kind} network file describes a network; see "
-                          f"the README's Network files section for a complete example.")
+                          f"docs/network-files.md for a complete example.")
     return text
 
 

@@ -1,6 +1,6 @@
 """Python network files: run the file in a fresh module, then wrap its ``forward()``.
 
-The protocol (documented in the README): module-level ``param`` leaves, a ``forward()`` that
+The protocol (docs/network-files.md): module-level ``param`` leaves, a ``forward()`` that
 builds the graph from their current values and returns the scalar loss, and optional ``TITLE``,
 ``DESCRIPTION``, ``LR``, ``OPTIMIZER`` and ``story(trace) -> str``. Every failure inside the
 user's code, now or on a later call of ``forward()``, becomes a :class:`LoadError` naming the
@@ -159,7 +159,7 @@ def _forward(namespace: dict[str, Any], path: str) -> Callable[[], Any]:
     if forward is None:
         raise fail(path, "there is no forward() function. A network file must define "
                          "`def forward():` that builds the graph from its module-level params "
-                         "and returns the scalar loss (see the README's Network files section).")
+                         "and returns the scalar loss (see docs/network-files.md).")
     if not callable(forward):
         raise fail(path, f"forward is a {type(forward).__name__}, not a function. Define "
                          f"`def forward():` returning the scalar loss.")

@@ -2,7 +2,7 @@
 
 :func:`parse_mlp` turns the file's text into an :class:`MlpSpec`, checking every key and value
 and the data against the layer sizes; :mod:`scenarios.mlp` builds the network from it. The keys
-are documented in the README (section "Network files").
+are documented in docs/network-files.md.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def parse_mlp(text: str, path: str) -> MlpSpec:
         if name not in top:
             raise fail(path, f"there is no [{name}] table. A TOML network file needs [network] "
                              f"(layers, activations, loss) and [data] (inputs and targets, or a "
-                             f"csv file); see the README's Network files section.")
+                             f"csv file); see docs/network-files.md.")
     title = doc.get(top, "", "title", "string", Path(path).stem)
     description = doc.get(top, "", "description", "string", "")
     layers, activations, loss = _network(doc)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import re
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import tracer.ops
 from scenarios import LoadError, load, load_file
+from tests.docs_pages import doc_page
 from tracer import CustomOp, CustomOpError, GraphError, Tensor, check_node, explain, param
 from tracer.custom import BUILTIN_OPS, is_custom, origin, snake_case
 from tracer.diagnostics import diagnose, headline
@@ -386,9 +386,8 @@ def test_a_broken_custom_op_in_a_network_file_names_the_file_and_line(tmp_path):
     assert "custom op Empty has no forward" in str(caught.value)
 
 
-def test_the_readme_example_runs_has_right_gradients_and_its_bug_is_found(tmp_path, fd):
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("<!-- section: debugging -->"):]
+def test_the_documented_example_runs_has_right_gradients_and_its_bug_is_found(tmp_path, fd):
+    section = doc_page("custom-ops.md")
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     path = tmp_path / "softplus_net.py"
     path.write_text(code, encoding="utf-8")

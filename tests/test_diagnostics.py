@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from scenarios import BUILTIN_NAMES, load
 from scenarios.catalog import PROBLEM_NAMES
+from tests.docs_pages import doc_page
 from tests.test_gradcheck import mlp  # the same 3-2-2 cross-entropy network
 from tracer import Stepper, Tensor, bce, cross_entropy, mse, param
 from tracer.diagnostics import (
@@ -38,7 +37,6 @@ from tracer.diagnostics import (
 )
 from tracer.optim import UpdateRecord
 
-README = Path(__file__).resolve().parent.parent / "README.md"
 HEALTHY = [name for name in BUILTIN_NAMES if name not in PROBLEM_NAMES]
 
 # What `gradstep check` must find in each scenario built to misbehave: the problem kinds, and
@@ -549,7 +547,7 @@ def test_conditions_never_stop_at_update_records_and_have_labels():
         assert condition.name and condition.label
 
 
-# --- text, JSON and the README ---------------------------------------------------------------
+# --- text, JSON and the docs ------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", BUILTIN_NAMES)
 def test_findings_render_as_text_and_strict_json(name):
@@ -571,17 +569,14 @@ def test_verdict_counts_problems_and_notes():
     assert verdict(diagnose_network(load("nan-log"))) == "2 problems: 2 errors."
 
 
-def test_the_readme_documents_every_kind_and_threshold():
-    text = README.read_text(encoding="utf-8")
-    section = re.search(r"<!-- section: debugging -->(.*?)<!-- /section: debugging -->", text,
-                        re.S)
-    assert section, "README needs the debugging section"
-    body = section.group(1)
+def test_the_docs_document_every_kind_and_threshold():
+    body = doc_page("check.md")
     for kind in KINDS:
         assert f"`{kind}`" in body, kind
     for value in ("1000", "0.001", "1e-5"):
         assert value in body
-    assert "class " in body and "CustomOp" in body and ".apply(" in body
+    custom_ops = doc_page("custom-ops.md")
+    assert "class " in custom_ops and "CustomOp" in custom_ops and ".apply(" in custom_ops
     documented = Thresholds(vanishing_ratio=1000, exploding_ratio=1000, exploding_gradient=1000,
                             saturated_slope=0.001, tolerance=1e-5)
     assert documented == THRESHOLDS

@@ -13,6 +13,7 @@ import pytest
 import scenarios.loader
 from gradstep.cli import main
 from scenarios import NODE_LIMIT, LoadError, load
+from tests.docs_pages import doc_page
 from tracer import Adam, Momentum
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -308,13 +309,8 @@ def test_toml_unknown_choice_suggests_the_close_one(tmp_path):
         load(tmp_path / "act.toml")
 
 
-def _readme_section(name: str) -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return text.split(f"<!-- section: {name} -->")[1].split(f"<!-- /section: {name} -->")[0]
-
-
-def test_readme_example_network_file_is_examples_neuron_and_traces(capsys):
-    section = _readme_section("network-files")
+def test_documented_example_network_file_is_examples_neuron_and_traces(capsys):
+    section = doc_page("network-files.md")
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert code == (EXAMPLES / "neuron.py").read_text(encoding="utf-8")
     assert main(["trace", str(EXAMPLES / "neuron.py")]) == 0
@@ -322,8 +318,8 @@ def test_readme_example_network_file_is_examples_neuron_and_traces(capsys):
     assert "Pass or fail" in out and "loss 0.622509 → 0.381007" in out
 
 
-def test_readme_toml_example_is_examples_xor_and_both_example_tomls_trace(capsys):
-    section = _readme_section("network-files")
+def test_documented_toml_example_is_examples_xor_and_both_example_tomls_trace(capsys):
+    section = doc_page("network-files.md")
     snippet = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
     assert tomllib.loads(snippet) == tomllib.loads((EXAMPLES / "xor.toml").read_text())
     xor = load(EXAMPLES / "xor.toml")
@@ -332,10 +328,10 @@ def test_readme_toml_example_is_examples_xor_and_both_example_tomls_trace(capsys
     assert "Update: adam" in capsys.readouterr().out
 
 
-def test_readme_documents_every_toml_key():
+def test_docs_document_every_toml_key():
     from scenarios.tomlfile import KEYS
 
-    section = _readme_section("network-files")
+    section = doc_page("network-files.md")
     for table, keys in KEYS.items():
         for key in keys:
             assert f"`{key}`" in section or f"`[{key}]`" in section, (table, key)

@@ -137,7 +137,7 @@ def _backward_json(trace: Trace, step: BackwardStep) -> dict[str, Any]:
 
 
 def to_json(report: Report) -> dict[str, Any]:
-    """The ``gradstep trace --json`` object (see the README's usage section for its keys)."""
+    """The ``gradstep trace --json`` object (docs/trace-json.md lists its keys)."""
     network, cycle = report.network, report.cycle
     trace = cycle.trace
     optimizer = network.optimizer
