@@ -8,11 +8,11 @@ here is torch imported (the loader imports this module when it meets such a file
   node, named after the module it ran in (``model.0 · linear``) and remembering the line of the
   file that made it. ``torch.autograd.Function`` subclasses are recorded the same way (their
   ``apply`` is watched while the forward pass runs), as nodes named by their class.
-* Each differentiable argument of a recorded call is handed to it as its own alias (a view of
-  the value), with a hook on it: in the backward pass PyTorch fills the alias with exactly the
-  gradient that call sent along that edge. A hook on each result gives its upstream gradient.
-  So a value that fed several places shows what each use sent and their sum, from PyTorch's own
-  backward (run single-threaded, in the engine's order).
+* Each argument of a recorded call that requires a gradient is handed to it as its own alias
+  (a view of the value) with a hook on it: in the backward pass PyTorch fills the alias with
+  exactly the gradient that call sent along that edge. A value's gradient is the sum of what
+  its uses sent, so a value that fed several places shows each use's share and their sum, from
+  PyTorch's own backward (run single-threaded, in the engine's order).
 * A call that is an op of gradstep's op table (:mod:`tracer.torch_ops`) is recorded as that op,
   so it shows the table's formula, sentence and local derivative; any other call is an op
   computed by PyTorch, whose Jacobian (when small) and finite-difference checks run that call
@@ -150,7 +150,7 @@ class _Recorder(TorchFunctionMode):
         self.path = path
         self.module_names = modules
         self.calls: list[_Call] = []
-        self.grads: dict[tuple[int, int], torch.Tensor] = {}  # (call, argument or -1) -> grad
+        self.grads: dict[tuple[int, int], torch.Tensor] = {}  # (call, argument) -> grad
         self.stack: list[str] = []
         self.busy = False
 
@@ -181,7 +181,11 @@ class _Recorder(TorchFunctionMode):
             items = list(flat)
             aliases: list[torch.Tensor | None] = []
             for k in places:
-                alias = flat[k].view_as(flat[k]) if flat[k].requires_grad else None
+                t = flat[k]
+                # Data PyTorch does not differentiate gets no alias: asking for its gradient
+                # would double the backward pass of a CNN's first convolution. (The op table
+                # gives it one where the call is a table op, as gradstep does natively.)
+                alias = t.view_as(t) if t.requires_grad else None
                 if alias is not None:
                     items[k] = alias
                 aliases.append(alias)
@@ -203,7 +207,6 @@ class _Recorder(TorchFunctionMode):
                 for k, alias in enumerate(aliases):
                     if alias is not None:
                         alias.register_hook(partial(_keep, self.grads, (index, k)))
-                out.register_hook(partial(_keep, self.grads, (index, -1)))
                 self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
                                         tensors, aliases, out, module, line, custom))
                 return iter(out) if name == "__iter__" else out
@@ -212,7 +215,6 @@ class _Recorder(TorchFunctionMode):
             # it is computed by PyTorch for that result alone, from its recorded gradient.
             for part, o in enumerate(outputs):
                 if isinstance(o, torch.Tensor) and o.grad_fn is not None:
-                    o.register_hook(partial(_keep, self.grads, (len(self.calls), -1)))
                     self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
                                             tensors, [None] * len(places), o, module, line,
                                             custom, part))
@@ -374,7 +376,7 @@ def _op_key(call: _Call) -> tuple[Any, ...] | None:
     arguments other than tensors, the tensors' dtypes), or ``None`` if that cannot be told."""
     others = tuple(None if isinstance(a, torch.Tensor) else a for a in call.flat)
     key = (call.func, call.name, call.part, call.line, call.custom, tuple(call.places), others,
-           tuple(t.dtype for t in call.tensors), len(call.args), tuple(call.kwargs))
+           tuple((t.dtype, t.shape) for t in call.tensors), len(call.args), tuple(call.kwargs))
     try:
         hash(key)
     except TypeError:
@@ -382,19 +384,24 @@ def _op_key(call: _Call) -> tuple[Any, ...] | None:
     return key
 
 
-def _plan(call: _Call, ops: dict[Any, Op]) -> _Plan:
-    """``ops`` keeps the ops computed by PyTorch made so far (see :func:`_op_key`): a model's
-    calls are the same every cycle."""
+def _plan(call: _Call, ops: dict[Any, Any]) -> _Plan:
+    """How ``call`` is recorded. ``ops`` remembers, from one cycle to the next (a model makes
+    the same calls every cycle, see :func:`_op_key`), the ops computed by PyTorch made so far
+    and whether a call's op-table row was found to give PyTorch's result."""
+    key = _op_key(call)
     mapped = (table_op(call.name, call.args, call.kwargs, call.out) if call.part is None
               else None)
-    out = call.out.detach().numpy().astype(np.float64)
     if mapped is not None:
         op, inputs, attrs = mapped
-        values = [_array(x) if isinstance(x, torch.Tensor) else as_tensor(x)._data
-                  for x in inputs]
-        if _agrees(op, values, attrs, out):
+        fits = ops.get(("fits", key, tuple(call.out.shape))) if key is not None else None
+        if fits is None:
+            values = [_array(x) if isinstance(x, torch.Tensor) else as_tensor(x)._data
+                      for x in inputs]
+            fits = _agrees(op, values, attrs, _array(call.out))
+            if key is not None:
+                ops["fits", key, tuple(call.out.shape)] = fits
+        if fits:
             return _Plan(call, op, inputs, attrs, _edges(call, inputs), True)
-    key = _op_key(call)
     op = ops.get(key) if key is not None else None
     if op is None:
         op = _torch_op(call, [t.dtype for t in call.tensors])
@@ -439,7 +446,7 @@ def _shell(value: Array, name: str | None, kind: str) -> Tensor:
 
 def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Tensor],
                 names: Mapping[int, str], forward_line: int | None,
-                ops: dict[Any, Op] | None = None) -> TorchTrace:
+                ops: dict[Any, Any] | None = None) -> TorchTrace:
     """The records of one recorded forward pass, and of the backward pass run from ``loss``.
 
     ``params`` maps each parameter (by ``id``) to its gradstep leaf, ``names`` the file's
@@ -522,23 +529,23 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
         for i in range(n - 1, -1, -1):
             t = order[i]
             plan = plan_of.get(i)
-            if plan is None:  # a leaf: the sum of what its uses sent
-                g = grads[i] = grads[i] if grads[i] is not None else constant(0.0, t.shape)
+            # what the value's uses sent back, added up (the loss starts from 1)
+            g = grads[i] = (constant(1.0, t.shape) if i == n - 1 else grads[i]
+                            if grads[i] is not None else constant(0.0, t.shape))
+            if plan is None:  # a leaf
                 backward.append(BackwardStep(n - 1 - i, i, g, tuple(terms[i]), ()))
                 continue
             k = call_index[id(plan.call)]
-            sent = recorder.grads.get((k, -1))
-            g = grads[i] = (constant(1.0, t.shape) if i == n - 1 else
-                            _array(sent) if sent is not None else constant(0.0, t.shape))
-            # the op table's own local derivative and products (used where PyTorch computes
-            # nothing: inputs that do not require a gradient)
+            # The op table's local derivatives and products, for the formulas; and the
+            # gradients to the results of a call with several, which PyTorch does not keep
+            # apart (an op computed by PyTorch, for that result alone).
             ours = (_input_grads(t, t._args, t._data, g) if plan.table or plan.call.part is not None
                     else [(None, None, None, ())] * len(plan.inputs))
             records = []
             for pos, (j, edge, mine) in enumerate(zip(inputs[i], plan.edges, ours,
                                                        strict=True)):
                 c, local, unreduced, axes = mine
-                if edge is not None:
+                if edge is not None:  # what PyTorch sent along this edge
                     got = recorder.grads.get((k, edge))
                     c = _array(got) if got is not None else constant(0.0, order[j].shape)
                 differentiable = c is not None
@@ -648,7 +655,7 @@ class TorchModel:
     # how a problem recording the file is raised (the loader's error, naming the file)
     error: Callable[[str, int | None], Exception] = TorchFileError
     shells: dict[str, Tensor] = field(default_factory=dict)
-    ops: dict[Any, Op] = field(default_factory=dict)  # the ops computed by PyTorch, by call
+    ops: dict[Any, Any] = field(default_factory=dict)  # see _plan
 
     def __post_init__(self) -> None:
         self.shells = {name: _shell(_array(p), name, "param") for name, p in self.params.items()}
