@@ -622,19 +622,21 @@ class TorchOptimizer(Optimizer):
             for group, lr in zip(self.torch.param_groups, lrs, strict=True):
                 group["lr"] = lr
 
-    def step_torch(self, params: Sequence[tuple[str, torch.Tensor]]) -> tuple[UpdateRecord, ...]:
-        """One ``step()`` of the torch optimizer, as one record per parameter."""
+    def step_torch(self, params: Sequence[tuple[str, torch.Tensor, Array]]
+                   ) -> tuple[UpdateRecord, ...]:
+        """One ``step()`` of the torch optimizer, as one record per ``(name, parameter, its
+        value now)``."""
         self.iteration += 1
-        before = [_array(p) for _, p in params]
         self.torch.step()
         records = []
-        for (name, p), old in zip(params, before, strict=True):
+        for name, p, before in params:
             after = _array(p)
-            grad = constant(0.0, old.shape) if p.grad is None else _array(p.grad)
+            grad = constant(0.0, before.shape) if p.grad is None else _array(p.grad)
             state = {k: frozen(np.asarray(v.detach().numpy() if isinstance(v, torch.Tensor)
                                           else v, dtype=np.float64))
                      for k, v in self.torch.state.get(p, {}).items()}
-            records.append(UpdateRecord(name, old, grad, frozen(after - old), after, state))
+            records.append(UpdateRecord(name, before, grad, frozen(after - before), after,
+                                        state))
         return tuple(records)
 
 
@@ -787,10 +789,13 @@ class TorchNetwork(Network):
     def _cycle(self) -> Cycle:
         recorded = self.trace()
         in_graph = {n.name for n in recorded.params}
-        pairs = sorted(self.model.params.items(), key=lambda item: item[0] not in in_graph)
+        shells = self.model.shells  # (they hold the values the trace recorded)
+        params = sorted(((name, p, shells[name]._data) for name, p in self.model.params.items()),
+                        key=lambda item: item[0] not in in_graph)
         state = self.optimizer.snapshot()
-        updates = self.optimizer.step_torch(pairs)
-        self.model.sync()
+        updates = self.optimizer.step_torch(params)
+        for update in updates:
+            shells[update.name]._data = update.after
         self.iteration += 1
         return Cycle(self.iteration, recorded, updates, self.loss(), self.optimizer.describe(),
                      state)
