@@ -231,23 +231,24 @@ def test_what_cannot_be_recorded_exits_2_naming_file_and_line(tmp_path, case):
     assert words in result.stderr
 
 
+def python(code: str) -> subprocess.CompletedProcess:
+    """``code`` run by a fresh Python, as a script importing gradstep would."""
+    return subprocess.run([sys.executable, "-c", "import sys\nfrom gradstep.cli import main\n"
+                           + code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
 def test_without_torch_a_pytorch_file_says_how_to_install_it():
-    code = ("import sys\nsys.modules['torch'] = None\nfrom gradstep.cli import main\n"
-            f"sys.exit(main(['trace', {str(NETS['mlp'])!r}]))\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, timeout=300)
+    result = python(f"sys.modules['torch'] = None\nsys.exit(main(['trace', "
+                    f"{str(NETS['mlp'])!r}]))\n")
     assert result.returncode == 2
     assert "pip install 'gradstep[torch]'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_other_commands_do_not_import_torch():
-    code = ("import sys\nfrom gradstep.cli import main\n"
-            "assert main(['list']) == 0 and main(['trace', 'mazur', '--json']) == 0\n"
-            "assert main(['check', 'buggy-custom-op']) == 1\n"
-            "assert 'torch' not in sys.modules\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, timeout=300)
+    result = python("assert main(['list']) == 0 and main(['trace', 'mazur', '--json']) == 0\n"
+                    "assert main(['check', 'buggy-custom-op']) == 1\n"
+                    "assert 'torch' not in sys.modules\n")
     assert result.returncode == 0, result.stderr
 
 

@@ -300,6 +300,26 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
 _record = tuple.__new__
 
 
+def sent(grads: list[Array | None], terms: list[list[tuple[int, Array]]], node: int, j: int,
+         position: int, c: Array | None, local: Array | None, unreduced: Array | None,
+         axes: tuple[int, ...], shape: tuple[int, ...]) -> InputGrad:
+    """Add what ``node``'s backward step sent to its input ``j`` (``c``; ``None`` for an input
+    with no gradient, of ``shape``) to ``j``'s gradient and its list of terms; return the edge's
+    record."""
+    differentiable = c is not None
+    if c is None:
+        c = constant(0.0, shape)
+    before = grads[j]
+    if before is None:
+        before, after = constant(0.0, c.shape), c
+    else:
+        after = frozen(before + c)
+    grads[j] = after
+    terms[j].append((node, c))
+    return _record(InputGrad, (j, position, local, c, unreduced, axes, before, after,
+                               differentiable))
+
+
 def trace(root: Tensor) -> Trace:
     """Record the graph below ``root`` and run the backward pass from it, step by step.
 
@@ -338,23 +358,11 @@ def trace(root: Tensor) -> Trace:
             if t._op is None:  # a leaf: its gradient is all there is to record
                 backward.append(_record(BackwardStep, (n - 1 - i, i, g, tuple(terms[i]), ())))
                 continue
-            records = []
             ids = inputs[i]
             results = _input_grads(t, t._args, values[i], g)
-            for pos, (c, local, unreduced, axes) in enumerate(results):
-                j = ids[pos]
-                differentiable = c is not None
-                if c is None:
-                    c = constant(0.0, values[j].shape)
-                before = grads[j]
-                if before is None:
-                    before, after = constant(0.0, c.shape), c
-                else:
-                    after = frozen(before + c)
-                grads[j] = after
-                terms[j].append((i, c))
-                records.append(_record(InputGrad, (
-                    j, pos, local, c, unreduced, axes, before, after, differentiable)))
+            records = [sent(grads, terms, i, ids[pos], pos, c, local, unreduced, axes,
+                            values[ids[pos]].shape)
+                       for pos, (c, local, unreduced, axes) in enumerate(results)]
             backward.append(_record(BackwardStep, (n - 1 - i, i, g, tuple(terms[i]),
                                                    tuple(records))))
 

@@ -45,10 +45,10 @@ from torch.overrides import TorchFunctionMode
 
 from .arrays import constant, frozen
 from .custom import remember_origin
-from .network import Cycle, Network
+from .network import Cycle, Network, leaf_changes
 from .ops import Op
 from .optim import SGD, Adam, Momentum, Optimizer, UpdateRecord
-from .record import BackwardStep, InputGrad, Node, Trace, _input_grads, _names
+from .record import BackwardStep, Node, Trace, _input_grads, _names, sent
 from .tensor import Tensor, as_tensor, quiet
 from .torch_ops import TORCH_ROLES, table_op
 
@@ -548,18 +548,8 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                 if edge is not None:  # what PyTorch sent along this edge
                     got = recorder.grads.get((k, edge))
                     c = _array(got) if got is not None else constant(0.0, order[j].shape)
-                differentiable = c is not None
-                if c is None:
-                    c = constant(0.0, order[j].shape)
-                before = grads[j]
-                if before is None:
-                    before, after = constant(0.0, c.shape), c
-                else:
-                    after = frozen(before + c)
-                grads[j] = after
-                terms[j].append((i, c))
-                records.append(InputGrad(j, pos, local, c, unreduced, axes, before, after,
-                                         differentiable))
+                records.append(sent(grads, terms, i, j, pos, c, local, unreduced, axes,
+                                    order[j].shape))
             backward.append(BackwardStep(n - 1 - i, i, g, tuple(terms[i]), tuple(records)))
     names = _names(order)
     nodes = tuple(Node(i, names[i], t._op.name if t._op is not None else t.kind,
@@ -805,18 +795,8 @@ class TorchNetwork(Network):
         """Re-run ``cycle`` from where it started with some parameters or inputs (by name) or
         the learning rate changed (see :meth:`tracer.network.Network.what_if`)."""
         tensors = {**self.model.inputs, **self.model.params}
-        changes = {}
-        for name, value in (values or {}).items():
-            node = cycle.trace.find(name)
-            if node.inputs or name not in tensors:
-                raise KeyError(f"{name} is computed by the network; only parameters and inputs "
-                               f"can be changed")
-            new = np.array(value, dtype=np.float64)
-            if new.shape != node.shape and new.size == node.value.size:
-                new = new.reshape(node.shape)
-            if new.shape != node.shape:
-                raise ValueError(f"{name} has shape {node.shape}, not {new.shape}")
-            changes[name] = new
+        changes = {cycle.trace.nodes[k].name: new for k, new in
+                   leaf_changes(cycle.trace, values, tensors.__contains__).items()}
         if lr is not None:
             self.optimizer.set_lr(lr)
         with self.lock:
