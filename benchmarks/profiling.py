@@ -338,8 +338,6 @@ def _best(fn: Callable[[], object], number: int = 2000, repeat: int = 7) -> floa
 def unit_costs(p: Problem) -> None:
     """Per-call costs of the tracer's bookkeeping primitives × how often one cycle calls them:
     the per-node overhead that dominates a small network, independent of machine noise."""
-    from tracer import BackwardStep, InputGrad, Node
-
     g = GradstepMLP(p)
     g.cycle()
     rec = g.recorded
@@ -356,19 +354,24 @@ def unit_costs(p: Problem) -> None:
                 key=lambda s: int(np.prod(s)))
     read_only = tracer.record.frozen(np.ones(shape))  # the biggest activation's shape
     ig, node = edges[0], rec.nodes[-1]
-    make = tracer.record._record
+    record = tracer.record
 
     rows = [
         ("shared() of a read-only leaf value (no copy)", calls("shared"),
          lambda: tracer.record.shared(read_only)),
         ("frozen() of a read-only array (checks it and its bases)", calls("frozen"),
          lambda: tracer.record.frozen(read_only)),
-        ("an InputGrad record (9 fields, made with tuple.__new__)", len(edges),
-         lambda: make(InputGrad, (ig.node, ig.position, ig.local, ig.contribution, ig.unreduced,
-                                  ig.reduced_axes, ig.grad_before, ig.grad_after, True))),
+        ("an InputGrad record (9 fields, keyword helper)", len(edges),
+         lambda: record.make_input_grad(
+             node=ig.node, position=ig.position, local=ig.local, contribution=ig.contribution,
+             unreduced=ig.unreduced, reduced_axes=ig.reduced_axes, grad_before=ig.grad_before,
+             grad_after=ig.grad_after, differentiable=True)),
         ("a Node record + a BackwardStep record", n,
-         lambda: (make(Node, (node.id, node.name, node.op, node.kind, node.inputs, node.value,
-                              node.grad, {})), make(BackwardStep, (0, 0, node.grad, (), ())))),
+         lambda: (record.make_node(id=node.id, name=node.name, op=node.op, kind=node.kind,
+                                   inputs=node.inputs, value=node.value, grad=node.grad,
+                                   attrs={}),
+                  record.make_backward_step(index=0, node=0, upstream=node.grad, terms=(),
+                                            inputs=()))),
     ]
     print(f"\n[{p.key}] unit costs (best of 7 × 2000 calls) × calls per cycle ({n} nodes, "
           f"{len(edges)} input edges; array primitives on the biggest activation's shape, "

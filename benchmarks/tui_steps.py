@@ -156,7 +156,7 @@ async def measure(make, repeat: int) -> dict[str, float]:
         debugger = app.screen.debugger
         start, end = debugger.phase_bounds("backward")
         debugger.goto((start + end) // 2)
-        app.screen.refresh_view()
+        app.screen.moved()
         await pilot.pause()
         back = [await clock.press("n") for _ in range(min(repeat, end - debugger.position))]
         jumps = [await clock.press(key) for _ in range(max(2, repeat // 5)) for key in "Gg"]

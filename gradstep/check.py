@@ -1,11 +1,11 @@
 """``gradstep check TARGET [--json]``: diagnose a network's gradients headlessly.
 
 Loads TARGET, traces one forward and backward pass at its starting parameters (no update), runs
-:func:`tracer.diagnostics.diagnose` with the network's forward function (so the whole-network
-gradient check runs too) and prints the findings: as text, or with ``--json`` as a JSON list
-(docs/check.md documents its fields). Exits 0 when it found no problem (notes
-do not count), 1 when it found one, and 2 on bad input (through the same error path as
-``trace``). Never imports Textual.
+:func:`tracer.diagnostics.diagnose_network` (with the forward function, so every parameter is
+checked against the whole loss, and a one-step probe of the optimizer) and prints the findings:
+as text, or with ``--json`` as a JSON list (docs/check.md documents its fields). Exits 0 when it
+found no problem (notes do not count), 1 when it found one, and 2 on bad input (through the same
+error path as ``trace``). Never imports Textual.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ def add_parser(commands: argparse._SubParsersAction, target_help: str) -> None:
     checker = add_command(
         commands, "check", "diagnose a network's gradients (exit 1 if it finds a problem)",
         "Trace TARGET once at its starting parameters and look for what goes wrong with its "
-        "gradients: NaN or infinite values and gradients, a backward that disagrees with finite "
-        "differences (per node and per parameter), vanishing or exploding gradients, dead ReLUs, "
+        "gradients: NaN or infinite values and gradients that reach the loss, weights gone NaN, "
+        "a backward that disagrees with finite differences (per node, and every parameter "
+        "against the whole loss), a loss summed over the batch, a parameter with one value per "
+        "example, an update that overshoots, vanishing or exploding gradients, dead ReLUs, "
         "saturated sigmoids and tanhs, parameters the loss does not depend on, and zero "
         "gradients. Exits 0 when it finds no problem, 1 when it finds one, 2 on bad input.",
         target_help)

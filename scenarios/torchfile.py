@@ -133,7 +133,7 @@ def _optimizer(namespace: dict[str, Any], params: dict[str, Any], lr: float,
                                 f"parameters or a module-level tensor with requires_grad=True). "
                                 f"Build it over those, e.g. torch.optim.Adam(model.parameters())",
                                 line)
-        return TorchOptimizer(choice)
+        return TorchOptimizer(choice, params)
     made = {"sgd": lambda ps: torch.optim.SGD(ps, lr=lr),
             "momentum": lambda ps: torch.optim.SGD(ps, lr=lr, momentum=0.9),
             "adam": lambda ps: torch.optim.Adam(ps, lr=lr)}
@@ -142,8 +142,9 @@ def _optimizer(namespace: dict[str, Any], params: dict[str, Any], lr: float,
                     f"the file's parameters, or one of 'sgd', 'momentum', 'adam', not "
                     f"{choice!r}", line)
     if not params:
-        return TorchOptimizer(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr))
-    return TorchOptimizer(made[choice.lower()](list(params.values())))
+        return TorchOptimizer(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr),
+                              params)
+    return TorchOptimizer(made[choice.lower()](list(params.values())), params)
 
 
 def _check_reach(trace: Trace, optimizer: Any, params: dict[str, Any], forward_line: int | None,

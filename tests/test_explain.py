@@ -175,3 +175,49 @@ def test_expression_names_the_inputs_of_a_node():
     trace = scalar_neuron()
     mul = trace.nodes[trace.find("net").inputs[0]]
     assert expression(trace, mul) == f"{mul.name} = w · x"
+
+
+# --- one view of an edge, one way to write a loss change -------------------------------------
+
+
+def test_edge_view_of_an_elementwise_a_structural_and_a_label_edge():
+    from tracer.edges import EdgeView
+
+    w = param([[0.5, -1.0], [2.0, 0.25]], name="W")
+    x = Tensor([1.0, 3.0], name="x")
+    h = (w @ x).tanh()
+    labels = Tensor([1.0], name="labels")
+    t = cross_entropy(h.reshape(1, 2), labels).backward()
+    tanh = t.backward_step(t.find("tanh_1").id)
+    edge = EdgeView(t, tanh, tanh.inputs[0])
+    z = np.array([0.5 - 3.0, 2.0 + 0.75])
+    assert edge.kind == "elementwise" and edge.jacobian is None
+    np.testing.assert_allclose(edge.factor, 1 - np.tanh(z) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(edge.product, tanh.upstream * (1 - np.tanh(z) ** 2), rtol=1e-12)
+    matmul = t.backward_step(t.find("matmul_1").id)
+    to_x = EdgeView(t, matmul, next(r for r in matmul.inputs if r.node == t.find("x").id))
+    assert to_x.kind == "structural" and to_x.local is None
+    np.testing.assert_array_equal(to_x.jacobian, w.data)  # ∂(Wx)/∂x = W
+    assert to_x.factor is None  # the upstream is a vector: no single row to write
+    ce = t.backward_step(t.root)
+    assert EdgeView(t, ce, ce.inputs[1]).kind == "label"
+
+
+def test_a_scalar_outputs_jacobian_is_written_as_one_row_in_the_inputs_shape():
+    from tracer.edges import EdgeView
+
+    v = param([1.0, -2.0, 4.0], name="v")
+    t = v.sum().backward()
+    step = t.backward_step(t.root)
+    edge = EdgeView(t, step, step.inputs[0])
+    assert edge.kind == "structural"
+    np.testing.assert_array_equal(edge.factor, [1.0, 1.0, 1.0])
+    assert edge.inline and edge.scalar
+
+
+def test_a_loss_change_is_written_one_way():
+    from tracer.explain import loss_change, loss_value
+
+    assert loss_change(0.29837110876, 0.2910279) == "loss 0.298371 → 0.291028"
+    assert loss_change(0.29837110876) == "loss 0.298371"
+    assert loss_value(12.5) == "12.5" and loss_value(2.0 / 3.0) == "0.666667"

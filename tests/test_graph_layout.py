@@ -6,18 +6,15 @@ Golden pictures live in tests/golden/layout/; run with GRADSTEP_UPDATE_GOLDEN=1 
 
 from __future__ import annotations
 
-import os
 from collections import deque
-from pathlib import Path
 
 import networkx as nx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.golden import check_golden
 from tui.graph_layout import Box, Layout, box_size, layout_graph
-
-GOLDEN = Path(__file__).parent / "golden" / "layout"
 
 # Arms of each line character: which sides of its cell the line leaves through. Written out
 # here again (not imported) so that the test checks the drawing independently.
@@ -121,13 +118,8 @@ GOLDEN_CASES = ["chain", "fork", "diamond", "long_edge", "mazur", "mazur_chips"]
 def test_golden(name):
     graph, labels, border = golden_case(name)
     layout = lay_out(graph, labels, border)
-    picture = layout.draw(labels) + "\n"
     check_layout(graph, layout, labels)
-    path = GOLDEN / f"{name}.txt"
-    if os.environ.get("GRADSTEP_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(picture, encoding="utf-8")
-    assert picture == path.read_text(encoding="utf-8")
+    check_golden("layout", name, layout.draw(labels))
 
 
 def check_layout(graph: nx.DiGraph, layout: Layout, labels=None) -> None:

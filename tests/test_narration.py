@@ -307,7 +307,7 @@ def test_a_zero_gradient_leaves_the_parameter_where_it_is():
 def test_the_outcome_says_whether_the_step_helped(lr, words):
     cycle = _cycle(lambda w: w * w, 1.0, SGD(lr))
     outcome = Outcome(cycle.loss, cycle.loss_after)
-    text = narrate(cycle, Moment("update", 1, outcome), prediction_after="now w² is small")
+    text = narrate(cycle, Moment("outcome", 0, outcome), prediction_after="now w² is small")
     assert f"from {number(cycle.loss, 6)} to {number(cycle.loss_after, 6)}" in text
     assert all(w in text for w in words) and "now w² is small" in text
 
@@ -368,3 +368,40 @@ def test_numbers_that_broke_down_are_called_so():
     *_, update, outcome = narrate_timeline(cycle)
     assert "broken down" in update and "inf" in update
     assert "broken down" in outcome and "unchanged" not in outcome
+
+
+# Matt Mazur, "A Step by Step Backpropagation Example" (2015): the article's printed values,
+# rounded by hand to the four significant digits a narration writes (six for the losses).
+MAZUR_SAYS = {
+    ("forward", "out_h1"): ["σ(0.3775) = 0.5933"],  # net_h1 0.3775, out_h1 0.593269992
+    ("forward", "out_o1"): ["= 0.7514"],  # 0.75136507
+    ("forward", "out_o2"): ["= 0.7729"],  # 0.772928465
+    ("forward", "E_total"): ["= 0.2984"],  # 0.298371109
+    # ∂E/∂out_o1 0.74136507, ∂out_o1/∂net_o1 0.186815602, ∂E/∂net_o1 0.138498562
+    ("backward", "out_o1"): ["∂L/∂out_o1 = 0.7414", "its slope here is 0.1868",
+                             "net_o1 gets 0.7414 × 0.1868 = 0.1385"],
+    ("backward", "w5·out_h1"): ["w5 gets 0.1385 × 0.5933 = 0.08217"],  # ∂E/∂w5 0.082167041
+    # ∂E_o2/∂out_h1 -0.019049119 + ∂E_o1/∂out_h1 0.055399425 = 0.036350306; slope 0.241300709
+    ("backward", "out_h1"): ["(-0.01905) + 0.0554 = 0.03635", "its slope here is 0.2413"],
+    ("backward", "w1·i1"): ["w1 gets 0.008771 × 0.05 = 0.0004386"],  # ∂E/∂w1 0.000438568
+    ("update", "w5"): ["from 0.4 to 0.3589"],  # w5+ 0.35891648
+    ("update", "w6"): ["from 0.45 to 0.4087"],  # w6+ 0.408666186
+    ("update", "w7"): ["from 0.5 to 0.5113"],  # w7+ 0.511301270
+    ("update", "w8"): ["from 0.55 to 0.5614"],  # w8+ 0.561370121
+    ("update", "w1"): ["from 0.15 to 0.1498"],  # w1+ 0.149780716
+    ("update", "w2"): ["from 0.2 to 0.1996"],  # w2+ 0.19956143
+    ("update", "w3"): ["from 0.25 to 0.2498"],  # w3+ 0.24975114
+    ("update", "w4"): ["from 0.3 to 0.2995"],  # w4+ 0.29950229
+    ("outcome", ""): ["from 0.298371 to 0.291028"],  # E_total 0.298371109, then 0.291027924
+}
+
+
+def test_the_mazur_narration_carries_the_articles_numbers():
+    cycle = load("mazur").cycle()
+    said = {}
+    for moment in cycle.timeline:
+        phase, _, name = title(cycle, moment).partition(" ")
+        said[phase, name] = narrate(cycle, moment)
+    for key, fragments in MAZUR_SAYS.items():
+        for fragment in fragments:
+            assert fragment in said[key], (key, fragment, said[key])

@@ -190,7 +190,8 @@ def test_cycle_timeline_is_forward_backward_updates_then_outcome():
     cycle = Network(forward, optimizer=SGD(0.3)).cycle()
     phases = [m.phase for m in cycle.timeline]
     n = len(cycle.trace.nodes)
-    assert phases == ["forward"] * n + ["backward"] * n + ["update"] * (len(cycle.updates) + 1)
+    assert phases == ["forward"] * n + ["backward"] * n + ["update"] * len(cycle.updates) + [
+        "outcome"]
     outcome = cycle.timeline[-1].record
     assert (outcome.loss_before, outcome.loss_after) == (cycle.loss, cycle.loss_after)
     assert outcome.change == pytest.approx(cycle.loss_after - cycle.loss)
@@ -248,3 +249,12 @@ def test_network_rejects_a_non_scalar_or_non_tensor_forward():
         Network(lambda: v * 2).cycle()
     with pytest.raises(NetworkError, match="Tensor"):
         Network(lambda: 1.0).cycle()
+
+
+def test_each_update_record_carries_its_parameters_node():
+    w = param([0.5, -0.5], name="w")
+    unused = param(1.0, name="unused")
+    x = Tensor([1.0, 2.0], name="x")
+    cycle = Network(lambda: (w * x).sum() ** 2, optimizer=SGD(0.1), params=[w, unused]).cycle()
+    nodes = {u.name: u.node for u in cycle.updates}
+    assert nodes == {"w": cycle.trace.find("w").id, "unused": None}

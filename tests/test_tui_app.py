@@ -5,11 +5,14 @@ from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, OptionList
 
 from scenarios import load
-from tests.screen_text import check_golden, svg_text
+from tests.golden import check_golden
+from tests.screen_text import blank_region, svg_text
 from tui.app import GradstepApp
-from tui.debugger_screen import DebuggerScreen, narration_text
+from tui.debugger_screen import DebuggerScreen
 from tui.graph_view import CHIPS, GraphView
 from tui.help_screen import HelpScreen
+from tui.inspector import Inspector
+from tui.narration_bar import narration_text
 from tui.picker_screen import PickerScreen
 
 
@@ -180,7 +183,7 @@ async def test_zoom_and_expand(mazur_app):
         graph = mazur_app.screen.query_one(GraphView)
         assert graph.zoom == CHIPS and graph.layout_.height < 60
         await press(pilot, "e", "z")
-        assert mazur_app.screen.full_arrays and graph.zoom != CHIPS
+        assert mazur_app.screen.query_one(Inspector).full and graph.zoom != CHIPS
 
 
 async def test_resizing_never_crashes(mazur_app):
@@ -200,7 +203,7 @@ async def test_inspector_shows_the_chain_rule_with_numbers(mazur_app):
         debugger = debugger_of(mazur_app)
         net_o1 = debugger.trace.find("net_o1").id
         debugger.goto(debugger.position_of("backward", debugger.trace.find("out_o1").id))
-        mazur_app.screen.refresh_view()
+        mazur_app.screen.moved()
         await settle(pilot)
         shown = mazur_app.screen.query_one("#inspector").plain
         assert "∂L/∂net_o1 = ∂L/∂out_o1 × ∂out_o1/∂net_o1 = 0.7414 × 0.1868 = 0.1385" in shown
@@ -217,7 +220,7 @@ async def test_a_step_repaints_its_panels_without_laying_the_screen_out(mazur_ap
         debugger = debugger_of(mazur_app)
         start, end = debugger.phase_bounds("backward")
         debugger.goto(start)
-        screen.refresh_view()
+        screen.moved()
         await settle(pilot)
         layouts = []
         screen.screen_layout_refresh_signal.subscribe(screen, layouts.append, immediate=True)
@@ -234,7 +237,7 @@ async def at_the_out_h1_fork(app, pilot) -> DebuggerScreen:
     await settle(pilot)
     debugger = debugger_of(app)
     debugger.goto(debugger.position_of("backward", debugger.trace.find("out_h1").id))
-    app.screen.refresh_view()
+    app.screen.moved()
     await settle(pilot)
     return app.screen
 
@@ -292,6 +295,7 @@ async def test_command_palette_goes_to_a_node_by_name(mazur_app):
 
 @pytest.mark.parametrize("moment", ["start", "backward-fork", "after-update"])
 async def test_main_screen_snapshots(mazur_app, moment):
+    mazur_app.animation_level = "none"  # the tabs' underline would be caught mid-slide
     async with mazur_app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         debugger = debugger_of(mazur_app)
@@ -299,9 +303,16 @@ async def test_main_screen_snapshots(mazur_app, moment):
             debugger.goto(debugger.position_of("backward", debugger.trace.find("out_h1").id))
         elif moment == "after-update":
             debugger.apply_update()
-        mazur_app.screen.refresh_view()
+        mazur_app.screen.moved()
         await settle(pilot)
-        check_golden(f"mazur-{moment}", screen_text(mazur_app))
+        await pilot.wait_for_scheduled_animations()  # the tabs' underline moving to Parameters
+        # The narration bar's sentences have tests of their own (tests/test_narration.py):
+        # here it must show the narration of the moment, and the rest of the screen its golden.
+        bar = mazur_app.screen.query_one("#narration")
+        assert bar.plain == narration_text(debugger)
+        x, y, width, height = bar.region
+        check_golden("screens", f"mazur-{moment}", blank_region(
+            screen_text(mazur_app), x, y, width, height, "[narration: tests/test_narration.py]"))
 
 
 async def test_on_a_tiny_terminal_the_narration_bar_does_not_grow_over_the_graph(mazur_app):

@@ -9,15 +9,14 @@ GRADSTEP_UPDATE_GOLDEN=1 to rewrite them (then look at every changed file before
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from pathlib import Path
 
 import networkx as nx
 import pytest
 
 from benchmarks.tui_steps import generated
 from scenarios import load
+from tests.golden import check_golden
 from tests.test_tui_app import palette_entries, settle
 from tracer import Tensor, mse, param, trace
 from tui.app import GradstepApp
@@ -26,11 +25,9 @@ from tui.graph_layout import box_size, layout_graph
 from tui.graph_view import GraphView
 from tui.groups import (
     collapse_graph,
-    done_count,
     explicit_group,
     find_groups,
     group_box,
-    group_status,
     is_group_box,
 )
 from tui.minimap import Minimap
@@ -39,18 +36,6 @@ from tui.node_commands import NodeCommands
 from tui.state import Debugger
 from tui.step_list import StepList
 from tui.views import FULL, GraphState, group_label
-
-GOLDEN = Path(__file__).parent / "golden" / "big"
-
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / f"{name}.txt"
-    if os.environ.get("GRADSTEP_UPDATE_GOLDEN") == "1" or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n", encoding="utf-8")
-        if os.environ.get("GRADSTEP_UPDATE_GOLDEN") != "1":
-            raise AssertionError(f"golden file {path} was missing: written, check it by eye")
-    assert text + "\n" == path.read_text(encoding="utf-8"), f"picture differs from {path}"
 
 
 def names(tr, members) -> set[str]:
@@ -139,17 +124,6 @@ def test_collapsing_draws_a_group_as_one_box_with_its_edges():
         [group_box(0), group_box(1), *(tr.find(n).id for n in ("X", "y", "loss"))], key=str)
 
 
-def test_progress_and_status_of_a_group():
-    members = (3, 4, 7, 9)
-    assert done_count(members, "forward", 5, 12) == 2  # 3 and 4 done, 5 is the current step
-    assert group_status(members, "forward", 7, 12, 7) == ("current", 2)
-    assert group_status(members, "forward", 10, 12, 10) == ("done", 4)
-    # backward goes down the ids: step k is node n - 1 - k
-    assert done_count(members, "backward", 3, 12) == 1  # nodes 11, 10, 9 done; 8 is current
-    assert group_status(members, "backward", 0, 12, 11) == ("pending", 0)
-    assert group_status(members, "update", 0, 12, None) == ("done", 4)
-
-
 def test_big_graphs_open_collapsed_and_groups_toggle():
     debugger = Debugger(generated(120))
     small, big = GraphState(threshold=10_000), GraphState(threshold=50)
@@ -183,7 +157,7 @@ def test_collapsed_picture_golden():
     layout = state.layout(debugger, FULL)
     labels = {box: ([f"▸ {layout.view.group(box).name}"] if is_group_box(box)
                     else [tr.nodes[box].name]) for box in layout.boxes}
-    check_golden("xor_collapsed", layout.draw(labels))
+    check_golden("big", "xor_collapsed", layout.draw(labels))
 
 
 # --- the neighbourhood (pure) ------------------------------------------------------------------
@@ -451,7 +425,7 @@ async def test_parameter_table_follows_jumps_and_updates_on_a_big_network():
         assert table.render_line(0).text.startswith(" param ")  # wider than the panel: cut
         start, _ = debugger.phase_bounds("update")
         debugger.goto(start + 120)
-        app.screen.refresh_view()
+        app.screen.moved()
         await pilot.pause()
         assert table.highlighted == 120
         top, height = int(table.scroll_y), table.scrollable_content_region.height

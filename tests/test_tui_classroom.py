@@ -74,7 +74,7 @@ async def test_quiz_asks_before_revealing_and_grades_the_answer():
         debugger = debugger_of(app)
         out_o1 = debugger.trace.find("out_o1").id
         debugger.goto(debugger.position_of("backward", out_o1))
-        app.screen.refresh_view()
+        app.screen.moved()
         await settle(pilot)
         shown = app.screen.query_one("#inspector").plain
         assert "0.7414 × 0.1868 = ?" in shown and "0.1385" not in shown

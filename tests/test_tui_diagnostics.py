@@ -1,12 +1,16 @@
 """Diagnostics in the app: badges on the graph, the panel, conditional breakpoints."""
 
+import numpy as np
+import pytest
 from textual.widgets import OptionList
 
 from scenarios import load
 from tests.test_tui_app import debugger_of, press, settle
 from tests.test_tui_classroom import answer_prompt
+from tracer import explain
 from tui.app import GradstepApp
 from tui.graph_view import GraphView
+from tui.inspector import inspector_lines
 from tui.views import node_label
 
 
@@ -49,7 +53,7 @@ async def test_a_healthy_network_has_no_badges_and_says_so():
         debugger = debugger_of(app)
         assert not [f for f in debugger.findings if f.is_problem]
         assert all(debugger.badge(n.id) is None for n in debugger.trace.nodes)
-        assert "No problems found" in str(app.screen.query_one("#finding-message").content)
+        assert "No problems found" in str(app.screen.query_one("#verdict").content)
 
 
 async def test_conditional_breakpoint_stops_at_the_first_nonfinite_value():
@@ -88,7 +92,56 @@ async def test_graph_box_shows_the_badge():
         debugger = debugger_of(app)
         dead = next(f for f in debugger.findings if f.kind == "dead-relu")
         debugger.selected = dead.node
-        app.screen.refresh_view(moved=False)
+        app.screen.moved()
         await pilot.pause()
         graph = app.screen.query_one(GraphView)
         assert graph._labels.get(dead.node)[0].startswith("⚠ ")
+
+
+async def test_d_opens_the_diagnostics_tab_and_the_palette_has_it():
+    app = GradstepApp(load("dead-relu"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_app(pilot)
+        assert app.screen.query_one("#tabs").active != "diagnostics-tab"
+        await press(pilot, "d")
+        assert app.screen.query_one("#tabs").active == "diagnostics-tab"
+        assert app.focused is app.screen.query_one("#findings", OptionList)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Diagnostics" in titles
+
+
+async def test_the_parameter_check_runs_at_open_and_the_inspector_shows_both_numbers():
+    app = GradstepApp(load("buggy-custom-op"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_app(pilot)
+        debugger = debugger_of(app)
+        kinds = {f.kind for f in debugger.findings}
+        assert {"gradcheck-node", "gradcheck-param"} <= kinds  # cheap: run at open
+        node = next(f for f in debugger.findings if f.kind == "gradcheck-node")
+        app.screen._move(lambda d: d.go_to_finding(node))
+        await pilot.pause()
+        lines = [line.text for line in inspector_lines(debugger)]
+        worst = tuple(node.details["element"])  # 12 elements: the worst one, with its index
+        analytic = np.asarray(node.details["analytic"])[worst]
+        numeric = np.asarray(node.details["numeric"])[worst]
+        at = f"[{worst[0]}, {worst[1]}]"
+        assert "gradient check fails (z1)" in lines
+        assert f"backward: {explain.number(analytic)} at {at}" in lines
+        assert f"finite differences of the op: {explain.number(numeric)}" in lines
+        assert analytic == pytest.approx(1.5 * numeric, rel=1e-6)  # the scenario's bug
+
+
+async def test_an_expensive_parameter_check_is_offered_with_its_cost(monkeypatch):
+    import tui.state
+    from tracer.diagnostics import Thresholds
+
+    monkeypatch.setattr(tui.state, "THRESHOLDS", Thresholds(param_check_at_open=0.0))
+    app = GradstepApp(load("buggy-custom-op"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_app(pilot)
+        debugger = debugger_of(app)
+        assert "gradcheck-param" not in {f.kind for f in debugger.findings}
+        note = next(f for f in debugger.findings if f.kind == "unchecked")
+        assert "it takes about" in note.message and "ctrl+p" in note.message
+        verdict_text = str(app.screen.query_one("#verdict").content)
+        assert "Not checked: the parameters' gradients against the whole loss" in verdict_text

@@ -19,7 +19,8 @@ def test_starts_at_the_first_forward_step(mazur):
 def test_timeline_is_forward_then_backward_then_update(mazur):
     n = len(mazur.trace.nodes)
     phases = [m.phase for m in mazur.timeline]
-    assert phases == ["forward"] * n + ["backward"] * n + ["update"] * (len(phases) - 2 * n)
+    assert phases == ["forward"] * n + ["backward"] * n + ["update"] * (len(phases) - 2 * n - 1) + [
+        "outcome"]
     assert len(mazur.cycle.updates) == 8  # w1..w8; the biases are constants
 
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from .edges import EdgeView
 from .record import BackwardStep, InputGrad, Node, Trace
+from .sizes import LOSS_DIGITS, SHORT, SMALL
 
 Array = np.ndarray
-
-SMALL = 16  # arrays with at most this many elements are shown in full
 
 
 def number(x: float, digits: int = 4) -> str:
@@ -44,7 +44,7 @@ def short(a: Array, digits: int = 4) -> str:
     a = np.asarray(a)
     if a.size == 1:
         return number(a.item(), digits)
-    if a.size <= 6:
+    if a.size <= SHORT:
         return "[" + ", ".join(number(v, digits) for v in a.ravel()) + "]"
     return f"{'×'.join(map(str, a.shape))} |·|={number(np.linalg.norm(a), 3)}"
 
@@ -89,11 +89,6 @@ def formula(trace: Trace, step: BackwardStep, record: InputGrad) -> str:
     return op.formulas[record.position] if op else ""
 
 
-def _inline(*arrays: Array) -> bool:
-    """Whether arrays are small enough to write inside a one-line equation."""
-    return all(a.size <= 4 and a.ndim <= 1 for a in arrays)
-
-
 def chain_rule(trace: Trace, step: BackwardStep, record: InputGrad, digits: int = 4) -> str:
     """One line of the chain rule, with its numbers where they fit on the line.
 
@@ -103,20 +98,19 @@ def chain_rule(trace: Trace, step: BackwardStep, record: InputGrad, digits: int 
     """
     lhs = grad_name(trace, record.node)
     up, loc = grad_name(trace, step.node), local_name(trace, step.node, record.node)
-    if not record.differentiable:
+    edge = EdgeView(trace, step, record)
+    if edge.kind == "label":
         return f"{trace.nodes[record.node].name} gets no gradient (it is a label, not a value)"
-    scalar = step.upstream.size == 1 and (record.local is None or record.local.size == 1)
-    times = " × " if scalar else " ⊙ "
-    if record.local is None:  # structural op: a vector-Jacobian product
+    times = " × " if edge.scalar else " ⊙ "
+    if edge.kind == "structural":  # a vector-Jacobian product
         text = f"{lhs} = {up} · {loc}"
-        if _inline(step.upstream, record.contribution):
+        if edge.inline:
             text += f" = {short(record.contribution, digits)}"
     else:
-        product = record.unreduced if record.reduced_axes else record.contribution
         text = f"{lhs} = {up}{times}{loc}"
-        if _inline(step.upstream, record.local, product):
+        if edge.inline:
             text += (f" = {short(step.upstream, digits)}{times}{short(record.local, digits)}"
-                     f" = {short(product, digits)}")
+                     f" = {short(edge.product, digits)}")
     if record.reduced_axes:
         axes = ", ".join(map(str, record.reduced_axes))
         text += (f", summed over axis {axes} back to shape {trace.nodes[record.node].shape}"
@@ -202,14 +196,15 @@ def backward_lines(trace: Trace, step: BackwardStep, full: bool = False) -> list
                           "formula"))
         lines.append(Line("  " + chain_rule(trace, step, record), "equation"))
         local = local_name(trace, step.node, record.node)
-        if record.local is not None and record.local.size > 1:
+        edge = EdgeView(trace, step, record)
+        if edge.kind == "elementwise" and record.local.size > 1:
             if np.all(record.local == record.local.flat[0]):
                 lines.append(Line(f"  local {local} = {number(record.local.flat[0])} everywhere",
                                   "value"))
             else:
                 lines += _array_block(f"  local {local} =", record.local, full)
-        elif record.local is None and record.differentiable:
-            jac = trace.jacobian(step, record.position)
+        elif edge.kind == "structural":
+            jac = edge.jacobian
             if jac is not None and jac.size > 1 and (full or jac.size <= SMALL):
                 lines += _array_block(f"  Jacobian {local} =", jac, full)
         if record.reduced_axes:
@@ -234,13 +229,30 @@ def update_lines(record: Any, optimizer_formula: str, full: bool = False) -> lis
     return lines
 
 
+def loss_value(value: float) -> str:
+    """A loss value, with :data:`tracer.sizes.LOSS_DIGITS` significant digits."""
+    return number(value, LOSS_DIGITS)
+
+
+def loss_change(before: float, after: float | None = None) -> str:
+    """How a loss change is written everywhere: ``loss 0.298371 → 0.291028``; ``loss
+    0.298371`` while the loss after is not known (``after`` is ``None``)."""
+    text = f"loss {loss_value(before)}"
+    return text if after is None else f"{text} → {loss_value(after)}"
+
+
+def loss_trail(values: list[float], digits: int = 4) -> str:
+    """A run of losses across iterations, compactly: ``0.2984 → 0.291 → 0.2838``."""
+    return " → ".join(number(v, digits) for v in values)
+
+
 def outcome_lines(loss_before: float, loss_after: float) -> list[Line]:
     """The loss before the update and after it, from a re-run forward pass."""
     change = loss_after - loss_before
     verdict = "lower" if change < 0 else ("higher: the step overshot" if change > 0
                                           else "unchanged")
     return [Line("after the update", "heading"),
-            Line(f"loss {number(loss_before, 6)} → {number(loss_after, 6)}  "
+            Line(f"{loss_change(loss_before, loss_after)}  "
                  f"({'+' if change > 0 else ''}{number(change, 3)}, {verdict})", "equation")]
 
 

@@ -125,3 +125,86 @@ def check_node(trace: Trace, node: int, eps: float = EPS,
             checks.append(Check(name, node, record.contribution, frozen(numeric),
                                 relative_error(record.contribution, numeric), tolerance))
     return checks
+
+
+# --- the error model: how far central differences may be off, from the magnitudes involved -----
+
+ROUNDING = float(np.finfo(np.float64).eps)
+# A step of ε^(1/3) (about 6e-6) relative to the value balances the truncation error of central
+# differences (∝ h²) against the rounding error of the forward (∝ ε/h).
+STEP = ROUNDING ** (1 / 3)
+# Rounding errors allowed per unit of magnitude: each value of a forward pass rounds by up to ε
+# of itself, and a sum of n terms by up to about log2(n)·ε of the sum of their sizes.
+NOISE = 16
+# Step sizes tried, as fractions of the usual one, where a probe leaves a function's domain (ln
+# of 2e-6 moved by 6e-6; a probability of 0.9999999 past 1).
+SHRINKS = (1.0, 1 / 64, 1 / 4096)
+
+
+def steps_for(x: Array) -> Array:
+    """A step per element of ``x``: :data:`STEP` times its size, at least :data:`STEP` (0 where
+    ``x`` is not finite, so it is never moved)."""
+    scale = np.maximum(1.0, np.abs(np.where(np.isfinite(x), x, 0.0)))
+    return np.where(np.isfinite(x), STEP * scale, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Differences:
+    """Central differences at two step sizes, ``h`` and ``h/2``, of a function along a direction.
+
+    ``up`` and ``down`` hold f(+step) and f(−step) for each step size; ``sizes`` how big the
+    terms that made each of them were (their rounding is :data:`NOISE` × ε × that); ``middle``
+    f(0), for the one-sided differences at a kink. Arrays are elementwise (one function per
+    element) or 0-d.
+    """
+
+    steps: tuple[Array, Array]
+    up: tuple[Array, Array]
+    down: tuple[Array, Array]
+    sizes: tuple[Array, Array]
+    middle: Array
+
+    @property
+    def numeric(self) -> Array:
+        """The derivative by central differences at the larger step."""
+        return (self.up[0] - self.down[0]) / (2 * self.steps[0])
+
+    def excess(self, analytic: Array, tolerance: float, spread: Array | float = 0.0) -> Array:
+        """How far ``analytic`` is from the differences, in units of what they may be off by:
+        above 1 only where it disagrees at both step sizes beyond rounding (from the sizes),
+        truncation (from how the two differ, when they nearly agree) and ``tolerance`` relative
+        to the larger of ``|analytic|``, ``|numeric|`` and ``spread``; NaN where a difference is
+        not finite. Where the one-sided differences settle as the step halves, a value between
+        them is within (a kink, as ReLU's at 0, has a slope on each side)."""
+        d = [(u - w) / (2 * h) for u, w, h in zip(self.up, self.down, self.steps, strict=True)]
+        ahead = [(u - self.middle) / h for u, h in zip(self.up, self.steps, strict=True)]
+        behind = [(self.middle - w) / h for w, h in zip(self.down, self.steps, strict=True)]
+        rounding = [NOISE * ROUNDING * s / h for s, h in zip(self.sizes, self.steps, strict=True)]
+        # Halving the step shrinks a truncation error fourfold (a one-sided one twofold), so
+        # how far the two agree estimates it; but only while they agree to within a tenth:
+        # differences that move more are not converging (a forward that changes between calls),
+        # and excuse nothing.
+        truncation = _settled(d[0], d[1], rounding[0])
+        settled = (np.isfinite(_settled(ahead[0], ahead[1], rounding[0]))
+                   & np.isfinite(_settled(behind[0], behind[1], rounding[0])))
+        worst = None
+        for k in range(2):
+            scale = np.maximum(np.maximum(np.abs(analytic), np.abs(d[k])), spread)
+            bound = (tolerance * scale + rounding[k]
+                     + (4 / 3 if k == 0 else 1 / 3) * np.nan_to_num(truncation, nan=0.0))
+            outside = np.maximum(np.maximum(np.minimum(ahead[k], behind[k]) - analytic,
+                                            analytic - np.maximum(ahead[k], behind[k])), 0.0)
+            off = np.where(settled, outside, np.abs(analytic - d[k]))
+            ratio = np.where(bound > 0, off / np.where(bound > 0, bound, 1.0),
+                             np.where(off > 0, np.inf, 0.0))
+            worst = ratio if worst is None else np.minimum(worst, ratio)
+        return np.where(np.isfinite(d[0]) & np.isfinite(d[1]) & np.isfinite(analytic), worst,
+                        np.nan)
+
+
+def _settled(first: Array, second: Array, rounding: Array) -> Array:
+    """|first − second| where the two agree to within a tenth of their size (or rounding),
+    NaN where they do not."""
+    apart = np.abs(first - second)
+    close = apart <= 0.1 * np.maximum(np.abs(first), np.abs(second)) + 2 * rounding
+    return np.where(close, apart, np.nan)

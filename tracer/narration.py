@@ -28,15 +28,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .explain import describe, grad_name, number, short, signed
+from .edges import EdgeView
+from .explain import describe, grad_name, loss_value, number, short, signed
 from .network import Cycle, Moment, Outcome
 from .optim import UpdateRecord
 from .record import BackwardStep, ForwardStep, InputGrad, Node, Trace
+from .sizes import INLINE, SHORT
 
 Array = np.ndarray
-
-INLINE = 4  # arrays with at most this many elements are written inside an equation
-SHORT = 6  # arrays with at most this many elements are written out in a sentence
 
 
 def narrate(source: Cycle | Trace, moment: Moment, *, prediction: str | None = None,
@@ -295,26 +294,13 @@ def _arrival(trace: Trace, step: BackwardStep, prediction: str | None) -> str:
     return f"{text}, so {_wants(node.name, g, is_prediction)}{story}"
 
 
-def _local(trace: Trace, step: BackwardStep, record: InputGrad) -> Array | None:
-    """∂out/∂input to write in ``upstream × local``: the elementwise factor, or for a scalar
-    output the Jacobian's single row in the input's shape; ``None`` where neither fits."""
-    if record.local is not None:
-        return record.local
-    if step.upstream.size == 1:
-        jacobian = trace.jacobian(step, record.position)
-        if jacobian is not None:
-            return jacobian.reshape(trace.nodes[record.node].shape)
-    return None
-
-
 def _sends(trace: Trace, step: BackwardStep, record: InputGrad) -> str:
     """What one input receives: ``w5 gets 0.1385 × 0.5933 = 0.08217``, plus its role."""
     x = trace.nodes[record.node]
     if not record.differentiable:
         return f"{x.name} gets no gradient (it is a label, not a value)"
-    g, c = step.upstream, record.contribution
-    local = _local(trace, step, record)
-    product = record.unreduced if record.reduced_axes else c
+    edge = EdgeView(trace, step, record)
+    g, c, local, product = edge.upstream, edge.contribution, edge.factor, edge.product
     inline = local is not None and max(g.size, local.size, product.size) <= INLINE
     if inline:
         times = " × " if g.size == 1 or local.size == 1 else " ⊙ "
@@ -397,7 +383,7 @@ def _update(record: UpdateRecord, optimizer: str) -> str:
 def _outcome(record: Outcome, prediction_after: str | None) -> str:
     before, after, change = record.loss_before, record.loss_after, record.change
     text = (f"After the update the forward pass ran again: the loss went from "
-            f"{number(before, 6)} to {number(after, 6)}")
+            f"{loss_value(before)} to {loss_value(after)}")
     if not np.isfinite(change):
         text += ": the numbers have broken down (NaN or infinity)."
     elif change < 0:

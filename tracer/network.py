@@ -8,8 +8,10 @@ then re-run the forward pass for the loss after. The TUI, the CLI and tests all 
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -18,33 +20,13 @@ from .arrays import constant
 from .optim import SGD, Optimizer, UpdateRecord
 from .record import Trace, trace
 from .tensor import Tensor, quiet
+from .timeline import PHASES, STATES, STEP_PHASES, Moment, NodeState, Outcome
 
-PHASES = ("forward", "backward", "update")
+__all__ = ["PHASES", "Cycle", "Moment", "Network", "NetworkError", "NodeState", "Outcome"]
 
 
 class NetworkError(ValueError):
     """The network's forward function gave something that cannot be backpropagated."""
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The end of a cycle: the loss before the update and after it (from a re-run forward)."""
-
-    loss_before: float
-    loss_after: float
-
-    @property
-    def change(self) -> float:
-        return self.loss_after - self.loss_before
-
-
-@dataclass(frozen=True, slots=True)
-class Moment:
-    """One position of the debugger's cursor: a phase and that phase's record."""
-
-    phase: str
-    index: int  # position within the phase
-    record: Any  # ForwardStep, BackwardStep, UpdateRecord or Outcome
 
 
 # The Python objects of one node's or one input edge's records (tuples, small arrays' headers,
@@ -90,12 +72,92 @@ class Cycle:
 
     @property
     def timeline(self) -> tuple[Moment, ...]:
-        """Forward steps, then backward steps, then one step per update and the outcome."""
+        """Forward steps, then backward steps, then one step per update, then the outcome."""
         moments = [Moment("forward", k, s) for k, s in enumerate(self.trace.forward)]
         moments += [Moment("backward", k, s) for k, s in enumerate(self.trace.backward)]
         moments += [Moment("update", k, u) for k, u in enumerate(self.updates)]
-        moments.append(Moment("update", len(self.updates), Outcome(self.loss, self.loss_after)))
+        moments.append(Moment("outcome", 0, Outcome(self.loss, self.loss_after)))
         return tuple(moments)
+
+    def status(self, node: int, moment: Moment) -> NodeState:
+        """How ``node`` looks at ``moment``: pending, current or done, and whether its value and
+        its gradient are known yet (after the backward pass, every gradient the pass computed).
+
+        A node with no step in a phase (no backward step: nothing to send back) counts as done
+        in it, with no gradient known.
+        """
+        phase = moment.phase
+        trace = self.trace
+        if phase not in STEP_PHASES:
+            return STATES["done", True, trace.step_of(node) is not None]
+        turn = trace.step_of(node, phase)
+        if turn is None:
+            return STATES["done", True, False]
+        reached = turn <= moment.index
+        status = "current" if turn == moment.index else "done" if reached else "pending"
+        if phase == "forward":
+            return STATES[status, reached, False]
+        return STATES[status, True, reached]
+
+    def done_count(self, members: Sequence[int], moment: Moment) -> int:
+        """How many of the nodes ``members`` have had their step by ``moment`` (its own step
+        excluded; a node with no step in the phase counts as done); all of them after the
+        backward pass."""
+        if moment.phase not in STEP_PHASES:
+            return len(members)
+        return bisect_left(self._member_steps(members, moment.phase), moment.index)
+
+    def group_status(self, members: Sequence[int], moment: Moment) -> tuple[str, int]:
+        """The status of the nodes ``members`` (sorted ids) seen as one box, and how many are
+        done: current while any of them is the current step's node, done once all are."""
+        done = self.done_count(members, moment)
+        node = moment.node
+        if node is not None and members:
+            k = bisect_left(members, node)
+            if k < len(members) and members[k] == node:
+                return "current", done
+        return ("done" if done == len(members) else "pending"), done
+
+    @cached_property
+    def _steps_of_groups(self) -> dict[tuple[int, str], tuple[Sequence[int], list[int]]]:
+        return {}
+
+    def _member_steps(self, members: Sequence[int], phase: str) -> list[int]:
+        """The sorted step indices of ``members`` in ``phase``, -1 for a member with no step
+        there (cached per member list: a repaint asks for every group box it draws)."""
+        key = (id(members), phase)
+        cached = self._steps_of_groups.get(key)
+        if cached is None or cached[0] is not members:
+            steps = (self.trace.step_of(m, phase) for m in members)
+            cached = (members, sorted(-1 if s is None else s for s in steps))
+            self._steps_of_groups[key] = cached
+        return cached[1]
+
+    def updates_done(self, moment: Moment) -> int:
+        """How many parameter updates have been applied at ``moment`` (the current one
+        included): none before the update phase, all of them at the outcome."""
+        if moment.phase == "update":
+            return moment.index + 1
+        return len(self.updates) if moment.phase == "outcome" else 0
+
+    def done_before(self, moment: Moment) -> tuple[int | None, int | None]:
+        """The nodes done at ``moment`` as id bounds ``(below, above)``: every node with an id
+        below ``below`` is done (the forward pass runs up the ids), and every node with an id
+        above ``above`` (the backward pass runs down them); ``None`` where there is no bound."""
+        phase, n = moment.phase, len(self.trace.nodes)
+        if phase == "forward":
+            return self.trace.node_of(moment.index, phase), None
+        if phase == "backward":
+            return None, self.trace.node_of(moment.index, phase)
+        return n, None
+
+    def position_of(self, phase: str, node: int) -> int | None:
+        """Timeline position of ``node``'s step in ``phase`` (``"forward"`` or ``"backward"``),
+        ``None`` if it has no step there."""
+        step = self.trace.step_of(node, phase)
+        if step is None:
+            return None
+        return step + (len(self.trace.forward) if phase == "backward" else 0)
 
 
 def leaf_changes(recorded: Trace, values: Mapping[str, Any] | None,
@@ -182,11 +244,13 @@ class Network:
         recorded = self.trace()
         in_graph = {id(recorded.tensors[n.id]) for n in recorded.params}
         pairs = [(n.name, recorded.tensors[n.id]) for n in recorded.params]
+        nodes: list[int | None] = [n.id for n in recorded.params]
         for k, p in enumerate(p for p in self.params if id(p) not in in_graph):
             p.grad = constant(0.0, p.shape)  # the loss does not depend on it
             pairs.append((p.name or f"param_unused_{k + 1}", p))
+            nodes.append(None)
         state = self.optimizer.snapshot()
-        updates = self.optimizer.step(pairs)
+        updates = self.optimizer.step(pairs, nodes)
         self.iteration += 1
         return Cycle(self.iteration, recorded, updates, self.loss(), self.optimizer.describe(),
                      state)

@@ -19,11 +19,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 Array = np.ndarray
+
+
+class NonFinite(NamedTuple):
+    """Why an op gives NaN or ±inf for finite inputs: ``cause``, a key diagnostics keys its
+    advice by (``log-of-zero``, ``log-of-negative``, ``exp-overflow``, ``division-by-zero``);
+    the ``input`` whose value to quote; and a ``note`` said after it."""
+
+    cause: str
+    input: int = 0
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,16 @@ class Op:
     probability_input
         A loss whose first input is a probability, with a gradient 1/(p(1−p)) that cancels a
         sigmoid's flat slope (so a saturated sigmoid feeding it is not a problem).
+    probability_output
+        An activation whose output is a probability (sigmoid): a loss on it is better computed
+        from its input, the score.
+    nonfinite
+        Elementwise ops that can give NaN or ±inf from finite inputs: ``nonfinite(*x, **attrs)``
+        with one input element each says why (a :class:`NonFinite`), or ``None`` when these
+        inputs are not the op's problem (an overflow, say).
+    scaled_by_other
+        A product of two inputs (mul, matmul): the gradient one input gets is scaled by the
+        other input, so an all-zero other input sends it none.
     """
 
     name: str
@@ -74,6 +94,9 @@ class Op:
     peak_slope: float | None = None
     can_die: bool = False
     probability_input: bool = False
+    probability_output: bool = False
+    nonfinite: Callable[..., NonFinite | None] | None = None
+    scaled_by_other: bool = False
 
     @property
     def elementwise(self) -> bool:
@@ -139,18 +162,30 @@ MUL = register(Op(
     "mul", lambda a, b: a * b,
     ("∂(a·b)/∂a = b", "∂(a·b)/∂b = a"),
     "{out} multiplies {a} by {b}; each input's slope is the other input",
-    local=lambda a, b, out: (b, a), symbol="{a} · {b}"))
+    local=lambda a, b, out: (b, a), symbol="{a} · {b}", scaled_by_other=True))
 
 DIV = register(Op(
     "div", lambda a, b: a / b,
     ("∂(a/b)/∂a = 1/b", "∂(a/b)/∂b = −a/b²"),
     "{out} divides {a} by {b}",
-    local=lambda a, b, out: (1.0 / b, -out / b), symbol="{a} / {b}"))
+    local=lambda a, b, out: (1.0 / b, -out / b), symbol="{a} / {b}",
+    nonfinite=lambda a, b: NonFinite("division-by-zero", 1) if b == 0 else None))
+
+
+def _pow_nonfinite(x: float, p: float) -> NonFinite | None:
+    if x == 0 and p < 0:
+        return NonFinite("division-by-zero", note=": 0 to a negative power")
+    if x < 0 and p != int(p):
+        return NonFinite("log-of-negative", note=": a negative number to a fractional power")
+    return None
+
+
 
 POW = _unary(
     "pow", lambda x, p: x ** p,
     lambda x, out, p: (p * x ** (p - 1) if p != 0 else np.zeros_like(x),),  # x⁰: 0, not 0·0⁻¹
-    "∂(xᵖ)/∂x = p·xᵖ⁻¹", "{out} raises {x} to a fixed power", "{x}^{p:g}")
+    "∂(xᵖ)/∂x = p·xᵖ⁻¹", "{out} raises {x} to a fixed power", "{x}^{p:g}",
+    nonfinite=_pow_nonfinite)
 
 NEG = _unary("neg", lambda x: -x, lambda x, out: (-1.0,),
              "∂(−x)/∂x = −1", "{out} flips the sign of {x}", "−{x}")
@@ -177,15 +212,18 @@ TANH = _unary("tanh", np.tanh, lambda x, out: (1.0 - out * out,),
 SIGMOID = _unary("sigmoid", _sigmoid, lambda x, out: (out * (1.0 - out),),
                  "∂σ(x)/∂x = σ(x)·(1 − σ(x))",
                  "{out} squashes {x} into (0, 1); the slope is at most 0.25, at x = 0",
-                 "σ({x})", role="activation", peak_slope=0.25)
+                 "σ({x})", role="activation", peak_slope=0.25, probability_output=True)
 
 EXP = _unary("exp", np.exp, lambda x, out: (out,), "∂eˣ/∂x = eˣ",
              "{out} is e to the power {x}; its slope is its own value", "exp({x})",
-             role="elementwise")
+             role="elementwise",
+             nonfinite=lambda x: NonFinite("exp-overflow", note=", past 709.8") if x > 0 else None)
 
 LOG = _unary("log", np.log, lambda x, out: (1.0 / x,), "∂ln(x)/∂x = 1/x",
              "{out} is the natural log of {x}; small inputs get steep slopes", "ln({x})",
-             role="elementwise")
+             role="elementwise",
+             nonfinite=lambda x: (None if x > 0 else
+                                  NonFinite("log-of-zero" if x == 0 else "log-of-negative")))
 
 # --- structural ops ---------------------------------------------------------------------------
 
@@ -207,7 +245,7 @@ MATMUL = register(Op(
     "matmul", _matmul,
     ("∂(A@B)/∂A: ∂L/∂A = ∂L/∂out @ Bᵀ", "∂(A@B)/∂B: ∂L/∂B = Aᵀ @ ∂L/∂out"),
     "{out} is the matrix product of {a} and {b}: each output is a weighted sum of inputs",
-    vjp=_matmul_vjp, symbol="{a} @ {b}", role="linear"))
+    vjp=_matmul_vjp, symbol="{a} @ {b}", role="linear", scaled_by_other=True))
 
 TRANSPOSE = register(Op(
     "transpose", lambda x: x.T, ("∂(xᵀ)/∂x: the gradient is transposed back",),

@@ -8,7 +8,7 @@ keep showing the values they saw.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -21,8 +21,9 @@ Array = np.ndarray
 
 class UpdateRecord(NamedTuple):
     """One parameter's update: ``after = before + change``; ``state`` is the optimizer's memory
-    for it after the step (momentum's velocity, Adam's moments). Immutable, like the trace's
-    records."""
+    for it after the step (momentum's velocity, Adam's moments); ``node`` is the parameter's
+    node in the cycle's trace (``None`` for a parameter the loss does not reach). Immutable,
+    like the trace's records."""
 
     name: str
     before: Array
@@ -30,6 +31,14 @@ class UpdateRecord(NamedTuple):
     change: Array
     after: Array
     state: Mapping[str, Array]
+    node: int | None = None
+
+
+def make_update_record(*, name: str, before: Array, grad: Array, change: Array, after: Array,
+                       state: Mapping[str, Array], node: int | None = None) -> UpdateRecord:
+    """An :class:`UpdateRecord` from its named fields (made with ``tuple.__new__``, as the
+    trace's records are: see :mod:`tracer.record`)."""
+    return tuple.__new__(UpdateRecord, (name, before, grad, change, after, state, node))
 
 
 class Optimizer:
@@ -43,11 +52,16 @@ class Optimizer:
         self._state: dict[int, dict[str, Array]] = {}
         self.iteration = 0
 
-    def step(self, params: Iterable[tuple[str, Tensor]]) -> tuple[UpdateRecord, ...]:
-        """Update every ``(name, tensor)`` whose kind is ``"param"``; skip the rest."""
+    def step(self, params: Iterable[tuple[str, Tensor]],
+             nodes: Sequence[int | None] | None = None) -> tuple[UpdateRecord, ...]:
+        """Update every ``(name, tensor)`` whose kind is ``"param"``; skip the rest.
+
+        ``nodes``, if given, are the parameters' node ids in the trace (one per pair, ``None``
+        for one outside it); each record carries its own.
+        """
         self.iteration += 1
         records = []
-        for name, p in params:
+        for k, (name, p) in enumerate(params):
             if p.kind != "param":
                 continue  # inputs and constants are never trained
             grad = constant(0.0, p.shape) if p.grad is None else shared(p.grad)
@@ -57,7 +71,9 @@ class Optimizer:
                 before = shared(p._data)
                 after = p._data = frozen(before + change)  # copied if asked for .data
             memory = {k: frozen(v) for k, v in state.items()} if state else {}
-            records.append(UpdateRecord(name, before, grad, change, after, memory))
+            records.append(make_update_record(
+                name=name, before=before, grad=grad, change=change, after=after, state=memory,
+                node=None if nodes is None else nodes[k]))
         return tuple(records)
 
     def _change(self, grad: Array, state: dict[str, Array]) -> Array:

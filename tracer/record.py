@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from operator import attrgetter
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import networkx as nx
@@ -18,12 +19,10 @@ import numpy as np
 
 from .arrays import constant, frozen, shared
 from .ops import Op, sum_to_shape
+from .sizes import JACOBIAN_LIMIT
 from .tensor import GraphError, Tensor, quiet
 
 Array = np.ndarray
-
-# Explicit Jacobians are shown only while they stay this small (output size × input size).
-JACOBIAN_LIMIT = 64
 
 
 # Records are NamedTuples: immutable like frozen dataclasses, and several times cheaper to make,
@@ -149,8 +148,33 @@ class Trace:
         op = self.tensors[node].op
         return None if op is None else op.role
 
+    @cached_property
+    def _steps(self) -> dict[str, tuple[int | None, ...]]:
+        """Each phase's step index of every node (``None`` where a node has no step there)."""
+        steps: dict[str, tuple[int | None, ...]] = {}
+        for phase, records in (("forward", self.forward), ("backward", self.backward)):
+            of: list[int | None] = [None] * len(self.nodes)
+            for step in records:
+                of[step.node] = step.index
+            steps[phase] = tuple(of)
+        return steps
+
+    def step_of(self, node: int, phase: str = "backward") -> int | None:
+        """The index of ``node``'s step in ``phase`` (``"forward"`` or ``"backward"``), or
+        ``None`` if it has no step there.
+
+        The backward pass visits the nodes in reverse topological order; which node each step
+        is for is read from the steps themselves, never worked out from the node ids.
+        """
+        return self._steps[phase][node]
+
+    def node_of(self, step: int, phase: str = "backward") -> int:
+        """The node of step ``step`` of ``phase`` (``"forward"`` or ``"backward"``)."""
+        return (self.forward if phase == "forward" else self.backward)[step].node
+
     def backward_step(self, node: int) -> BackwardStep:
-        return self.backward[len(self.nodes) - 1 - node]
+        """``node``'s step in the backward pass."""
+        return self.backward[self._steps["backward"][node]]
 
     def jacobian(self, step: BackwardStep, position: int) -> Array | None:
         """∂out/∂input as a matrix (output elements × input elements), or ``None`` if too big.
@@ -295,9 +319,32 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
     return grads
 
 
-# Records are made with tuple.__new__ rather than through their classes: a NamedTuple's own
-# __new__ is a Python function, and a trace makes a few records per node.
-_record = tuple.__new__
+# Records are made through these keyword helpers, which build the tuple with tuple.__new__: a
+# NamedTuple's own __new__ is a slower Python function (it checks and reorders its arguments),
+# and a trace makes a few records per node.
+_new = tuple.__new__
+_NO_ATTRS: Mapping[str, Any] = MappingProxyType({})  # shared by the nodes of ops without any
+
+
+def make_node(*, id: int, name: str, op: str, kind: str, inputs: tuple[int, ...], value: Array,
+              grad: Array, attrs: Mapping[str, Any]) -> Node:
+    """A :class:`Node` record from its named fields."""
+    return _new(Node, (id, name, op, kind, inputs, value, grad, attrs))
+
+
+def make_input_grad(*, node: int, position: int, local: Array | None, contribution: Array,
+                    unreduced: Array | None, reduced_axes: tuple[int, ...], grad_before: Array,
+                    grad_after: Array, differentiable: bool = True) -> InputGrad:
+    """An :class:`InputGrad` record from its named fields."""
+    return _new(InputGrad, (node, position, local, contribution, unreduced, reduced_axes,
+                            grad_before, grad_after, differentiable))
+
+
+def make_backward_step(*, index: int, node: int, upstream: Array,
+                       terms: tuple[tuple[int, Array], ...], inputs: tuple[InputGrad, ...]
+                       ) -> BackwardStep:
+    """A :class:`BackwardStep` record from its named fields."""
+    return _new(BackwardStep, (index, node, upstream, terms, inputs))
 
 
 def sent(grads: list[Array | None], terms: list[list[tuple[int, Array]]], node: int, j: int,
@@ -316,8 +363,9 @@ def sent(grads: list[Array | None], terms: list[list[tuple[int, Array]]], node: 
         after = frozen(before + c)
     grads[j] = after
     terms[j].append((node, c))
-    return _record(InputGrad, (j, position, local, c, unreduced, axes, before, after,
-                               differentiable))
+    return make_input_grad(node=j, position=position, local=local, contribution=c,
+                           unreduced=unreduced, reduced_axes=axes, grad_before=before,
+                           grad_after=after, differentiable=differentiable)
 
 
 def trace(root: Tensor) -> Trace:
@@ -356,23 +404,24 @@ def trace(root: Tensor) -> Trace:
             if g is None:  # only reachable through non-differentiable inputs (labels)
                 g = grads[i] = constant(0.0, values[i].shape)
             if t._op is None:  # a leaf: its gradient is all there is to record
-                backward.append(_record(BackwardStep, (n - 1 - i, i, g, tuple(terms[i]), ())))
+                backward.append(make_backward_step(index=len(backward), node=i, upstream=g,
+                                                   terms=tuple(terms[i]), inputs=()))
                 continue
             ids = inputs[i]
             results = _input_grads(t, t._args, values[i], g)
             records = [sent(grads, terms, i, ids[pos], pos, c, local, unreduced, axes,
                             values[ids[pos]].shape)
                        for pos, (c, local, unreduced, axes) in enumerate(results)]
-            backward.append(_record(BackwardStep, (n - 1 - i, i, g, tuple(terms[i]),
-                                                   tuple(records))))
+            backward.append(make_backward_step(index=len(backward), node=i, upstream=g,
+                                               terms=tuple(terms[i]), inputs=tuple(records)))
 
     names = _names(order)
     nodes = []
     for i, t in enumerate(order):
         t.grad = grads[i]
         op = t._op
-        nodes.append(_record(Node, (
-            i, names[i], op.name if op is not None else t.kind,
-            "loss" if i == n - 1 and op is not None else t.kind, inputs[i], values[i],
-            grads[i], dict(t._attrs))))
+        nodes.append(make_node(
+            id=i, name=names[i], op=op.name if op is not None else t.kind,
+            kind="loss" if i == n - 1 and op is not None else t.kind, inputs=inputs[i],
+            value=values[i], grad=grads[i], attrs=dict(t._attrs) if t._attrs else _NO_ATTRS))
     return Trace(tuple(nodes), tuple(backward), tuple(order), n - 1)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import explain, narration
+from .edges import EdgeView
 from .network import Cycle, Network
 from .record import BackwardStep, InputGrad, Trace
 
@@ -212,17 +213,19 @@ def _backward_lines(trace: Trace) -> list[str]:
             lines.append(f"{fork}  ← it fed {len(step.terms)} places, so the gradients add")
         for record in step.inputs:
             line = explain.chain_rule(trace, step, record)
-            value = explain.short(record.contribution)
-            # Arrays too big to write inside the equation: give the result after it.
-            lines.append(line if record.contribution.size == 1 or line.endswith(value)
-                         else f"{line}  → {value}")
+            # Where the equation could not end with the result (too big to write inside it,
+            # or summed over broadcast axes after it), give the result after it.
+            edge = EdgeView(trace, step, record)
+            ends_with_result = edge.inline and not record.reduced_axes
+            lines.append(line if record.contribution.size == 1 or ends_with_result
+                         else f"{line}  → {explain.short(record.contribution)}")
     return lines
 
 
 def _training_rows(losses: Sequence[float]) -> list[tuple[str, str]]:
     every = max(1, math.ceil((len(losses) - 1) / TRAINING_ROWS))
     shown = sorted({*range(0, len(losses), every), len(losses) - 1})
-    return [(str(k), explain.number(losses[k], 6)) for k in shown]
+    return [(str(k), explain.loss_value(losses[k])) for k in shown]
 
 
 def handout(report: Report) -> list[Block]:
@@ -240,7 +243,7 @@ def handout(report: Report) -> list[Block]:
                                               else "")))
     blocks += [Block("heading", f"Forward pass ({len(trace.nodes)} nodes)"),
                Block("lines", lines=tuple(_forward_lines(trace)))]
-    summary = f"Loss: {explain.number(cycle.loss, 6)}."
+    summary = f"Loss: {explain.loss_value(cycle.loss)}."
     if report.prediction:
         summary += f" Prediction: {report.prediction}."
     blocks.append(Block("paragraph", summary))
@@ -267,7 +270,7 @@ def handout(report: Report) -> list[Block]:
         blocks.append(Block("heading", f"Training: {len(report.losses) - 1} iterations"))
         blocks.append(Block("table", header=("iteration", "loss before it"),
                             rows=tuple(_training_rows(report.losses))))
-        final = f"Final loss {explain.number(report.losses[-1], 6)}."
+        final = f"Final loss {explain.loss_value(report.losses[-1])}."
         if report.final_prediction:
             final += f" Prediction: {report.final_prediction}."
         blocks.append(Block("paragraph", final))

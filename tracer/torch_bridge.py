@@ -32,7 +32,7 @@ import copy
 import inspect
 import string
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -568,8 +568,9 @@ class TorchOptimizer(Optimizer):
     """A ``torch.optim.Optimizer`` seen as gradstep's: its steps become update records (the
     parameter before and after, its gradient, and the optimizer's state for it after)."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer):
+    def __init__(self, optimizer: torch.optim.Optimizer, params: Mapping[str, torch.Tensor]):
         self.torch = optimizer
+        self.params = params  # the file's parameters by name
         self.name = type(optimizer).__name__.lower()
         momentum = optimizer.defaults.get("momentum", 0)
         self.formula = (Momentum.formula if self.name == "sgd" and momentum else
@@ -611,6 +612,27 @@ class TorchOptimizer(Optimizer):
             self.torch.load_state_dict(copy.deepcopy(state))
             for group, lr in zip(self.torch.param_groups, lrs, strict=True):
                 group["lr"] = lr
+
+    def step(self, params: Iterable[tuple[str, Tensor]]) -> tuple[UpdateRecord, ...]:
+        """gradstep's :meth:`~tracer.optim.Optimizer.step` on parameters' leaves (with their
+        ``.grad`` set), as the diagnostics' one-step probe asks: the torch optimizer steps from
+        the leaves' values and gradients, the leaves take the new values, and the torch
+        parameters are put back as they were."""
+        pairs = [(name, leaf, self.params[name]) for name, leaf in params]
+        kept = [(p, p.data, p.grad) for _, _, p in pairs]
+        try:
+            for _, leaf, p in pairs:
+                p.data = torch.tensor(np.array(leaf._data), dtype=p.dtype)
+                p.grad = (None if leaf.grad is None else
+                          torch.tensor(np.array(leaf.grad), dtype=p.dtype))
+            records = self.step_torch([(name, p, leaf._data) for name, leaf, p in pairs])
+        finally:
+            for p, data, grad in kept:
+                p.grad = None
+                p.data, p.grad = data, grad
+        for (_, leaf, _), record in zip(pairs, records, strict=True):
+            leaf._data = record.after
+        return records
 
     def step_torch(self, params: Sequence[tuple[str, torch.Tensor, Array]]
                    ) -> tuple[UpdateRecord, ...]:
@@ -700,8 +722,17 @@ class TorchModel:
                                  "not compute the loss under torch.no_grad()", self.forward_line)
 
     def loss(self) -> float:
-        with torch.no_grad():
-            loss = self.forward()
+        """The loss at the values the parameters' leaves hold (the parameters' own, except
+        while a check or a probe moves the leaves)."""
+        kept = [(p, p.data) for p in self.params.values()]
+        try:
+            with torch.no_grad():
+                for name, p in self.params.items():
+                    p.data = torch.from_numpy(np.array(self.shells[name]._data)).to(p.dtype)
+                loss = self.forward()
+        finally:
+            for p, data in kept:
+                p.data = data
         self._check_loss_value(loss)
         return float(loss.item())
 
@@ -736,6 +767,7 @@ class TorchModel:
         finally:
             torch.set_default_dtype(default)
             for t, data in saved:
+                t.grad = None  # a float64 gradient, from the copy
                 t.data = data
 
     def sync(self) -> None:

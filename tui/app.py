@@ -95,6 +95,8 @@ class GradstepApp(App):
                                     lambda name=name: screen.action_break_on(name))
             yield SystemCommand("Clear conditional breakpoints", "c and C stop only at nodes",
                                 screen.action_clear_conditions)
+            yield SystemCommand("Diagnostics", "What check found, and where: the Diagnostics tab "
+                                "(d)", screen.action_diagnostics)
             yield SystemCommand("Diagnose this graph", "non-finite values, vanishing and "
                                 "exploding gradients, dead units, per-node gradient checks",
                                 lambda: screen.run_diagnosis(asked=True))

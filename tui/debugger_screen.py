@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import Footer, LoadingIndicator, OptionList, Static, TabbedContent, TabPane
+from textual.widgets import Footer, LoadingIndicator, Static, TabbedContent, TabPane
 
-from tracer import Network, explain
-from tracer.diagnostics import (
-    Condition,
-    break_on_dead_unit,
-    break_on_gradcheck_failure,
-    break_on_gradient_above,
-    break_on_nonfinite,
-)
-from tracer.narration import narrate
+from tracer import Network
 
+from .classroom import ClassroomActions
+from .diagnosis_actions import DiagnosisActions
 from .diagnostics_panel import DiagnosticsPanel
 from .find_screen import FindScreen
 from .graph_layout import Layout
@@ -28,13 +21,14 @@ from .graph_view import CHIPS, FULL, GraphView, compute_layout
 from .help_screen import HelpScreen
 from .inspector import Inspector
 from .iteration_list import IterationList
+from .narration_bar import NarrationBar
 from .node_commands import NodeCommands
+from .panel import DebuggerPanel
 from .params_panel import ParamsPanel
-from .prompt_screen import PromptScreen
-from .repaint import TextPanel
 from .state import Debugger
 from .status_bar import StatusBar
 from .step_list import StepList
+from .training_actions import TrainingActions
 from .training_panel import TrainingPanel
 
 # The legend names the graph's component classes, so it shows exactly the colours in use.
@@ -43,60 +37,14 @@ LEGEND = (("current", "graph--current"), ("done", "graph--done"), ("pending", "g
           ("── flow now", "graph--edge-active"), ("● breakpoint", "graph--breakpoint"))
 
 
-AUTO_DIAGNOSE_LIMIT = 1500  # nodes; bigger graphs are diagnosed when asked (command palette)
+class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen):
+    """Step through one network's forward pass, backward pass and update.
 
-CONDITIONS = {"nonfinite": break_on_nonfinite, "gradcheck": break_on_gradcheck_failure,
-              "dead": break_on_dead_unit}
-
-
-def narration_text(debugger: Debugger) -> str:
-    """The narration bar: the current step in plain English (kept back while a quiz asks)."""
-    question = debugger.question
-    if question is not None:  # the narration would give the answer away: ask instead
-        asked = " ".join(line.text for line in question.lines if line.role in ("heading",
-                                                                              "equation"))
-        return f"Quiz: {asked}  (a: answer, n: reveal)"
-    before, after = debugger.predictions()
-    return narrate(debugger.cycle, debugger.moment, prediction=before, prediction_after=after)
-
-
-class NarrationBar(TextPanel, can_focus=False):
-    """:func:`narration_text` above the graph.
-
-    Its height comes from tui/debugger_screen.tcss, so a new step repaints the bar alone. A
-    narration that needs more lines makes it grow, by at most ``MAX_GROWTH`` lines and to at
-    most a quarter of the terminal's height (beyond that it scrolls), and it stays that tall
-    until the terminal is resized or presenter mode is toggled: the screen is laid out again
-    only the first time a longer narration appears, and on any terminal of ordinary size no
-    narration is cut off for someone who cannot scroll it (the bar never takes focus).
+    The screen routes events and nothing else: a key or a panel's message changes the
+    :class:`~tui.state.Debugger`, then :meth:`moved` (the cursor, selection or breakpoints
+    changed) or :meth:`cycle_changed` (another cycle is viewed) lets every
+    :class:`~tui.panel.DebuggerPanel` redraw itself from it.
     """
-
-    MAX_GROWTH = 4
-    _fitted_for: tuple | None = None  # (screen size, presenter mode) the growth is for
-    _base = 0  # the stylesheet's height, outer
-
-    def fit(self, lines: int) -> None:
-        if not self.outer_size.height:
-            return  # not laid out yet
-        key = (self.screen.size, self.screen.has_class("-present"))
-        if key != self._fitted_for:
-            self._fitted_for = key
-            if self.styles.min_height is not None:
-                self.styles.min_height = None
-                self.call_after_refresh(self._wrap)  # again, at the stylesheet's height
-                return
-        if self.styles.min_height is None:
-            self._base = self.outer_size.height
-        chrome = self.outer_size.height - self.scrollable_content_region.height
-        # at most MAX_GROWTH lines more, and never past a quarter of a small terminal
-        limit = max(self._base, min(self._base + self.MAX_GROWTH, self.screen.size.height // 4))
-        target = min(lines + chrome, limit)
-        if target > self.outer_size.height:
-            self.styles.min_height = target
-
-
-class DebuggerScreen(Screen):
-    """Step through one network's forward pass, backward pass and update."""
 
     CSS_PATH = "debugger_screen.tcss"
     COMMANDS = {NodeCommands}  # "Go to node: NAME" in the command palette
@@ -136,11 +84,10 @@ class DebuggerScreen(Screen):
         Binding("right_square_bracket", "iteration(1)", "Next iteration", show=False),
         Binding("s", "screenshot", "Save an SVG screenshot", show=False),
         Binding("o", "open", "Open…", show=False),
+        Binding("d", "diagnostics", "Diagnostics", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
     ]
-
-    PACE_LIMITS = (0.05, 5.0)  # seconds per step for autoplay
 
     # The debugger's own word on which actions make sense now; the footer greys out the rest.
     _AVAILABLE = {
@@ -162,13 +109,11 @@ class DebuggerScreen(Screen):
         self.network = network
         self.quiz = quiz
         self.set_class(present, "-present")
-        self.pace = 1.0
-        self.player: Timer | None = None
         self.debugger: Debugger | None = None
         self.layouts: dict[str, Layout] = {}
         self.zoom = FULL
-        self.full_arrays = False
         self._available: tuple[bool, ...] = ()
+        self._panels: list[DebuggerPanel] = []
 
     def compose(self) -> ComposeResult:
         yield StatusBar(" gradstep │ tracing…", id="status")
@@ -221,95 +166,37 @@ class DebuggerScreen(Screen):
         for label, component in LEGEND:
             legend.append(f" {label} ", graph.get_component_rich_style(component))
         self.query_one("#legend", Static).update(legend)
-        self.query_one(StepList).show(debugger)
-        self.query_one(TrainingPanel).show(debugger)
         self.query_one(GraphView).focus()
-        self.refresh_view(moved=False)
-        self.run_diagnosis()
-
-    def run_diagnosis(self, whole_network: bool = False, asked: bool = False) -> None:
-        """Diagnose the viewed cycle in a worker. On a big graph the checks hold Python's GIL
-        long enough to make the UI stutter, so there it waits to be asked (palette)."""
-        if self.debugger is None:
-            return
-        if len(self.debugger.trace.nodes) > AUTO_DIAGNOSE_LIMIT and not (asked or whole_network):
-            self.query_one(DiagnosticsPanel).waiting(len(self.debugger.trace.nodes))
-            return
-        self.diagnose_in_background(whole_network)
-
-    @work(thread=True, exclusive=True, group="diagnose")
-    def diagnose_in_background(self, whole_network: bool = False) -> None:
-        """Diagnose the viewed cycle off the UI thread (the per-node gradient checks take a
-        moment on a big graph); ``whole_network`` adds the finite-difference check of every
-        parameter, which re-runs the network and so is asked for from the command palette."""
-        debugger = self.debugger
-        try:
-            debugger.diagnose(whole_network)
-        except Exception as exc:  # the user's network code may raise anything
-            self.app.call_from_thread(self.app.show_error, str(exc))
-            return
-        self.app.call_from_thread(self.diagnosed, whole_network)
-
-    def diagnosed(self, whole_network: bool = False) -> None:
-        debugger = self.debugger
-        self.query_one(DiagnosticsPanel).show(debugger)
-        problems = [f for f in debugger.findings if f.is_problem]
-        tab = self.query_one(TabbedContent).get_tab("diagnostics-tab")
-        tab.label = f"Diagnostics ({len(problems)})" if problems else "Diagnostics"
-        self.query_one(GraphView).update_state()  # badges
-        if problems:
-            self.notify(f"{len(problems)} problem(s) found: {problems[0].summary}",
-                        title="diagnostics", severity="warning", markup=False)
-        elif whole_network:
-            self.notify("every parameter's gradient matches finite differences",
-                        title="gradient check", markup=False)
-
-    def action_break_on(self, name: str) -> None:
-        """Add a conditional breakpoint (see tracer.diagnostics); ``gradient`` asks for a
-        threshold first."""
-        if self.debugger is None:
-            return
-        if name == "gradient":
-            self.app.push_screen(PromptScreen("Stop where |gradient| is above…",
-                                              "a positive number", "10"), self._gradient_above)
-            return
-        self._add_condition(CONDITIONS[name]())
-
-    def _gradient_above(self, text: str | None) -> None:
-        try:
-            threshold = float(text or "")
-        except ValueError:
-            return
-        if threshold > 0:
-            self._add_condition(break_on_gradient_above(threshold))
-
-    def _add_condition(self, condition: Condition) -> None:
-        self.debugger.conditions.append(condition)
-        self.notify(f"c now also stops at {condition.label}", markup=False)
-
-    def action_clear_conditions(self) -> None:
-        if self.debugger is not None:
-            self.debugger.conditions.clear()
-            self.notify("conditional breakpoints cleared")
+        self._panels = [w for w in self.walk_children() if isinstance(w, DebuggerPanel)]
+        self.cycle_changed()
 
     def failed(self, exc: Exception) -> None:
         self.query_one("#loading").display = False
         self.query_one(StatusBar).update(f" gradstep │ could not run {self.network.name}")
         self.app.show_error(str(exc))
 
-    # --- keeping every panel in step -----------------------------------------------------------
+    # --- keeping every panel in step: the one refresh path -------------------------------------
 
-    def refresh_view(self, moved: bool = True) -> None:
+    def cycle_changed(self) -> None:
+        """Another cycle is viewed: every panel shows it, and it is diagnosed."""
         debugger = self.debugger
-        self.query_one(StatusBar).show(debugger)
-        # A fixed height: new text repaints the bar alone (tui/repaint.py).
-        self.query_one(NarrationBar).show_text(narration_text(debugger))
-        self.query_one(GraphView).update_state()
-        self.query_one(Inspector).show(debugger, self.full_arrays)
-        self.query_one(ParamsPanel).show(debugger)
-        if moved:
-            self.query_one(StepList).moved()
-        if debugger.phase == "update":
+        for panel in self._panels:
+            panel.cycle_changed(debugger)
+        self._moved_on()
+        self.run_diagnosis()
+
+    def moved(self) -> None:
+        """The cursor, the selection or the breakpoints changed: every panel follows."""
+        debugger = self.debugger
+        for panel in self._panels:
+            panel.moved(debugger)
+        self._moved_on()
+
+    def _moved_on(self) -> None:
+        """What the screen itself shows of the moment: the parameters tab during the update,
+        and which keys apply (the footer)."""
+        debugger = self.debugger
+        if debugger.moment.stretch == "update":
             self.query_one(TabbedContent).active = "params-tab"
         # Re-rendering the footer is the costliest part of a step: do it only when a key's
         # availability actually changed.
@@ -327,7 +214,7 @@ class DebuggerScreen(Screen):
     def _move(self, change) -> None:
         if self.debugger is not None:
             change(self.debugger)
-            self.refresh_view()
+            self.moved()
 
     # --- actions -------------------------------------------------------------------------------
 
@@ -361,7 +248,7 @@ class DebuggerScreen(Screen):
             is_set = self.debugger.toggle_breakpoint()
             name = self.debugger.trace.nodes[self.debugger.selected].name
             self.notify(f"breakpoint {'set on' if is_set else 'removed from'} {name}")
-            self.refresh_view(moved=False)
+            self.moved()
 
     def action_select(self, direction: str) -> None:
         if self.debugger is None:
@@ -372,14 +259,15 @@ class DebuggerScreen(Screen):
 
     def select(self, node: int) -> None:
         self.debugger.selected = node
-        self.refresh_view(moved=False)
+        self.moved()
 
     def action_jump(self) -> None:
         """Move the cursor to the selected node's step in the current phase."""
         debugger = self.debugger
-        if debugger is not None and debugger.phase != "update":
-            node = debugger.selected
-            self._move(lambda d: d.goto(d.position_of(d.phase, node)))
+        if debugger is not None and debugger.current_node is not None:
+            position = debugger.position_of(debugger.phase, debugger.selected)
+            if position is not None:
+                self._move(lambda d: d.goto(position))
 
     def action_find(self) -> None:
         if self.debugger is not None:
@@ -416,142 +304,10 @@ class DebuggerScreen(Screen):
         self._graph_says(GraphView.toggle_minimap)
 
     def action_expand(self) -> None:
-        self.full_arrays = not self.full_arrays
+        inspector = self.query_one(Inspector)
+        inspector.full = not inspector.full
         if self.debugger is not None:
-            self.query_one(Inspector).show(self.debugger, self.full_arrays)
-
-    # --- classroom: autoplay, presenter mode, quiz, what-ifs, training ---------------------------
-
-    def action_autoplay(self) -> None:
-        if self.player is not None:
-            self.stop_autoplay()
-        elif self.debugger is not None and not self.debugger.stepper.at_end:
-            self.player = self.set_interval(self.pace, self.autoplay_tick)
-            self.notify(f"autoplay: a step every {self.pace:g} s (+/- to change, p to pause)")
-
-    def stop_autoplay(self) -> None:
-        if self.player is not None:
-            self.player.stop()
-            self.player = None
-
-    def autoplay_tick(self) -> None:
-        """One autoplay step; pause at a breakpoint and at the end of each phase."""
-        debugger = self.debugger
-        if debugger is None or debugger.stepper.at_end:
-            self.stop_autoplay()
-            return
-        phase = debugger.phase
-        self._move(lambda d: d.next_in_quiz())
-        end_of_phase = debugger.position == debugger.phase_bounds(phase)[1]
-        if end_of_phase or debugger.current_node in debugger.breakpoints or debugger.hidden:
-            self.stop_autoplay()
-
-    def action_pace(self, factor: float) -> None:
-        low, high = self.PACE_LIMITS
-        self.pace = min(max(self.pace * factor, low), high)
-        if self.player is not None:
-            self.stop_autoplay()
-            self.action_autoplay()
-        else:
-            self.notify(f"autoplay pace: a step every {self.pace:g} s")
-
-    def action_present(self) -> None:
-        self.toggle_class("-present")
-
-    def action_quiz(self) -> None:
-        self.quiz = not self.quiz
-        if self.debugger is not None:
-            self.debugger.quiz = self.quiz
-            self.refresh_view(moved=False)
-        self.notify("quiz mode " + ("on: each gradient is asked before it is shown"
-                                    if self.quiz else "off"))
-
-    def action_answer(self) -> None:
-        question = self.debugger.question if self.debugger else None
-        if question is None or question.answer is None:
-            return
-
-        def graded(text: str | None) -> None:
-            if text is not None and text.strip():
-                right, message = explain.grade(text, question.answer)
-                self.notify(message, severity="information" if right else "warning")
-                self._move(lambda d: d.reveal())
-
-        self.app.push_screen(PromptScreen("Your answer", "a number; checked to 1%"), graded)
-
-    def action_what_if(self) -> None:
-        debugger = self.debugger
-        if debugger is None or not debugger.latest:
-            return
-        node = debugger.trace.nodes[debugger.selected]
-        if node.inputs:
-            value = f"lr = {debugger.network.optimizer.lr:g}"
-        else:
-            value = f"{node.name} = {explain.literal(node.value)}"
-        self.app.push_screen(PromptScreen(
-            "What if…", "NAME = VALUE for a parameter or input (arrays as [..]), or lr = VALUE; "
-            "the passes re-run from this iteration's start", value), self._what_if)
-
-    def _what_if(self, text: str | None) -> None:
-        if not text:
-            return
-        try:
-            name, value = explain.parse_assignment(text)
-            values, lr = ({}, value) if name == "lr" else ({name: value}, None)
-            before = self.debugger.what_if(values, lr)
-        except (KeyError, ValueError, TypeError) as exc:
-            self.notify(str(exc).strip("'\""), title="what-if", severity="error", markup=False)
-            return
-        except Exception as exc:  # the user's network code may raise anything
-            self.app.show_error(str(exc))
-            return
-        self.query_one(StepList).show(self.debugger)
-        self.query_one(TrainingPanel).show(self.debugger)
-        self.refresh_view(moved=False)
-        self.run_diagnosis()
-        after = self.debugger.cycle.loss
-        self.notify(f"{text}: loss {explain.number(before, 6)} → {explain.number(after, 6)}",
-                    title="what-if", markup=False)
-
-    def action_train(self) -> None:
-        if self.debugger is not None:
-            self.app.push_screen(PromptScreen("Train how many iterations?", "1 to 10000", "50"),
-                                 self._train)
-
-    def _train(self, text: str | None) -> None:
-        try:
-            iterations = int(text or "")
-        except ValueError:
-            return
-        if 1 <= iterations <= 10_000:
-            self.run_training(iterations)
-
-    @work(thread=True, exclusive=True, group="prepare")
-    def run_training(self, iterations: int) -> None:
-        try:
-            self.debugger.train(iterations)
-        except Exception as exc:  # the user's network code may raise anything
-            self.app.call_from_thread(self.app.show_error, str(exc))
-        self.app.call_from_thread(self.iterations_changed)
-
-    def iterations_changed(self) -> None:
-        self.query_one(StepList).show(self.debugger)
-        self.query_one(TrainingPanel).show(self.debugger)
-        self.query_one(TabbedContent).active = "training-tab"
-        self.refresh_view(moved=False)
-        self.run_diagnosis()
-
-    def action_iteration(self, delta: int) -> None:
-        if self.debugger is not None:
-            self.view_iteration(self.debugger.viewing + delta)
-
-    def view_iteration(self, index: int) -> None:
-        try:
-            self.debugger.view(index)
-        except ValueError as exc:  # its records were let go
-            self.notify(str(exc), markup=False, severity="warning")
-            return
-        self.iterations_changed()
+            inspector.moved(self.debugger)
 
     def action_screenshot(self) -> None:
         path = self.app.save_screenshot()
@@ -563,20 +319,22 @@ class DebuggerScreen(Screen):
     def action_open(self) -> None:
         self.app.open_picker()
 
-    # --- events from the widgets ---------------------------------------------------------------
+    # --- messages from the panels -------------------------------------------------------------
 
-    def on_graph_view_node_clicked(self, message: GraphView.NodeClicked) -> None:
+    @on(GraphView.NodeClicked)
+    def _node_clicked(self, message: GraphView.NodeClicked) -> None:
         self.select(message.node)
 
-    def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
-        if message.option_list.id == "findings":
-            finding = self.debugger.findings[message.option_index]
-            self._move(lambda d: d.go_to_finding(finding))
-            self.query_one(GraphView).follow(self.debugger.selected)
+    @on(DiagnosticsPanel.FindingChosen)
+    def _finding_chosen(self, message: DiagnosticsPanel.FindingChosen) -> None:
+        self._move(lambda d: d.go_to_finding(message.finding))
+        self.query_one(GraphView).follow(self.debugger.selected)
 
-    def on_iteration_list_chosen(self, message: IterationList.Chosen) -> None:
+    @on(IterationList.Chosen)
+    def _iteration_chosen(self, message: IterationList.Chosen) -> None:
         self.view_iteration(message.index)
 
-    def on_step_list_chosen(self, message: StepList.Chosen) -> None:
+    @on(StepList.Chosen)
+    def _step_chosen(self, message: StepList.Chosen) -> None:
         self._move(lambda d: d.goto(message.index))
         self.query_one(GraphView).focus()

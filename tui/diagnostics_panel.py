@@ -5,7 +5,11 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import OptionList, Static
+
+from tracer import Finding
+from tracer.diagnostics import verdict
 
 from .state import Debugger
 
@@ -21,9 +25,18 @@ def finding_prompt(finding) -> Text:
 
 
 class DiagnosticsPanel(Vertical):
-    """The findings as a list (Enter goes to one) and the highlighted one's full message."""
+    """The verdict, the findings as a list (Enter goes to one) and the highlighted one's full
+    message."""
+
+    class FindingChosen(Message):
+        """The user chose ``finding`` (enter or a click on it in the list)."""
+
+        def __init__(self, finding: Finding) -> None:
+            super().__init__()
+            self.finding = finding
 
     def compose(self) -> ComposeResult:
+        yield Static(id="verdict", markup=False)
         yield OptionList(id="findings")
         yield Static(id="finding-message", markup=False)
 
@@ -32,17 +45,15 @@ class DiagnosticsPanel(Vertical):
         findings = debugger.findings
         options = self.query_one(OptionList)
         options.set_options(finding_prompt(f) for f in findings)
-        message = self.query_one("#finding-message", Static)
-        if not findings:
-            message.update("No problems found: values and gradients are finite, gradients flow "
-                           "to every parameter, and every op's backward matches finite "
-                           "differences.")
-        else:
+        self.query_one("#verdict", Static).update(verdict(findings))
+        self.query_one("#finding-message", Static).update("")
+        if findings:
             options.highlighted = 0
 
     def waiting(self, nodes: int) -> None:
         """A big graph is diagnosed only when asked: say how."""
         self.query_one(OptionList).clear_options()
+        self.query_one("#verdict", Static).update("Not diagnosed yet.")
         self.query_one("#finding-message", Static).update(
             f"This graph has {nodes} nodes, so its diagnosis (a few seconds) runs when asked: "
             f"ctrl+p, then \"Diagnose this graph\".")
@@ -51,3 +62,9 @@ class DiagnosticsPanel(Vertical):
         findings = self.debugger.findings
         if event.option_index < len(findings):
             self.query_one("#finding-message", Static).update(findings[event.option_index].message)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        findings = self.debugger.findings
+        if event.option_index < len(findings):
+            self.post_message(self.FindingChosen(findings[event.option_index]))

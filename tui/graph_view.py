@@ -9,6 +9,8 @@ current node. A minimap in the bottom-right corner shows the whole picture and t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.segment import Segment
 from rich.style import Style
 from textual import work
@@ -18,9 +20,13 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tracer.record import Trace
+from tracer.timeline import STEP_PHASES
+
 from .graph_layout import Layout
 from .groups import Group, is_group_box
 from .minimap import Minimap
+from .panel import DebuggerPanel
 from .state import Debugger
 from .views import (
     CHIPS,
@@ -43,6 +49,27 @@ MINIMAP_AUTO = 6  # the minimap shows itself when the picture is this many windo
 MINIMAP_MAX = (32, 9)  # its largest size in cells, inside a one-cell margin
 
 
+@dataclass(frozen=True, slots=True)
+class Drawn:
+    """What one repaint of the graph drew, to repaint only what the next one changes."""
+
+    layout: Layout
+    trace: Trace
+    phase: str
+    index: int  # the moment's index within its phase
+    selected: int | None  # the selected node's box
+    breakpoints: frozenset
+    active: frozenset  # the drawn edges values or gradients flow along now
+    hidden: bool  # a quiz question hides the current gradient
+
+    def same_picture(self, other: Drawn) -> bool:
+        """The same layout of the same trace in the same phase, breakpoints and quiz state
+        alike: only the step, the selection and the flowing edges may differ."""
+        return (self.layout is other.layout and self.trace is other.trace
+                and self.phase == other.phase and self.breakpoints == other.breakpoints
+                and self.hidden == other.hidden)
+
+
 class LazyLabels(dict):
     """Labels computed on first use, so a repaint formats only the boxes it draws."""
 
@@ -63,7 +90,7 @@ class LazyLabels(dict):
         return self[box]
 
 
-class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
+class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=False):
     """The recorded graph: boxes for nodes, right-angle edges, styled by the step's state.
 
     It drops the scroll bindings it would inherit: arrows step and select here (the view
@@ -121,6 +148,9 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         self.virtual_size = Size(layout.width, layout.height)
         self.update_state()
 
+    def moved(self, debugger: Debugger) -> None:
+        self.update_state()
+
     def update_state(self) -> None:
         """The step changed: relabel lazily, keep the current node in sight, repaint."""
         debugger = self.debugger
@@ -134,9 +164,9 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         self._breakpoints = {view.box_of.get(n) for n in debugger.breakpoints}
         self._selected_box = view.box_of.get(debugger.selected)
         self._minimap_rows = None
-        self._drawn = (self.layout_, debugger.trace, debugger.phase, debugger.moment.index,
-                       self._selected_box, frozenset(self._breakpoints), frozenset(self._active),
-                       debugger.hidden)
+        self._drawn = Drawn(self.layout_, debugger.trace, debugger.phase, debugger.moment.index,
+                            self._selected_box, frozenset(self._breakpoints),
+                            frozenset(self._active), debugger.hidden)
         if self.state.hops is not None and self._selected_box is not None and (
                 view.hops != self.state.hops or self._selected_box != view.centre):
             self.relayout()  # the neighbourhood follows the selection
@@ -148,32 +178,27 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
             for top, bottom in bands:
                 self.refresh_lines(top, bottom - top + 1)
 
-    _drawn: tuple | None = None  # what the last update_state drew, to repaint only changes
+    _drawn: Drawn | None = None  # what the last update_state drew, to repaint only changes
     SMALL_STEP = 8  # nodes whose state may change in one repaint of only their rows
 
-    def _changed_rows(self, before: tuple | None, after: tuple) -> list[tuple[int, int]] | None:
+    def _changed_rows(self, before: Drawn | None, after: Drawn) -> list[tuple[int, int]] | None:
         """Canvas row bands whose drawing differs between two states, or ``None`` for all."""
-        # The same picture of the same trace in the same phase, breakpoints and quiz state alike.
-        if (before is None or before[0] is not after[0] or before[1] is not after[1]
-                or before[2] != after[2] or before[5] != after[5] or before[7] != after[7]):
+        if before is None or not before.same_picture(after):
             return None
-        layout, view, phase = self.layout_, self.view, after[2]
-        old, new = before[3], after[3]
+        layout, view, phase = self.layout_, self.view, after.phase
+        old, new = before.index, after.index
         if abs(new - old) > self.SMALL_STEP:
             return None
-        n = len(self.debugger.trace.nodes)
-        nodes = range(min(old, new), max(old, new) + 1)
-        if phase == "backward":
-            nodes = [n - 1 - k for k in nodes]
-        elif phase != "forward":
-            nodes = []
-        boxes = {view.box_of.get(v) for v in nodes} | {before[4], after[4]}
+        trace = self.debugger.trace
+        steps = range(min(old, new), max(old, new) + 1)
+        nodes = [trace.node_of(k, phase) for k in steps] if phase in STEP_PHASES else []
+        boxes = {view.box_of.get(v) for v in nodes} | {before.selected, after.selected}
         bands = []
         for box in boxes:
             b = layout.boxes.get(box)
             if b is not None:
                 bands.append((b.y, b.y + b.h - 1))
-        for edge in before[6] ^ after[6]:
+        for edge in before.active ^ after.active:
             rows = layout.edge_rows(edge)
             if rows is not None:
                 bands.append(rows)
@@ -438,11 +463,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         key = (scroll_x, scroll_y, view_w, view_h, id(minimap))
         if self._minimap_rows is None or self._minimap_rows[0] != key:
             debugger = self.debugger
-            moment, n = debugger.moment, len(debugger.trace.nodes)
-            below = moment.index if moment.phase == "forward" else None
-            above = n - 1 - moment.index if moment.phase == "backward" else None
-            if moment.phase == "update":
-                below = n
+            below, above = debugger.cycle.done_before(debugger.moment)
             current = self.view.box_of.get(debugger.current_node)
             rows = minimap.rows((scroll_x, scroll_y, view_w, view_h),
                                 () if current is None else (current,), below, above)

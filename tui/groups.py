@@ -26,9 +26,8 @@ automatic group). Its box shows that node's value and gradient, and selecting th
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import networkx as nx
@@ -184,28 +183,6 @@ def _number(trace: Trace, groups: dict, consumers: list[list[int]]) -> Grouping:
         for v in ms:
             group_of[v] = gid
     return Grouping(tuple(result), tuple(group_of))
-
-
-def done_count(members: Sequence[int], phase: str, index: int, n_nodes: int) -> int:
-    """How many of ``members`` (sorted node ids) have had their step in ``phase`` by step
-    ``index`` (the current one excluded): forward runs up the ids, backward down them."""
-    if phase == "forward":
-        return bisect_left(members, index)
-    if phase == "backward":
-        return len(members) - bisect_right(members, n_nodes - 1 - index)
-    return len(members)
-
-
-def group_status(members: Sequence[int], phase: str, index: int, n_nodes: int,
-                 current: int | None) -> tuple[str, int]:
-    """A group box's status (``"current"``, ``"done"`` or ``"pending"``) and how many members
-    are done. The group is current while any of its nodes is the current step's node."""
-    done = done_count(members, phase, index, n_nodes)
-    if current is not None and members:
-        k = bisect_left(members, current)
-        if k < len(members) and members[k] == current:
-            return "current", done
-    return ("done" if done == len(members) else "pending"), done
 
 
 def collapse_graph(trace: Trace, grouping: Grouping, collapsed: Iterable[int]

@@ -9,8 +9,9 @@ from __future__ import annotations
 from rich.text import Text
 
 from tracer import explain
-from tracer.network import Outcome
+from tracer.diagnostics import check_lines
 
+from .panel import DebuggerPanel
 from .repaint import TextPanel
 from .state import Debugger
 
@@ -28,9 +29,9 @@ ROLE_STYLES = {
 def inspector_lines(debugger: Debugger, full: bool = False) -> list[explain.Line]:
     """The lines to show for the selection at the current moment."""
     moment, trace = debugger.moment, debugger.trace
+    if moment.phase == "outcome":
+        return explain.outcome_lines(moment.record.loss_before, moment.record.loss_after)
     if moment.phase == "update":
-        if isinstance(moment.record, Outcome):
-            return explain.outcome_lines(moment.record.loss_before, moment.record.loss_after)
         return explain.update_lines(moment.record, debugger.network.optimizer.formula, full)
     node = debugger.selected
     question = debugger.question
@@ -39,6 +40,7 @@ def inspector_lines(debugger: Debugger, full: bool = False) -> list[explain.Line
     state = debugger.node_state(node)
     if state.grad_known:
         lines = explain.backward_lines(trace, trace.backward_step(node), full)
+        lines += check_lines(debugger.findings, node)
     elif state.value_known:
         lines = explain.forward_lines(trace, node, full)
     else:
@@ -61,8 +63,10 @@ def render_lines(lines: list[explain.Line]) -> Text:
     return text
 
 
-class Inspector(TextPanel, can_focus=True):
-    """Scrollable, word-wrapped detail of the current step."""
+class Inspector(DebuggerPanel, TextPanel, can_focus=True):
+    """Scrollable, word-wrapped detail of the current step; ``full`` shows arrays in full (e)."""
 
-    def show(self, debugger: Debugger, full: bool = False) -> None:
-        self.show_text(render_lines(inspector_lines(debugger, full)))
+    full = False
+
+    def moved(self, debugger: Debugger) -> None:
+        self.show_text(render_lines(inspector_lines(debugger, self.full)))

@@ -13,11 +13,10 @@ from .state import Debugger
 
 
 def iteration_label(debugger: Debugger, k: int) -> str:
-    """``▶ #3    loss 0.2984 → 0.291`` (▶ on the iteration being viewed)."""
+    """``▶ #3    loss 0.298371 → 0.291028`` (▶ on the iteration being viewed)."""
     cycle = debugger.cycles[k]
     mark = "▶ " if k == debugger.viewing else "  "
-    return (f"{mark}#{cycle.iteration:<4} loss {explain.number(cycle.loss, 5)} → "
-            f"{explain.number(cycle.loss_after, 5)}")
+    return f"{mark}#{cycle.iteration:<4} {explain.loss_change(cycle.loss, cycle.loss_after)}"
 
 
 class IterationList(LineList):

@@ -8,8 +8,8 @@ from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
 from tracer import explain
-from tracer.network import Outcome
 
+from .panel import DebuggerPanel
 from .params_table import ParamsTable
 from .state import Debugger
 
@@ -30,31 +30,29 @@ def param_rows(debugger: Debugger, cells: list | None = None
     cells = param_cells(debugger) if cells is None else cells
     rows = []
     state = debugger.node_state
-    ids = {n.name: n.id for n in debugger.trace.params}
-    applied = debugger.phase == "update"
-    index = debugger.moment.index
-    for k, (name, before, grad, change, after) in enumerate(cells):
-        node = ids.get(name)
-        grad_known = node is None or state(node).grad_known
-        shown = applied and (debugger.update_applied or k <= index)
+    done = debugger.cycle.updates_done(debugger.moment)
+    for k, (update, (name, before, grad, change, after)) in enumerate(
+            zip(debugger.cycle.updates, cells, strict=True)):
+        grad_known = update.node is None or state(update.node).grad_known
         rows.append((name, before, grad if grad_known else "·", change if grad_known else "·",
-                     after if shown else "·"))
+                     after if k < done else "·"))
     return rows
 
 
 def loss_line(debugger: Debugger) -> Text:
     cycle = debugger.cycle
-    text = Text(f"loss {explain.number(cycle.loss, 6)}")
-    if isinstance(debugger.moment.record, Outcome):
-        text.append(f" → {explain.number(cycle.loss_after, 6)} after the update", "bold")
+    if debugger.update_applied:
+        text = Text(f"{explain.loss_change(cycle.loss, cycle.loss_after)} after the update",
+                    "bold")
+    else:
+        text = Text(explain.loss_change(cycle.loss))
     history = debugger.loss_history()
     if len(history) > 2:
-        text.append(f"   history: {' → '.join(explain.number(v, 4) for v in history[-5:])}",
-                    "dim")
+        text.append(f"   history: {explain.loss_trail(history[-5:])}", "dim")
     return text
 
 
-class ParamsPanel(Vertical):
+class ParamsPanel(DebuggerPanel, Vertical):
     """The parameter table, the loss line and a sparkline of the loss across iterations."""
 
     def compose(self) -> ComposeResult:
@@ -66,7 +64,7 @@ class ParamsPanel(Vertical):
     _cells: tuple = (None, [])  # (cycle, param_cells of it)
     _waiting: Debugger | None = None  # shown while the tab was hidden: fill it when it shows
 
-    def show(self, debugger: Debugger) -> None:
+    def moved(self, debugger: Debugger) -> None:
         # Hidden (another tab is open): the rows of thousands of parameters are made when the
         # tab is opened, not at every step nor before the graph's first paint.
         if not all(node.display for node in self.ancestors_with_self if hasattr(node, "display")):
@@ -89,4 +87,4 @@ class ParamsPanel(Vertical):
 
     def on_show(self) -> None:
         if self._waiting is not None:
-            self.show(self._waiting)
+            self.moved(self._waiting)

@@ -8,22 +8,21 @@ from __future__ import annotations
 
 import math
 import re
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from tracer import Cycle, Moment, Network, Stepper, Trace, explain
-from tracer.diagnostics import Condition, Finding, diagnose
-from tracer.network import Outcome
+from tracer.diagnostics import (
+    THRESHOLDS,
+    Condition,
+    Finding,
+    diagnose,
+    one_step,
+    param_check_cost,
+)
+from tracer.timeline import NodeState
 
-
-@dataclass(frozen=True, slots=True)
-class NodeState:
-    """How one node looks at the current moment."""
-
-    status: str  # "pending", "current" or "done"
-    value_known: bool
-    grad_known: bool
+__all__ = ["Debugger", "LetGo", "NodeState"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +70,12 @@ class Debugger:
         assert isinstance(viewed, Cycle)  # view() and train() only look at kept cycles
         self._viewed = viewed
         self.timeline = viewed.timeline
-        self._bounds: dict[str, tuple[int, int]] = {}  # phase -> first and last position
+        # phase -> first and last position; stretch -> the same (see tracer.timeline.STRETCH)
+        self._bounds: dict[str, tuple[int, int]] = {}
+        self._stretches: dict[str, tuple[int, int]] = {}
         for k, moment in enumerate(self.timeline):
-            self._bounds[moment.phase] = (self._bounds.get(moment.phase, (k,))[0], k)
+            for bounds, key in ((self._bounds, moment.phase), (self._stretches, moment.stretch)):
+                bounds[key] = (bounds.get(key, (k,))[0], k)
         self.stepper: Stepper[Moment] = Stepper(self.timeline, position)
         self.revealed = set()
         self.selected = self.current_node if self.current_node is not None else 0
@@ -107,29 +109,33 @@ class Debugger:
 
     @property
     def current_node(self) -> int | None:
-        """The node of the current forward or backward step (``None`` in the update phase)."""
-        record = self.moment.record
-        return getattr(record, "node", None) if self.phase != "update" else None
+        """The node of the current forward or backward step (``None`` in the update and the
+        outcome)."""
+        return self.moment.node
 
     @property
     def update_applied(self) -> bool:
-        return isinstance(self.moment.record, Outcome)
+        """The cursor is on the outcome: the update has been applied and the loss re-measured."""
+        return self.phase == "outcome"
 
     def phase_bounds(self, phase: str) -> tuple[int, int]:
         """First and last timeline positions of ``phase``."""
         return self._bounds[phase]
 
+    def stretch_bounds(self, stretch: str) -> tuple[int, int]:
+        """First and last timeline positions of a stretch (a phase; the update's includes the
+        outcome, see :data:`tracer.timeline.STRETCH`)."""
+        return self._stretches[stretch]
+
+    def stretch_step(self, position: int) -> tuple[int, int]:
+        """Which step of its stretch the timeline's ``position`` is, and how many steps the
+        stretch has (both counted from 1): what the status bar and the step list number."""
+        start, end = self.stretch_bounds(self.timeline[position].stretch)
+        return position - start + 1, end - start + 1
+
     def node_state(self, node: int) -> NodeState:
-        n = len(self.trace.nodes)
-        phase, index = self.phase, self.moment.index
-        if phase == "forward":
-            status = "current" if index == node else ("done" if node < index else "pending")
-            return NodeState(status, node <= index, False)
-        if phase == "backward":
-            turn = n - 1 - node  # its backward step's index
-            status = "current" if index == turn else ("done" if turn < index else "pending")
-            return NodeState(status, True, turn <= index)
-        return NodeState("done", True, True)
+        """How ``node`` looks at the current moment (the cycle's own answer)."""
+        return self._viewed.status(node, self.moment)
 
     def active_edges(self) -> set[tuple[int, int]]:
         """Edges into the current node: where values flow in (forward) or gradients flow out
@@ -158,20 +164,20 @@ class Debugger:
 
         Returns whether a breakpoint stopped it.
         """
-        phase = self.phase
-        start, end = self.phase_bounds(phase)
+        stretch = self.moment.stretch
+        start, end = self.stretch_bounds(stretch)
         limit = start if reverse else end
         if self.position == limit:  # already at the phase's edge: go on into the next phase
             self.step(-1 if reverse else 1)
-            phase = self.phase
-            start, end = self.phase_bounds(phase)
+            stretch = self.moment.stretch
+            start, end = self.stretch_bounds(stretch)
             limit = start if reverse else end
 
         def stop(m: Moment) -> bool:
-            return m.phase != phase or self.breaks_at(m)
+            return m.stretch != stretch or self.breaks_at(m)
 
         hit = self.stepper.run_until(stop, reverse)
-        if not hit or self.phase != phase:  # ran out of the phase: stop on its last step
+        if not hit or self.moment.stretch != stretch:  # ran out of it: stop on its last step
             self.stepper.goto(limit)
             hit = False
         self._moved()
@@ -179,25 +185,37 @@ class Debugger:
 
     def breaks_at(self, moment: Moment) -> bool:
         """Whether a breakpoint (on the node, or a condition) stops the cursor at ``moment``."""
-        if moment.phase == "update":
+        if moment.node is None:
             return False
-        if moment.record.node in self.breakpoints:
+        if moment.node in self.breakpoints:
             return True
         return any(condition(self.trace, moment.record) for condition in self.conditions)
 
     # --- diagnostics -------------------------------------------------------------------------
 
-    def diagnose(self, whole_network: bool = False) -> list[Finding]:
+    def diagnose(self, whole_network: bool | None = None) -> list[Finding]:
         """The viewed cycle's findings (cached). ``whole_network`` adds the gradient check of
-        every parameter against finite differences of the whole loss, which re-runs the
-        forward pass many times: slow on a big network, so it is asked for explicitly."""
+        every parameter against finite differences of the whole loss and the one-step probe,
+        which re-run the forward pass; ``None`` (at open) runs them when they take under
+        ``THRESHOLDS.param_check_at_open`` seconds, else the ``unchecked`` note offers them with
+        their cost."""
         key = id(self.cycle)
         if whole_network or key not in self._findings:
-            forward = self.network.forward if whole_network else None
-            # The whole-network check runs the network's code on its tensors; the per-node
-            # checks use the recorded values alone.
-            with self.network.lock if whole_network else nullcontext():
-                self._findings[key] = diagnose(self.trace, forward, params=self.network.params)
+            # The checks run the network's code on its tensors (the per-node checks use the
+            # recorded values alone).
+            with self.network.lock:
+                skipped = None
+                if whole_network is None:
+                    cost = param_check_cost(self.network.forward)
+                    whole_network = cost <= THRESHOLDS.param_check_at_open
+                    skipped = None if whole_network else (
+                        f"it takes about {explain.number(float(f'{cost:.2g}'))} s: "
+                        f"ctrl+p, \"Check every parameter's gradient\"")
+                run = self.network.forward if whole_network else None
+                probe = (one_step(self.network, self.trace, self.cycle.optimizer_state)
+                         if whole_network else None)
+                self._findings[key] = diagnose(self.trace, run, params=self.network.params,
+                                               probe=probe, skipped=skipped)
         return self._findings[key]
 
     @property
@@ -307,11 +325,9 @@ class Debugger:
         self.breakpoints.add(node)
         return True
 
-    def position_of(self, phase: str, node: int) -> int:
-        """Timeline position of ``node``'s step in ``phase``."""
-        start, _ = self.phase_bounds(phase)
-        n = len(self.trace.nodes)
-        return start + (node if phase == "forward" else n - 1 - node)
+    def position_of(self, phase: str, node: int) -> int | None:
+        """Timeline position of ``node``'s step in ``phase`` (``None`` if it has none there)."""
+        return self._viewed.position_of(phase, node)
 
     def find(self, text: str) -> list[int]:
         """Nodes whose name matches ``text`` (case-insensitive), best first: the name itself,

@@ -8,6 +8,7 @@ from textual.widget import Widget
 
 from tracer import explain
 
+from .panel import DebuggerPanel
 from .state import Debugger
 
 PHASE_STYLES = {"forward": "bold black on #7fb3ff", "backward": "bold black on #ffb86c",
@@ -16,24 +17,27 @@ PHASE_STYLES = {"forward": "bold black on #7fb3ff", "backward": "bold black on #
 
 def status_text(debugger: Debugger) -> Text:
     """``gradstep │ title │ iteration 2 │ BACKWARD 5/23 │ loss 0.2984``."""
-    start, end = debugger.phase_bounds(debugger.phase)
-    k, total = debugger.position - start + 1, end - start + 1
+    stretch = debugger.moment.stretch  # the outcome is the update's last step
+    k, total = debugger.stretch_step(debugger.position)
     network = debugger.network
     text = Text(" gradstep ", "bold")
     text.append("│ ")
     text.append(network.title or network.name, "bold")
     text.append(f" │ iteration {debugger.cycle.iteration} │ ")
-    text.append(f" {debugger.phase.upper()} ", PHASE_STYLES[debugger.phase])
-    text.append(f" step {k}/{total} │ loss {explain.number(debugger.cycle.loss, 6)}")
+    text.append(f" {stretch.upper()} ", PHASE_STYLES[stretch])
+    text.append(f" step {k}/{total} │ ")
+    cycle = debugger.cycle
     if debugger.update_applied:
-        text.append(f" → {explain.number(debugger.cycle.loss_after, 6)}", "bold")
+        text.append(explain.loss_change(cycle.loss, cycle.loss_after), "bold")
+    else:
+        text.append(explain.loss_change(cycle.loss))
     words = debugger.predictions()[0]
     if words:
         text.append(f" │ {words}", "italic")
     return text
 
 
-class StatusBar(Widget):
+class StatusBar(DebuggerPanel, Widget):
     """Shows :func:`status_text` on one line; what does not fit is cut after a word, with "…".
 
     It draws with the Line API: a Static re-renders its text through Textual's content
@@ -56,7 +60,7 @@ class StatusBar(Widget):
         self.text = Text(text) if isinstance(text, str) else text
         self.refresh()
 
-    def show(self, debugger: Debugger) -> None:
+    def moved(self, debugger: Debugger) -> None:
         self.update(status_text(debugger))
 
     def render_line(self, y: int) -> Strip:

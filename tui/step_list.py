@@ -7,26 +7,26 @@ which draws only the rows in view.
 from __future__ import annotations
 
 from tracer import explain
-from tracer.network import Moment, Outcome
 
 from .line_list import LineList
+from .panel import DebuggerPanel
 from .state import Debugger
 
-PHASE_MARK = {"forward": "F", "backward": "B", "update": "U"}
+PHASE_MARK = {"forward": "F", "backward": "B", "update": "U", "outcome": "U"}
 
 
-def step_label(debugger: Debugger, moment: Moment) -> str:
+def step_label(debugger: Debugger, position: int) -> str:
     """One line naming a step: ``F 3 mul_1 = w1 · i1``, ``B 5 ∂L/∂w1``, ``U w1``."""
-    trace = debugger.trace
+    trace, moment = debugger.trace, debugger.timeline[position]
     if moment.phase == "forward":
         what = explain.expression(trace, trace.nodes[moment.record.node])
     elif moment.phase == "backward":
         what = explain.grad_name(trace, moment.record.node)
-    elif isinstance(moment.record, Outcome):
-        what = "loss after the update"
-    else:
+    elif moment.phase == "update":
         what = f"update {moment.record.name}"
-    return f"{PHASE_MARK[moment.phase]} {moment.index + 1:>3} {what}"
+    else:
+        what = "loss after the update"
+    return f"{PHASE_MARK[moment.phase]} {debugger.stretch_step(position)[0]:>3} {what}"
 
 
 def step_mark(k: int, position: int) -> str:
@@ -34,7 +34,7 @@ def step_mark(k: int, position: int) -> str:
     return "✓ " if k < position else ("▶ " if k == position else "· ")
 
 
-class StepList(LineList):
+class StepList(DebuggerPanel, LineList):
     """Select a step to jump to it; steps already taken are marked ✓ (and dimmed).
 
     A row's label is formatted when it is first drawn, and its mark comes from the cursor at
@@ -54,14 +54,14 @@ class StepList(LineList):
     def count(self) -> int:
         return len(self.debugger.timeline) if self.debugger is not None else 0
 
-    def show(self, debugger: Debugger) -> None:
+    def cycle_changed(self, debugger: Debugger) -> None:
         """Show ``debugger``'s timeline (once per cycle)."""
         self.debugger = debugger
         self._marked = debugger.position
         self._labels = {}
         self.reset(debugger.position)
 
-    def moved(self) -> None:
+    def moved(self, debugger: Debugger) -> None:
         """The cursor moved: the marks follow at drawing time, only the view needs to move."""
         if self.debugger is None:
             return
@@ -79,7 +79,7 @@ class StepList(LineList):
         """Step ``k``'s label, formatted on first use."""
         label = self._labels.get(k)
         if label is None:
-            label = self._labels[k] = step_label(self.debugger, self.debugger.timeline[k])
+            label = self._labels[k] = step_label(self.debugger, k)
         return label
 
     def prompt(self, k: int) -> str:

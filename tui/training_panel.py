@@ -10,10 +10,11 @@ from textual.widgets import Sparkline, Static
 from tracer import explain
 
 from .iteration_list import IterationList
+from .panel import DebuggerPanel
 from .state import Debugger
 
 
-class TrainingPanel(Vertical):
+class TrainingPanel(DebuggerPanel, Vertical):
     """``t`` runs more iterations; select one here to step through its passes."""
 
     def compose(self) -> ComposeResult:
@@ -23,13 +24,13 @@ class TrainingPanel(Vertical):
         iterations.border_title = "t: train more · [ ]: previous/next"
         yield iterations
 
-    def show(self, debugger: Debugger) -> None:
+    def cycle_changed(self, debugger: Debugger) -> None:
         history = debugger.loss_history()
         count, kept = len(debugger.cycles), len(debugger.cycles) - debugger.kept_from
         # Past the memory bound only the latest iterations can be stepped through again.
         kept_note = "" if kept == count else f", the last {kept:,} kept"
         self.query_one("#training-summary", Static).update(Text(
-            f"{count:,} iteration(s){kept_note}: loss {explain.number(history[0], 5)} → "
-            f"{explain.number(history[-1], 5)}"))
+            f"{count:,} iteration(s){kept_note}: "
+            f"{explain.loss_change(history[0], history[-1])}"))
         self.query_one(Sparkline).data = debugger.loss_curve()
         self.query_one(IterationList).show(debugger)

@@ -26,7 +26,6 @@ from .groups import (
     collapse_graph,
     find_groups,
     group_of_box,
-    group_status,
     is_group_box,
 )
 from .neighbourhood import DEFAULT_HOPS, MAX_HOPS, MIN_HOPS, neighbourhood
@@ -69,10 +68,9 @@ def node_label(debugger: Debugger, node: int, zoom: str) -> list[str]:
 
 
 def group_state(debugger: Debugger, group: Group) -> tuple[str, int]:
-    """A group box's status and how many of its nodes are done (see :func:`group_status`)."""
-    moment = debugger.moment
-    return group_status(group.members, moment.phase, moment.index, len(debugger.trace.nodes),
-                        debugger.current_node)
+    """A group box's status and how many of its nodes are done (the cycle's answer, see
+    :meth:`tracer.network.Cycle.group_status`)."""
+    return debugger.cycle.group_status(group.members, debugger.moment)
 
 
 def group_label(debugger: Debugger, group: Group, zoom: str) -> list[str]:

@@ -1,0 +1,140 @@
+"""Units stuck for the whole batch: dead ReLUs (an op that ``can_die``) and saturated sigmoids
+and tanhs (an op with a ``peak_slope``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import explain
+from ..record import Trace
+from .findings import (
+    THRESHOLDS,
+    Array,
+    Finding,
+    Thresholds,
+    listing,
+    make_finding,
+    positions,
+    sig,
+)
+
+# --- dead and saturated units -------------------------------------------------------------------
+
+
+def _stuck(mask: Array) -> list[tuple[int, ...]]:
+    """Units where ``mask`` holds for the whole batch. With 2 or more dimensions axis 0 is the
+    batch and each index of the other axes is a unit; otherwise the node is one unit."""
+    if mask.ndim >= 2:
+        return positions(np.all(mask, axis=0))
+    return [()] if mask.size and np.all(mask) else []
+
+
+def _unit_columns(units: list[tuple[int, ...]]) -> list[tuple[Any, ...]]:
+    """Index expressions selecting each unit over the whole batch."""
+    return [() if u == () else (slice(None), *u) for u in units]
+
+
+def _subject(units: list[tuple[int, ...]], name: str, shape: tuple[int, ...]) -> tuple[str, bool]:
+    """The units as the subject of a sentence, and whether it is plural."""
+    if units == [()]:
+        return name, False
+    total = int(np.prod(shape[1:]))
+    label = "column" if len(shape) == 2 else "unit"
+    which = listing([", ".join(map(str, u)) for u in units])
+    if len(units) == total:
+        return f"all {total} units of {name}", total > 1
+    if len(units) == 1:
+        return f"{label} {which} of {name} (of {total})", False
+    return f"{len(units)} of the {total} units of {name} ({label}s {which})", True
+
+
+def dead_units(trace: Trace, node: int) -> list[tuple[int, ...]]:
+    """The units of a node whose op can die (ReLU) that output 0 for every example (``[]`` for
+    other nodes); ``[()]`` when the node is one unit and dead."""
+    op = trace.op(node)
+    return _stuck(trace.nodes[node].value == 0) if op is not None and op.can_die else []
+
+
+def saturated_units(trace: Trace, node: int, slope: float = THRESHOLDS.saturated_slope
+                    ) -> list[tuple[int, ...]]:
+    """The units of a saturating activation's node (sigmoid, tanh: an op with a peak slope)
+    whose recorded local derivative is below ``slope`` for every example (``[]`` for other
+    nodes)."""
+    op = trace.op(node)
+    if op is None or op.peak_slope is None:
+        return []
+    (record,) = trace.backward_step(node).inputs
+    return _stuck(np.asarray(record.local) < slope)
+
+
+def _feeds_probability_loss_only(trace: Trace, node: int) -> bool:
+    """Whether every consumer of ``node`` is a loss taking it as the probability (bce): then
+    the loss's gradient 1/(p(1−p)) cancels the sigmoid's flat slope p(1−p)."""
+    consumers = list(trace.graph.successors(node))
+    return bool(consumers) and all(
+        trace.op(k) is not None and trace.op(k).probability_input
+        and trace.nodes[k].inputs[0] == node and trace.nodes[k].inputs.count(node) == 1
+        for k in consumers)
+
+
+def _dead_finding(trace: Trace, node: int, dead: list[tuple[int, ...]]) -> Finding:
+    nd = trace.nodes[node]
+    x = trace.nodes[nd.inputs[0]]
+    examples = nd.shape[0] if nd.value.ndim >= 2 else 1
+    subject, plural = _subject(dead, nd.name, nd.shape)
+    highest = max(float(np.max(x.value[c])) for c in _unit_columns(dead))
+    it, are = ("they", "are") if plural else ("it", "is")
+    batch = f"all {examples} examples" if examples > 1 else "the one example"
+    return make_finding(
+        "dead-relu", "warning", trace, node, "forward",
+        f"{subject} {are} 0 for {batch}",
+        f"Dead ReLU: {subject} {are} 0 for {batch} in the batch, because {x.name} stays ≤ 0 "
+        f"there (at most {sig(highest)}). ReLU's slope is 0 for inputs ≤ 0, so no gradient "
+        f"flows back through {'them' if plural else 'it'}: the weights and biases feeding "
+        f"{'them' if plural else 'it'} get a gradient of 0 from this batch, do not change, and "
+        f"{it} stay{'' if plural else 's'} dead. Fix: lower the learning rate (one large step "
+        f"often kills units), start the biases slightly positive and the weights with He "
+        f"initialisation, or use a leaky ReLU.",
+        units=[list(u) for u in dead], examples=examples, input_max=highest)
+
+
+def _saturated_finding(trace: Trace, node: int, flat: list[tuple[int, ...]],
+                       limits: Thresholds) -> Finding:
+    nd = trace.nodes[node]
+    step = trace.backward_step(node)
+    (record,) = step.inputs
+    x = trace.nodes[nd.inputs[0]]
+    subject, plural = _subject(flat, nd.name, nd.shape)
+    columns = _unit_columns(flat)
+    steepest = max(float(np.max(record.local[c])) for c in columns)
+    smallest = min(float(np.min(np.abs(x.value[c]))) for c in columns)
+    peak = f"{trace.op(node).peak_slope:g}"
+    output = (" For an output probability, compute the loss from the score with "
+              "bce_with_logits." if trace.op(node).probability_output else "")
+    return make_finding(
+        "saturated", "warning", trace, node, "backward",
+        f"{subject} {'are' if plural else 'is'} saturated: slope at most {sig(steepest)}",
+        f"Saturated {nd.op}: {subject} {'sit' if plural else 'sits'} in the flat tails for "
+        f"every example, where the local derivative "
+        f"{explain.formula(trace, step, record)} is at most {sig(steepest)} (it peaks at "
+        f"{peak} at 0; the threshold is {explain.number(limits.saturated_slope)}), because "
+        f"|{x.name}| is at least {sig(smallest)} there. Almost no gradient gets through, so "
+        f"the weights before it barely learn. Fix: scale the inputs, initialise smaller "
+        f"weights (Xavier), or use ReLU in hidden layers.{output}",
+        units=[list(u) for u in flat], slope_max=steepest)
+
+
+def units(trace: Trace, limits: Thresholds) -> list[Finding]:
+    found = []
+    for nd in trace.nodes:
+        dead = dead_units(trace, nd.id)
+        if dead:
+            found.append(_dead_finding(trace, nd.id, dead))
+        flat = saturated_units(trace, nd.id, limits.saturated_slope)
+        if flat and not _feeds_probability_loss_only(trace, nd.id):
+            found.append(_saturated_finding(trace, nd.id, flat, limits))
+    return found
+
+
