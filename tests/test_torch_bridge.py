@@ -64,6 +64,7 @@ def test_records_agree_with_pytorchs_own_run(net):
         np.testing.assert_allclose(recorded[name].grad, grad, rtol=1e-6, atol=1e-7,
                                    err_msg=name)
     updates = {u.name: u for u in cycle.updates}
+    assert {u.node for u in cycle.updates} == {n.id for n in cycle.trace.params}
     for name, new in expected["new"].items():
         np.testing.assert_array_equal(updates[name].after, new, err_msg=name)
 

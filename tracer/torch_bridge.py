@@ -815,7 +815,9 @@ class TorchNetwork(Network):
         params = sorted(((name, p, shells[name]._data) for name, p in self.model.params.items()),
                         key=lambda item: item[0] not in in_graph)
         state = self.optimizer.snapshot()
-        updates = self.optimizer.step_torch(params)
+        nodes = {n.name: n.id for n in recorded.params}
+        updates = tuple(u._replace(node=nodes.get(u.name))
+                        for u in self.optimizer.step_torch(params))
         for update in updates:
             shells[update.name]._data = update.after
         self.iteration += 1
