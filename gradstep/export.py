@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tracer import Trace
 from tracer.dot import to_dot
+from tracer.quiz import quiz_handout
 
 from .common import add_command, load_and_run, user_errors
 
@@ -50,7 +51,8 @@ def write_dot(trace: Trace, title: str, destination: str) -> str:
 
 
 def export(target: str, svg: str | None = None, dot: str | None = None,
-           size: tuple[int, int] = DEFAULT_SIZE, present: bool = False) -> int:
+           size: tuple[int, int] = DEFAULT_SIZE, present: bool = False,
+           quiz: str | None = None) -> int:
     """Load ``target`` and write what was asked for; return the exit status.
 
     Parameters
@@ -65,18 +67,29 @@ def export(target: str, svg: str | None = None, dot: str | None = None,
         Terminal size of the screenshots, ``(width, height)`` in cells.
     present
         Screenshots in presenter mode: the graph and the narration, large.
+    quiz
+        File for the quiz handout (Markdown: the questions, then the answers on a page of
+        their own), or ``-`` for stdout.
 
     Returns
     -------
     int
         0 on success, 2 if the debugger could not run the network.
     """
-    report = sys.stderr if dot == "-" else sys.stdout  # keep stdout clean for piped DOT
+    report = sys.stderr if "-" in (dot, quiz) else sys.stdout  # keep piped output clean
     with contextlib.redirect_stdout(sys.stderr):  # the network file's prints
         # checks forward and backward before the app runs them
         network, trace = load_and_run(target, lambda network: network.trace())
     if dot is not None:
         print(write_dot(trace, network.title or network.name, dot), file=report)
+    if quiz is not None:
+        text = quiz_handout(trace, network.title or network.name)
+        if quiz == "-":
+            sys.stdout.write(text)
+        else:
+            Path(quiz).write_text(text, encoding="utf-8")
+            print(f"wrote {quiz}: the quiz handout, its answers on a page of their own",
+                  file=report)
     if svg is not None:
         from tui.export import export_svgs  # only SVG export needs Textual
 
@@ -107,6 +120,9 @@ def add_parser(commands: argparse._SubParsersAction, target_help: str) -> None:
         "either or both.", target_help)
     exporter.add_argument("--svg", metavar="DIR", help="directory for the SVGs (created)")
     exporter.add_argument("--dot", metavar="FILE", help="file for the DOT source (- for stdout)")
+    exporter.add_argument("--quiz", metavar="FILE",
+                          help="file for a quiz handout in Markdown, the answers on a page of "
+                               "their own (- for stdout)")
     exporter.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH",
                           help=f"terminal size of the screenshots in cells (default "
                                f"{DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]})")
@@ -117,8 +133,8 @@ def add_parser(commands: argparse._SubParsersAction, target_help: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``gradstep export`` from parsed arguments (``--svg`` or ``--dot`` is required)."""
-    if args.svg is None and args.dot is None:
-        print("gradstep export: say what to write: --svg DIR, --dot FILE, or both",
-              file=sys.stderr)
+    if args.svg is None and args.dot is None and args.quiz is None:
+        print("gradstep export: say what to write: --svg DIR, --dot FILE, --quiz FILE, or "
+              "several", file=sys.stderr)
         return 2
-    return export(args.target, args.svg, args.dot, args.size, args.present)
+    return export(args.target, args.svg, args.dot, args.size, args.present, args.quiz)

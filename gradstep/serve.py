@@ -25,6 +25,11 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
 
+# textual-serve's page with a local font (no request leaves the machine) and the keyboard
+# focused on the debugger as it opens.
+PAGE = Path(__file__).parent / "serve_page"
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (an address or a name) is reachable only from this machine.
 
@@ -109,7 +114,7 @@ def serve(target: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAU
 
     name = f"gradstep {target}" if target else "gradstep"
     server = Server(app_command(target, options), host=host, port=port, title=name,
-                    public_url=public_url or url(host, port))
+                    public_url=public_url or url(host, port), templates_path=PAGE)
     server.serve()
     return 0
 

@@ -101,7 +101,7 @@ def test_a_bad_target_exits_2_and_writes_nothing(tmp_path, capsys):
 
 def test_export_needs_something_to_write(capsys):
     assert main(["export", "chain-rule"]) == 2
-    assert "--svg DIR, --dot FILE" in capsys.readouterr().err
+    assert "--svg DIR, --dot FILE, --quiz FILE" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("text", "size"), [("120x40", (120, 40)), ("80X24", (80, 24)),
@@ -118,7 +118,10 @@ def test_bad_sizes_are_refused(text):
 
 def test_file_names_are_safe_and_ordered():
     assert slug("backward w1·i1") == "backward-w1-i1"
-    assert slug("forward diff_o1²") == "forward-diff_o1"
+    assert slug("forward diff_o1²") == "forward-diff_o1-p2"
+    cycle = load("mazur").cycle()  # steps with different labels never get the same name
+    labels = [title(cycle, m) for m in cycle.timeline]
+    assert len({slug(label) for label in labels}) == len(set(labels))
     assert slug("··") == "node"
     assert file_name(0, "forward x") == "step-001-forward-x.svg"
     assert file_name(94, "outcome") == "step-095-outcome.svg"
@@ -135,3 +138,41 @@ def test_presenter_mode_slides_carry_each_steps_narration(tmp_path):
         # The outcome may add the prediction after the update ("Now: ..."): not checked here.
         sentence = narrate(cycle, moment, prediction=words).split(" Now: ")[0]
         assert " ".join(sentence.split()) in flowing, (k, sentence)
+
+
+def test_presenter_slides_show_the_whole_graph_without_key_bar_or_scrollbars(tmp_path):
+    slides = tmp_path / "slides"
+    assert main(["export", "house-price", "--svg", str(slides), "--present"]) == 0
+    cycle = load("house-price").cycle()
+    screens = [svg_text((slides / file_name(k, title(cycle, m))).read_text(encoding="utf-8"))
+               for k, m in enumerate(cycle.timeline)]
+    names = [n.name for n in cycle.trace.nodes]
+    for k, screen in enumerate(screens):
+        lines = screen.splitlines()
+        assert "Step" not in lines[-1] and "Quit" not in screen  # no key bar
+        assert not any(ch in screen for ch in "▁▂▃▄▅▆▇█▊▎▏")  # no scrollbar
+        shown = screen.replace("\n", "")
+        assert all(name.replace("_", "") in shown.replace("_", "").replace(" ", "")
+                   for name in names), f"slide {k + 1} misses a node"
+    assert "loss ·" in screens[0].splitlines()[0]  # not computed yet at forward step 1
+    n = len(cycle.trace.nodes)
+    assert f"loss {number(cycle.loss, 6)}" in screens[n - 1].splitlines()[0]
+    backward = screens[n + 1]
+    assert "◄" in backward and "►" not in backward  # the gradient flows from output to input
+    assert "►" in screens[1]
+
+
+def test_the_quiz_handout_asks_to_derive_and_answers_on_a_page_of_its_own(tmp_path):
+    handout = tmp_path / "quiz.md"
+    assert main(["export", "mazur", "--quiz", str(handout)]) == 0
+    text = handout.read_text(encoding="utf-8")
+    questions, answers = text.split('<div style="page-break-before: always"></div>')
+    assert "## Answers" in answers and "## Answers" not in questions
+    # out_o1's step: first the local derivative without its value, then the product
+    assert "∂out\\_o1/∂net\\_o1 = σ(x)·(1 − σ(x)) = ?" in questions
+    assert "0.7414 × 0.1868 = ?" in questions
+    local = next(line for line in questions.splitlines() if "∂out\\_o1/∂net\\_o1 = σ" in line)
+    number_of = local.split(".")[0]
+    # Mazur: σ'(net_o1) = 0.75136507 × (1 − 0.75136507) = 0.1868
+    assert f"\n{number_of}. 0.1868\n" in answers
+    assert "0.1868" not in local

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.golden import check_golden
-from tui.graph_layout import Box, Layout, box_size, layout_graph
+from tui.graph_layout import Box, Layout, Spacing, box_size, layout_graph
 
 # Arms of each line character: which sides of its cell the line leaves through. Written out
 # here again (not imported) so that the test checks the drawing independently.
@@ -318,14 +318,27 @@ def test_shared_cells_are_owned_by_a_frozenset():
     assert first.tag == "edge" and first.owner == frozenset({(0, 1), (0, 2)})
 
 
-def test_labels_are_clipped_and_padded():
+def test_labels_are_cut_with_an_ellipsis_and_padded():
     graph, _ = build([(0, 1)])
     layout = layout_graph(graph, {0: (7, 4), 1: (4, 1)}, border=False)
-    assert layout.draw_row(layout.boxes[1].y, {1: ["longer"]}).text.endswith("long")
+    assert layout.draw_row(layout.boxes[1].y, {1: ["longer"]}).text.endswith("lon…")
     layout = layout_graph(graph, {0: (7, 4), 1: (4, 3)})
     labels = {0: ["abcdefgh", "ab"], 1: ["z"]}
     rows = [layout.draw_row(layout.boxes[0].y + k, labels).text[:7] for k in range(4)]
-    assert rows == ["╭─────╮", "│ abc │", "│ ab  ├", "╰─────╯"]
+    assert rows == ["╭─────╮", "│ ab… │", "│ ab  ├", "╰─────╯"]
+
+
+def test_tight_spacing_puts_the_corner_against_the_box_and_extra_widens_channels():
+    graph, _ = build([(0, 1), (0, 2)])
+    sizes = {0: (3, 1), 1: (3, 1), 2: (3, 1)}
+    normal = layout_graph(graph, sizes, border=False)
+    tight = layout_graph(graph, sizes, border=False, spacing=Spacing(lead=0))
+    spread = layout_graph(graph, sizes, border=False, spacing=Spacing(gap=3, extra=4))
+    assert tight.width == normal.width - 2  # no lead-out, no lead-in cell
+    assert spread.width == normal.width + 4
+    assert spread.boxes[2].y - spread.boxes[1].y == normal.boxes[2].y - normal.boxes[1].y + 2
+    row = tight.draw_row(tight.boxes[0].y, {0: ["abc"]}).text
+    assert row.startswith("abc┬") or row.startswith("abc┤") or row.startswith("abc┐")
 
 
 def test_box_size():

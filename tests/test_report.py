@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import jsonschema
@@ -12,6 +13,7 @@ import pytest
 from scenarios import BUILTIN_NAMES, load
 from scenarios.catalog import PROBLEM_NAMES
 from tracer import Network, Tensor, param
+from tracer.explain import number
 from tracer.report import dumps, jsonable, run_report, to_json, to_markdown, to_text
 
 SCHEMA = json.loads((Path(__file__).parent / "schema" / "trace.schema.json").read_text())
@@ -134,3 +136,31 @@ def test_a_network_without_words_reports_none():
     data = to_json(run_report(Network(forward=lambda: w * Tensor(2.0), name="bare")))
     assert data["prediction"] is None and data["prediction_after"] is None
     assert data["title"] == "" and data["source"] is None
+
+
+def test_the_handout_draws_the_digit_and_works_out_the_loss_gradients():
+    digit = to_text(run_report(load("digit-4-vs-9")))
+    # the 9 of the scenario: a lit ring on top, a stroke down the right, a bar at the bottom
+    assert "pixels as a 5×5 picture" in digit
+    assert "  ██████████\n  ██······██\n  ██████████\n  ········██\n  ██████████" in digit
+    # softmax([2.65, 1.8]) = [0.70057, 0.29943] by hand; minus one-hot(9 = class 1)
+    p = 1 / (1 + math.exp(1.8 - 2.65))
+    assert (f"softmax(scores) − one-hot(label) = [{number(p)}, {number(1 - p)}] − [0, 1] = "
+            f"[{number(p)}, {number(1 - p - 1)}]") in digit
+    house = to_text(run_report(load("house-price")))
+    assert "∂L/∂price = 2·(price − true_price) = 2·(4.2 − 5) = -1.6" in house
+    assert "prices in $100k" in house  # units explained
+    assert "/work/" not in house and "/home/" not in house and str(Path.cwd()) not in house
+    assert "Source: the built-in scenario house-price" in house
+
+
+def test_the_handout_has_the_graph_as_a_picture_when_graphviz_is_installed(tmp_path,
+                                                                            monkeypatch):
+    report = run_report(load("chain-rule"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot anywhere
+    assert "install Graphviz" in to_markdown(report) and "install Graphviz" in to_text(report)
+    fake = tmp_path / "dot"  # a stand-in that answers the way dot -Tsvg does
+    fake.write_text("#!/bin/sh\ncat > /dev/null\necho '<?xml?><svg><g>graph</g></svg>'\n")
+    fake.chmod(0o755)
+    markdown = to_markdown(report)
+    assert "<svg><g>graph</g></svg>" in markdown and "install Graphviz" not in markdown

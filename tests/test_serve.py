@@ -4,12 +4,15 @@ a non-loopback address gets a warning."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import shlex
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -184,3 +187,36 @@ def test_presenter_and_quiz_modes_reach_every_visitor(fake_server):
     from gradstep.cli import _normalise, build_parser
     args = build_parser().parse_args(_normalise(command[4:]))
     assert args.command == "open" and args.present and args.quiz and args.target == "mazur"
+
+
+def test_the_served_page_asks_nothing_of_other_hosts_and_focuses_the_debugger(tmp_path):
+    """The real server, in its own process: the page's every URL is on this server, its font
+    is served, and the page focuses the terminal as it loads (keys work without a click)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "gradstep", "serve", "chain-rule",
+                               "--port", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env={**os.environ})
+    try:
+        page = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    page = r.read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert page is not None, "the server did not answer"
+        urls = re.findall(r'(?:href|src)="([^"]+)"|url\("([^"]+)"\)', page)
+        urls = [a or b for a, b in urls]
+        assert urls and all(u.startswith(("/", f"http://127.0.0.1:{port}/")) for u in urls), urls
+        assert "googleapis" not in page
+        font = next(u for u in urls if u.endswith("RobotoMono-VariableFont_wght.ttf"))
+        with urllib.request.urlopen(urllib.parse.urljoin(f"http://127.0.0.1:{port}/", font),
+                                    timeout=5) as r:
+            assert r.status == 200 and len(r.read()) > 10_000
+        assert 'querySelector("#terminal textarea")' in page and ".focus()" in page
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -9,7 +9,7 @@ from tests.golden import check_golden
 from tests.screen_text import blank_region, svg_text
 from tui.app import GradstepApp
 from tui.debugger_screen import DebuggerScreen
-from tui.graph_view import CHIPS, GraphView
+from tui.graph_view import CHIPS, COMPACT, FIT, FULL, GraphView
 from tui.help_screen import HelpScreen
 from tui.inspector import Inspector
 from tui.narration_bar import narration_text
@@ -179,8 +179,14 @@ async def test_help_lists_every_key_and_closes(mazur_app):
 async def test_zoom_and_expand(mazur_app):
     async with mazur_app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await press(pilot, "z")
         graph = mazur_app.screen.query_one(GraphView)
+        zooms = []
+        for _ in range(4):  # z goes fit -> boxes -> compact -> names only -> fit
+            await press(pilot, "z")
+            zooms.append(graph.layout_.zoom)
+        assert zooms == [FULL, COMPACT, CHIPS, graph.layout_.zoom]
+        assert graph.zoom == FIT
+        await press(pilot, "z", "z", "z")
         assert graph.zoom == CHIPS and graph.layout_.height < 60
         await press(pilot, "e", "z")
         assert mazur_app.screen.query_one(Inspector).full and graph.zoom != CHIPS

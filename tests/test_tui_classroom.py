@@ -6,7 +6,6 @@ from textual.widgets import Input
 
 from scenarios import load
 from tests.test_tui_app import debugger_of, press, screen_text, settle
-from tracer import explain
 from tui.app import GradstepApp
 from tui.prompt_screen import PromptScreen
 
@@ -67,7 +66,7 @@ async def test_autoplay_pauses_at_a_breakpoint():
         assert debugger.current_node == out_h1 and debugger.phase == "forward"
 
 
-async def test_quiz_asks_before_revealing_and_grades_the_answer():
+async def test_quiz_asks_the_local_derivative_then_the_product_and_keeps_score():
     app = GradstepApp(load("mazur"), quiz=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -76,15 +75,28 @@ async def test_quiz_asks_before_revealing_and_grades_the_answer():
         debugger.goto(debugger.position_of("backward", out_o1))
         app.screen.moved()
         await settle(pilot)
+        # First the local derivative, from its formula, its value not given.
+        shown = app.screen.query_one("#inspector").plain
+        assert "∂out_o1/∂net_o1 = σ(x)·(1 − σ(x)) = ?" in shown
+        assert "0.1868" not in shown and "0.1385" not in shown
+        asked = app.screen.query_one("#narration").plain
+        assert "Quiz" in asked and "0.1868" not in asked
+        await press(pilot, "a")
+        await answer_prompt(pilot, "0.75")  # wrong: tried again, with a hint
+        assert isinstance(app.screen, PromptScreen)
+        assert "Hint: put this step's numbers into σ(x)·(1 − σ(x))" in \
+            app.screen.query_one(".dialog-title").render().plain
+        # Mazur: out_o1 = 0.75136507, so σ' = 0.75136507 × (1 - 0.75136507) = 0.186815602
+        await answer_prompt(pilot, "0.1868")
+        assert debugger.hidden  # now the product, with the local derivative known
         shown = app.screen.query_one("#inspector").plain
         assert "0.7414 × 0.1868 = ?" in shown and "0.1385" not in shown
-        asked = app.screen.query_one("#narration").plain
-        assert "Quiz" in asked and "0.7414 × 0.1868 = ?" in asked and "0.1385" not in asked
-        expected = debugger.trace.nodes[debugger.trace.find("net_o1").id].grad.item()
         await press(pilot, "a")
-        await answer_prompt(pilot, explain.number(expected))
+        await answer_prompt(pilot, "0.1385")  # Mazur's δ_o1 = 0.138498562
         assert not debugger.hidden
         assert "= 0.1385" in app.screen.query_one("#inspector").plain
+        assert "quiz 1/2" in app.screen.query_one("#status").plain  # right first time: 1 of 2
+        assert "Answer" in screen_text(app).splitlines()[-1]  # the quiz's key, in the footer
         position = debugger.position
         await press(pilot, "n")
         assert debugger.position == position + 1

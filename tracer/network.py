@@ -18,7 +18,7 @@ import numpy as np
 
 from .arrays import constant
 from .optim import SGD, Optimizer, UpdateRecord
-from .record import Trace, trace
+from .record import Trace, forward_values, trace
 from .tensor import Tensor, quiet
 from .timeline import PHASES, STATES, STEP_PHASES, Moment, NodeState, Outcome
 
@@ -45,6 +45,9 @@ class Cycle:
     loss_after: float
     optimizer: str
     optimizer_state: Any = None  # the optimizer's memory before this cycle's step (what-ifs)
+    # Every node's value in the forward pass re-run after the update (the one that gave
+    # loss_after), in the trace's node order; None if the re-run built a different graph.
+    values_after: tuple[np.ndarray, ...] | None = None
 
     @property
     def loss(self) -> float:
@@ -61,6 +64,7 @@ class Cycle:
         arrays += [a for step in steps for r in step.inputs
                    for a in (r.local, r.contribution, r.unreduced, r.grad_after)]
         arrays += [a for u in self.updates for a in (u.change, u.after, *u.state.values())]
+        arrays += list(self.values_after or ())
         buffers: dict[int, int] = {}
         for a in arrays:
             while isinstance(a, np.ndarray) and isinstance(a.base, np.ndarray):
@@ -252,8 +256,12 @@ class Network:
         state = self.optimizer.snapshot()
         updates = self.optimizer.step(pairs, nodes)
         self.iteration += 1
-        return Cycle(self.iteration, recorded, updates, self.loss(), self.optimizer.describe(),
-                     state)
+        rerun = self.root()
+        values = forward_values(rerun)
+        same = len(values) == len(recorded.nodes) and all(
+            v.shape == n.value.shape for v, n in zip(values, recorded.nodes, strict=True))
+        return Cycle(self.iteration, recorded, updates, float(rerun.data.item()),
+                     self.optimizer.describe(), state, values if same else None)
 
     def what_if(self, cycle: Cycle, values: Mapping[str, Any] | None = None,
                 lr: float | None = None) -> Cycle:

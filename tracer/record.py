@@ -231,6 +231,12 @@ def _topological(root: Tensor) -> list[Tensor]:
     return order
 
 
+def forward_values(root: Tensor) -> tuple[Array, ...]:
+    """The value of every tensor ``root`` depends on, in the order :func:`trace` records the
+    nodes, without recording anything (the re-run after an update shows these)."""
+    return tuple(shared(t._data) for t in _topological(root))
+
+
 def _values(order: list[Tensor], index: dict[int, int]
             ) -> tuple[list[Array], list[tuple[int, ...]]]:
     """Each node's recorded value and its inputs' positions in ``order``.

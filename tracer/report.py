@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from . import explain, narration
+from . import handout_extras as extras
+from .dot import to_dot
 from .edges import EdgeView
 from .network import Cycle, Network
 from .record import BackwardStep, InputGrad, Trace
@@ -184,8 +186,9 @@ def dumps(report: Report, indent: int | None = 2) -> str:
 @dataclass(frozen=True)
 class Block:
     """A piece of the handout: ``heading`` (with ``level``), ``paragraph``, ``lines`` (kept
-    as they are, one per line), ``table`` (``header`` and ``rows``) or ``steps`` (a numbered
-    list whose ``rows`` are ``(label, sentence)`` pairs)."""
+    as they are, one per line), ``table`` (``header`` and ``rows``), ``steps`` (a numbered
+    list whose ``rows`` are ``(label, sentence)`` pairs) or ``picture`` (the graph: ``lines``
+    holds its DOT source, ``text`` the network's name)."""
 
     kind: str
     text: str = ""
@@ -208,6 +211,7 @@ def _forward_lines(trace: Trace) -> list[str]:
 def _backward_lines(trace: Trace) -> list[str]:
     lines = [f"∂L/∂{trace.nodes[trace.root].name} = 1: the backward pass starts at the loss"]
     for step in trace.backward:
+        working = extras.loss_working(trace, step)
         fork = explain.gradient_sum(trace, step)
         if fork:
             lines.append(f"{fork}  ← it fed {len(step.terms)} places, so the gradients add")
@@ -219,6 +223,8 @@ def _backward_lines(trace: Trace) -> list[str]:
             ends_with_result = edge.inline and not record.reduced_axes
             lines.append(line if record.contribution.size == 1 or ends_with_result
                          else f"{line}  → {explain.short(record.contribution)}")
+            if working and record is step.inputs[0]:  # the loss's gradient, worked out
+                lines.append(f"  that is {working}")
     return lines
 
 
@@ -239,10 +245,17 @@ def handout(report: Report) -> list[Block]:
     if network.description:
         blocks.append(Block("paragraph", network.description))
     about = f"Optimizer: {cycle.optimizer}. Iteration {cycle.iteration}."
-    blocks.append(Block("paragraph", about + (f" Source: {network.source}." if network.source
-                                              else "")))
+    source = extras.where_from(network.source, network.name)
+    blocks.append(Block("paragraph", about + (f" Source: {source}." if source else "")))
+    blocks.append(Block("picture", network.name, lines=(to_dot(trace, heading),)))
     blocks += [Block("heading", f"Forward pass ({len(trace.nodes)} nodes)"),
                Block("lines", lines=tuple(_forward_lines(trace)))]
+    for node in trace.nodes:
+        picture = extras.image_lines(node)
+        if picture:
+            side = len(picture)
+            blocks += [Block("paragraph", f"{node.name} as a {side}×{side} picture (█ is 1, "
+                                          "· is 0):"), Block("lines", lines=tuple(picture))]
     summary = f"Loss: {explain.loss_value(cycle.loss)}."
     if report.prediction:
         summary += f" Prediction: {report.prediction}."
@@ -301,6 +314,8 @@ def to_text(report: Report, width: int = 100) -> str:
         elif block.kind == "steps":  # one line each: a sentence is found by its step number
             out += [*(f"  {k}. {label}: {text}" for k, (label, text) in
                       enumerate(block.rows, 1)), ""]
+        elif block.kind == "picture":  # plain text holds no picture: say how to get one
+            out += [*textwrap.wrap(extras.GET_GRAPHVIZ.format(name=block.text), width), ""]
         else:
             out += [*_table_text(block), ""]
     return "\n".join(out).strip("\n") + "\n"
@@ -330,6 +345,10 @@ def to_markdown(report: Report) -> str:
         elif block.kind == "steps":
             out += [*(f"{k}. **{_inline(label)}**: {_inline(text)}" for k, (label, text) in
                       enumerate(block.rows, 1)), ""]
+        elif block.kind == "picture":
+            svg = extras.graph_picture(block.lines[0])
+            out += [svg[svg.index("<svg"):].strip() if svg else
+                    _inline(extras.GET_GRAPHVIZ.format(name=block.text)), ""]
         else:
             out.append("| " + " | ".join(map(_cell, block.header)) + " |")
             out.append("|" + "|".join(" --- " for _ in block.header) + "|")

@@ -10,13 +10,16 @@ from textual.timer import Timer
 
 from tracer import explain
 
+from .narration_bar import narration_text
 from .prompt_screen import PromptScreen
+from .reading import reading_seconds
+from .what_if import PromptError, what_if
 
 
 class ClassroomActions:
     """Actions for teaching with the debugger (keys p, +, -, P, a, w; quiz from the palette)."""
 
-    PACE_LIMITS = (0.05, 5.0)  # seconds per step for autoplay
+    PACE_LIMITS = (0.05, 5.0)  # autoplay: times the narration's reading time per step
     pace = 1.0
     player: Timer | None = None
 
@@ -26,8 +29,15 @@ class ClassroomActions:
         if self.player is not None:
             self.stop_autoplay()
         elif self.debugger is not None and not self.debugger.stepper.at_end:
-            self.player = self.set_interval(self.pace, self.autoplay_tick)
-            self.notify(f"autoplay: a step every {self.pace:g} s (+/- to change, p to pause)")
+            self._play_next()
+            self.notify(f"autoplay at reading pace ×{self.pace:g}: each step waits for its "
+                        "narration to be read (+/- to change, p to pause)", markup=False)
+
+    def _play_next(self) -> None:
+        """Wait as long as the narration on screen takes to read, times the pace, then step."""
+        quiz = self.quiz_state if self.quiz else None
+        wait = self.pace * reading_seconds(narration_text(self.debugger, quiz))
+        self.player = self.set_timer(wait, self.autoplay_tick)
 
     def stop_autoplay(self) -> None:
         if self.player is not None:
@@ -45,6 +55,8 @@ class ClassroomActions:
         end_of_phase = debugger.position == debugger.stretch_bounds(stretch)[1]
         if end_of_phase or debugger.current_node in debugger.breakpoints or debugger.hidden:
             self.stop_autoplay()
+        elif self.player is not None:
+            self._play_next()
 
     def action_pace(self, factor: float) -> None:
         low, high = self.PACE_LIMITS
@@ -53,7 +65,8 @@ class ClassroomActions:
             self.stop_autoplay()
             self.action_autoplay()
         else:
-            self.notify(f"autoplay pace: a step every {self.pace:g} s")
+            self.notify(f"autoplay pace: ×{self.pace:g} the narration's reading time",
+                        markup=False)
 
     # --- presenter mode and quiz ---------------------------------------------------------------
 
@@ -68,18 +81,23 @@ class ClassroomActions:
         self.notify("quiz mode " + ("on: each gradient is asked before it is shown"
                                     if self.quiz else "off"))
 
-    def action_answer(self) -> None:
-        question = self.debugger.question if self.debugger else None
-        if question is None or question.answer is None:
+    def action_answer(self, hint: str = "") -> None:
+        """Ask for the quiz question's answer; a wrong one is asked again, with a hint."""
+        ask = self.quiz_state.current(self.debugger) if self.debugger else None
+        if ask is None or ask.answer is None:
             return
 
         def graded(text: str | None) -> None:
-            if text is not None and text.strip():
-                right, message = explain.grade(text, question.answer)
-                self.notify(message, severity="information" if right else "warning")
-                self._move(lambda d: d.reveal())
+            if text is None or not text.strip():
+                return
+            right, message = self.quiz_state.answer(self.debugger, text)
+            self.notify(message, severity="information" if right else "warning", markup=False)
+            self.moved()
+            if not right:
+                self.action_answer(message.split("Hint: ", 1)[-1])
 
-        self.app.push_screen(PromptScreen("Your answer", "a number; checked to 1%"), graded)
+        title = ask.question if not hint else f"{ask.question}\nTry again. Hint: {hint}"
+        self.app.push_screen(PromptScreen(title, "a number; checked to 1%"), graded)
 
     # --- what-ifs --------------------------------------------------------------------------
 
@@ -100,16 +118,12 @@ class ClassroomActions:
         if not text:
             return
         try:
-            name, value = explain.parse_assignment(text)
-            values, lr = ({}, value) if name == "lr" else ({name: value}, None)
-            before = self.debugger.what_if(values, lr)
-        except (KeyError, ValueError, TypeError) as exc:
-            self.notify(str(exc).strip("'\""), title="what-if", severity="error", markup=False)
+            message = what_if(self.debugger, text)
+        except PromptError as exc:
+            self.notify(str(exc), title="what-if", severity="error", markup=False)
             return
         except Exception as exc:  # the user's network code may raise anything
             self.app.show_error(str(exc))
             return
         self.cycle_changed()
-        after = self.debugger.cycle.loss
-        self.notify(f"{text}: {explain.loss_change(before, after)}", title="what-if",
-                    markup=False)
+        self.notify(message, title="what-if", markup=False)

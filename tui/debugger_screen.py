@@ -17,7 +17,7 @@ from .diagnosis_actions import DiagnosisActions
 from .diagnostics_panel import DiagnosticsPanel
 from .find_screen import FindScreen
 from .graph_layout import Layout
-from .graph_view import CHIPS, FULL, GraphView, compute_layout
+from .graph_view import GraphView, compute_layout
 from .help_screen import HelpScreen
 from .inspector import Inspector
 from .iteration_list import IterationList
@@ -25,11 +25,14 @@ from .narration_bar import NarrationBar
 from .node_commands import NodeCommands
 from .panel import DebuggerPanel
 from .params_panel import ParamsPanel
+from .presenter_views import VIEWS, PresenterViews
+from .quiz import Quiz
 from .state import Debugger
 from .status_bar import StatusBar
 from .step_list import StepList
 from .training_actions import TrainingActions
 from .training_panel import TrainingPanel
+from .views import FIT, ZOOM_NAMES, ZOOMS
 
 # The legend names the graph's component classes, so it shows exactly the colours in use.
 LEGEND = (("current", "graph--current"), ("done", "graph--done"), ("pending", "graph--pending"),
@@ -52,6 +55,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
     BINDINGS = [
         Binding("n,space,right", "next", "Step"),
         Binding("N,left", "back", "Back"),
+        Binding("question_mark", "help", "Help"),  # early: a narrow footer still shows it
         Binding("c", "continue", "Continue"),
         Binding("C", "reverse_continue", "Rev-continue", show=False),
         Binding("b", "breakpoint", "Breakpoint"),
@@ -73,11 +77,14 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         Binding("greater_than_sign", "hops(1)", "More hops", show=False),
         Binding("m", "minimap", "Minimap", show=False),
         Binding("e", "expand", "Expand arrays", show=False),
+        Binding("i", "side", "Inspector and tabs: show/hide", show=False),
         Binding("p", "autoplay", "Play/pause"),
         Binding("plus,equals_sign", "pace(0.5)", "Faster", show=False),
         Binding("minus", "pace(2)", "Slower", show=False),
         Binding("P", "present", "Presenter mode", show=False),
-        Binding("a", "answer", "Answer (quiz)", show=False),
+        Binding("U", "view('update')", "Update table (again: the graph)", show=False),
+        Binding("T", "view('training')", "Loss curve (again: the graph)", show=False),
+        Binding("a", "answer", "Answer"),
         Binding("w", "what_if", "What if…", show=False),
         Binding("t", "train", "Train N iterations", show=False),
         Binding("left_square_bracket", "iteration(-1)", "Previous iteration", show=False),
@@ -85,7 +92,6 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         Binding("s", "screenshot", "Save an SVG screenshot", show=False),
         Binding("o", "open", "Open…", show=False),
         Binding("d", "diagnostics", "Diagnostics", show=False),
-        Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -99,7 +105,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         "reverse_continue": lambda d: not d.stepper.at_start,
         "update": lambda d: d.can_update and d.latest,
         "rerun": lambda d: d.update_applied and d.latest,
-        "answer": lambda d: d.question is not None and d.question.answer is not None,
+        "answer": lambda d: d.hidden,
         "what_if": lambda d: d.latest,
         "iteration": lambda d: len(d.cycles) - d.kept_from > 1,
     }
@@ -108,10 +114,11 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         super().__init__()
         self.network = network
         self.quiz = quiz
+        self.quiz_state = Quiz()
         self.set_class(present, "-present")
         self.debugger: Debugger | None = None
         self.layouts: dict[str, Layout] = {}
-        self.zoom = FULL
+        self.zoom = FIT
         self._available: tuple[bool, ...] = ()
         self._panels: list[DebuggerPanel] = []
 
@@ -122,6 +129,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
             with Vertical(id="graph-column"):
                 yield GraphView(id="graph")
                 yield Static(id="legend")
+            yield PresenterViews(id="views", initial="update")
             with Vertical(id="side"):
                 yield Inspector(id="inspector")
                 with TabbedContent(id="tabs"):
@@ -136,9 +144,31 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         yield LoadingIndicator(id="loading")
         yield Footer()
 
+    NARROW = 100  # columns; below this the side panel folds away (i brings it back)
+
     def on_mount(self) -> None:
         self.query_one("#main").display = False
+        self._fold_side()
+        # Where the graph will be, so that the first layout fits it (on_resize corrects it).
+        self.query_one(GraphView).state.size = self._graph_size()
         self.prepare()
+
+    def on_resize(self) -> None:
+        self._fold_side()
+
+    def _fold_side(self) -> None:
+        narrow = self.app.size.width < self.NARROW
+        self.set_class(narrow, "-narrow")
+        self.query_one(Footer).compact = narrow
+
+    def _graph_size(self) -> tuple[int, int]:
+        """The graph's size in cells, worked out from the stylesheet's proportions."""
+        width, height = self.app.size
+        present = self.has_class("-present")
+        side = not present and (width >= self.NARROW) != self.has_class("-side-toggled")
+        side_width = min(max(2 * width // 5, 34), 64) if side else 0  # #side: 2fr, 34 to 64
+        chrome = 1 + 1 + (8 if present else 3 + 1)  # status, footer, narration (and legend)
+        return width - side_width, height - chrome
 
     # --- preparing (off the UI thread: tracing and laying out a big graph take a while) -------
 
@@ -208,6 +238,8 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.debugger is None:
             return action in ("help", "open") or None
+        if action == "answer" and not self.quiz:
+            return False  # the quiz's key shows in the footer only in a quiz
         available = self._AVAILABLE.get(action)
         return True if available is None or available(self.debugger) else None
 
@@ -279,7 +311,8 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
 
     def action_zoom(self) -> None:
         if self.debugger is not None:
-            self.zoom = CHIPS if self.zoom == FULL else FULL
+            self.zoom = ZOOMS[(ZOOMS.index(self.zoom) + 1) % len(ZOOMS)]
+            self.notify(f"zoom: {ZOOM_NAMES[self.zoom]} (z for the next)", markup=False)
             self.prepare()
 
     # Big graphs: collapsing groups, the neighbourhood view, the minimap (tui/graph_view.py).
@@ -302,6 +335,20 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
 
     def action_minimap(self) -> None:
         self._graph_says(GraphView.toggle_minimap)
+
+    def action_side(self) -> None:
+        self.toggle_class("-side-toggled")
+
+    def action_view(self, name: str) -> None:
+        """Show the update table or the loss curve in the graph's place; again, the graph."""
+        views = self.query_one(PresenterViews)
+        showing = self.has_class("-view") and views.current == name
+        self.set_class(not showing, "-view")
+        views.current = name
+        if self.debugger is not None:
+            views.moved(self.debugger)
+        self.notify("the graph" if showing else f"{VIEWS[name]} ({name[0].upper()} again: "
+                    "the graph)", markup=False)
 
     def action_expand(self) -> None:
         inspector = self.query_one(Inspector)

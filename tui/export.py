@@ -39,9 +39,13 @@ class Shot:
     path: Path
 
 
+_SUPERSCRIPTS = str.maketrans({"²": "-p2", "³": "-p3", "ᵖ": "-pp", "ᵀ": "-T"})
+
+
 def slug(text: str) -> str:
-    """``text`` as a file-name part: ASCII letters, digits, ``.``, ``_`` and ``-`` only."""
-    return re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-.") or "node"
+    """``text`` as a file-name part: ASCII letters, digits, ``.``, ``_`` and ``-`` only; a
+    power keeps a mark (``diff_o2²`` is ``diff_o2-p2``, not the same as ``diff_o2``)."""
+    return re.sub(r"[^A-Za-z0-9._]+", "-", text.translate(_SUPERSCRIPTS)).strip("-.") or "node"
 
 
 def file_name(position: int, label: str) -> str:
@@ -86,6 +90,11 @@ async def export_steps(network: Network, directory: str | Path,
         screen = app.screen
         if not isinstance(screen, DebuggerScreen) or screen.debugger is None:
             raise RuntimeError(app.error or f"the debugger could not run {network.name}")
+        if present:  # a slide: no key bar, no scrollbars
+            screen.add_class("-slide")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
         debugger = screen.debugger
         screen.action_first()
         for position, moment in enumerate(debugger.timeline):

@@ -130,6 +130,11 @@ class _Track:
         return [s for s in self.groups[k][1] if s.y0 <= y <= s.y1]
 
 
+def cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, cut with an ellipsis where it had to be cut."""
+    return text if len(text) <= width else text[: width - 1] + "…" if width > 0 else ""
+
+
 def _owner(edges: set[Edge]) -> Edge | frozenset[Edge]:
     return next(iter(edges)) if len(edges) == 1 else frozenset(edges)
 
@@ -167,10 +172,11 @@ class Layout:
         self.columns = columns
         self.border = border
         self._out_ports = out_ports
-        # Boxes drawn with heavy borders (collapsed groups), and what the picture shows (set by
-        # tui.views; the canvas itself does not use it).
+        # Boxes drawn with heavy borders (collapsed groups), and what the picture shows and at
+        # which zoom level (set by tui.views; the canvas itself does not use them).
         self.heavy: frozenset[Node] = frozenset()
         self.view: object = None
+        self.zoom: str = ""
         self._runs: dict[tuple[int, int, int], list] = {}  # drawn lines by row window
         # Everything below is kept per row and sorted by x, so that drawing a window of a row
         # bisects to it instead of walking the whole row.
@@ -298,7 +304,7 @@ class Layout:
             lines = [str(node)]
         if not self.border:
             line = lines[y - b.y] if y - b.y < len(lines) else ""
-            return line[: b.w].ljust(b.w)
+            return cut(line, b.w).ljust(b.w)
         inner = b.w - 2
         heavy = node in self.heavy
         if y == b.y:
@@ -307,7 +313,7 @@ class Layout:
             return "┗" + "━" * inner + "┛" if heavy else "╰" + "─" * inner + "╯"
         k = y - b.y - 1
         line = lines[k] if k < len(lines) else ""
-        body = f" {line[: inner - 2]:<{inner - 2}} " if inner >= 2 else " " * inner
+        body = f" {cut(line, inner - 2):<{inner - 2}} " if inner >= 2 else " " * inner
         # A tee on the right border marks where the node's outgoing edges leave.
         if heavy:
             return "┃" + body + ("┣" if self._out_ports.get(node) == y else "┃")

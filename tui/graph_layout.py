@@ -26,6 +26,7 @@ import gc
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from heapq import heapify, heappop, heappush
 from math import floor
 
@@ -33,14 +34,28 @@ import networkx as nx
 
 from tui.graph_canvas import Box, Edge, HSeg, Layout, Row, Span, VSeg
 
-__all__ = ["Box", "Layout", "Row", "Span", "box_size", "layout_graph"]
+__all__ = ["Box", "Layout", "Row", "Spacing", "Span", "box_size", "layout_graph"]
 
-_GAP = 1  # blank rows between two boxes of a column: readable, and free rows for doglegs
 _LAYER_ROUNDS = 4  # left/right passes at most when choosing columns
 _ORDER_SWEEPS = 4  # barycentre iterations at most (each one sweep up and one down)
 _ROW_ROUNDS = 4  # row-alignment rounds at most; most graphs settle after one
 _DUMMY_WEIGHT = 4.0  # long edges pull harder than real nodes, so they stay straight
 _IDLE_WEIGHT = 0.01  # a node with no neighbour on the swept side barely resists its column
+
+
+@dataclass(frozen=True, slots=True)
+class Spacing:
+    """Room around the boxes.
+
+    ``gap`` blank rows between two boxes of a column (readable, and free rows for doglegs);
+    ``lead`` cells between a box and its channel's first track and between the last track and
+    the arrow (0 packs a small screen's graph tighter, the corner then touches the box);
+    ``extra`` more cells in every channel, to spread a small graph over a big screen.
+    """
+
+    gap: int = 1
+    lead: int = 1
+    extra: int = 0
 
 
 def box_size(lines: Sequence[str], border: bool = True) -> tuple[int, int]:
@@ -64,6 +79,7 @@ def layout_graph(
     sizes: Mapping[Hashable, tuple[int, int]],
     *,
     border: bool = True,
+    spacing: Spacing | None = None,
 ) -> Layout:
     """Lay out a DAG left to right for a terminal.
 
@@ -77,6 +93,8 @@ def layout_graph(
     border : bool
         ``True`` for bordered boxes (the full zoom level), ``False`` for bare chips (the
         compact one, usually one line high).
+    spacing : Spacing, optional
+        Blank rows between boxes and room in the channels between columns.
 
     Returns
     -------
@@ -94,14 +112,14 @@ def layout_graph(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _layout_graph(graph, sizes, border)
+        return _layout_graph(graph, sizes, border, spacing or Spacing())
     finally:
         if collecting:
             gc.enable()
 
 
 def _layout_graph(
-    graph: nx.DiGraph, sizes: Mapping[Hashable, tuple[int, int]], border: bool
+    graph: nx.DiGraph, sizes: Mapping[Hashable, tuple[int, int]], border: bool, spacing: Spacing
 ) -> Layout:
     nodes = list(graph.nodes)
     _check_sizes(nodes, sizes, border)
@@ -119,7 +137,7 @@ def _layout_graph(
     heights = [sizes[n][1] for n in nodes] + [1] * (len(dag.layer) - n_real)
     out_off = [h // 2 for h in heights]
     in_off = _in_ports(dag, layers, heights, n_real, border)
-    y = _assign_rows(dag, layers, heights, out_off, in_off, n_real)
+    y = _assign_rows(dag, layers, heights, out_off, in_off, n_real, spacing.gap)
 
     channels = []
     for layer in layers[:-1]:
@@ -131,12 +149,13 @@ def _layout_graph(
         channels.append(_route_channel(pieces))
 
     col_w = [max((widths[v] for v in layer if v < n_real), default=1) for layer in layers]
-    # A channel is a lead-out cell, its tracks, a lead-in cell and the arrow; with no tracks
-    # one lead cell is enough.
+    # A channel is a lead-out, its tracks, a lead-in and the arrow; with no tracks one cell of
+    # line is enough.
     col_x = [0]
+    lead, extra = spacing.lead, spacing.extra
     for i, channel in enumerate(channels):
-        room = channel.n_tracks + 3 if channel.n_tracks else 2
-        col_x.append(col_x[-1] + col_w[i] + room)
+        room = channel.n_tracks + 2 * lead + 1 if channel.n_tracks else 2
+        col_x.append(col_x[-1] + col_w[i] + room + extra)
 
     boxes = {
         nodes[v]: Box(col_x[i], y[v], widths[v], heights[v])
@@ -148,7 +167,7 @@ def _layout_graph(
     vsegs: list[VSeg] = []
     arrows: list[tuple[int, int, Edge]] = []
     for i, channel in enumerate(channels):
-        first_track = col_x[i] + col_w[i] + 1
+        first_track = col_x[i] + col_w[i] + lead + extra // 2
         for a, b, ya, yb, route in channel.routes:
             edge = dag.edge_of[a, b]
             # A line leaves a real box at its right side, a dummy point at its column's left.
@@ -421,6 +440,7 @@ def _assign_rows(
     out_off: list[int],
     in_off: dict[tuple[int, int], int],
     n_real: int,
+    gap: int,
 ) -> list[int]:
     """Give every node a top row, aligning ports with neighbours; rows start at 0."""
     n = len(heights)
@@ -432,7 +452,7 @@ def _assign_rows(
         for v in layer:
             offsets.append(top)
             y[v] = top
-            top += heights[v] + _GAP
+            top += heights[v] + gap
         layer_offsets.append(offsets)
     # A neighbour at row r wants v at row r + offset, so that the two ports line up.
     from_left = [[(a, out_off[a] - in_off[a, v]) for a in dag.preds[v]] for v in range(n)]

@@ -23,6 +23,7 @@ from textual.strip import Strip
 from tracer.record import Trace
 from tracer.timeline import STEP_PHASES
 
+from .box_text import box_numbers, update_node
 from .graph_layout import Layout
 from .groups import Group, is_group_box
 from .minimap import Minimap
@@ -30,6 +31,8 @@ from .panel import DebuggerPanel
 from .state import Debugger
 from .views import (
     CHIPS,
+    COMPACT,
+    FIT,
     FULL,
     KIND_LABEL,
     GraphState,
@@ -42,9 +45,10 @@ from .views import (
     whole_view,
 )
 
-__all__ = ["CHIPS", "FULL", "KIND_LABEL", "GraphState", "GraphView", "box_size",
+__all__ = ["CHIPS", "COMPACT", "FIT", "FULL", "KIND_LABEL", "GraphState", "GraphView", "box_size",
            "compute_layout", "nearest_box", "node_label"]
 
+BACKWARD_ARROW = "◄"  # an edge's arrow in the backward pass: the way the gradient goes
 MINIMAP_AUTO = 6  # the minimap shows itself when the picture is this many windows big
 MINIMAP_MAX = (32, 9)  # its largest size in cells, inside a one-cell margin
 
@@ -73,16 +77,17 @@ class Drawn:
 class LazyLabels(dict):
     """Labels computed on first use, so a repaint formats only the boxes it draws."""
 
-    def __init__(self, debugger: Debugger, zoom: str, view: View):
+    def __init__(self, debugger: Debugger, layout: Layout, view: View):
         super().__init__()
-        self.debugger, self.zoom, self.view = debugger, zoom, view
+        self.debugger, self.layout, self.view = debugger, layout, view
 
     def __missing__(self, box: int) -> list[str]:
         group = self.view.group(box)
+        zoom = self.layout.zoom
         if group is not None:
-            label = group_label(self.debugger, group, self.zoom)
+            label = group_label(self.debugger, group, zoom)
         else:
-            label = node_label(self.debugger, box, self.zoom)
+            label = node_label(self.debugger, box, zoom, self.layout.boxes[box].w)
         self[box] = label
         return label
 
@@ -101,12 +106,13 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
     COMPONENT_CLASSES = {
         "graph--pending", "graph--current", "graph--done", "graph--selected",
         "graph--param", "graph--input", "graph--loss", "graph--edge", "graph--edge-active",
-        "graph--breakpoint", "graph--group", "graph--minimap", "graph--minimap-view",
+        "graph--breakpoint", "graph--group", "graph--chip", "graph--minimap", "graph--minimap-view",
         "graph--minimap-done",
     }
 
     DEFAULT_CSS = """
     GraphView > .graph--group { text-style: bold; }
+    GraphView > .graph--chip { background: $panel; }
     GraphView > .graph--minimap { background: $panel; color: $text-muted; }
     GraphView > .graph--minimap-view { background: $accent 45%; color: $text; }
     GraphView > .graph--minimap-done { color: $text-success; }
@@ -158,11 +164,12 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
             return
         view = self.view
         before = self._drawn
-        self._labels = LazyLabels(debugger, self.zoom, view)
+        self._labels = LazyLabels(debugger, self.layout_, view)
         self._active = {e for u, v in debugger.active_edges() if (e := view.edge(u, v))}
         self._status = {}
         self._breakpoints = {view.box_of.get(n) for n in debugger.breakpoints}
-        self._selected_box = view.box_of.get(debugger.selected)
+        focus = self.focus_node()
+        self._selected_box = view.box_of.get(focus)
         self._minimap_rows = None
         self._drawn = Drawn(self.layout_, debugger.trace, debugger.phase, debugger.moment.index,
                             self._selected_box, frozenset(self._breakpoints),
@@ -170,7 +177,8 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
         if self.state.hops is not None and self._selected_box is not None and (
                 view.hops != self.state.hops or self._selected_box != view.centre):
             self.relayout()  # the neighbourhood follows the selection
-        self.follow(debugger.selected)
+        if focus is not None:
+            self.follow(focus)
         bands = self._changed_rows(before, self._drawn)
         if bands is None:
             self.refresh()
@@ -208,6 +216,19 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
             top = int(self.scroll_y) + view_h - minimap.height - 1
             bands.append((top, top + minimap.height))
         return bands
+
+    def focus_node(self) -> int | None:
+        """The node the picture is about: the parameter an update step changes, else the
+        selection."""
+        if self.debugger.phase == "update":  # the outcome is about every box
+            return update_node(self.debugger)
+        return self.debugger.selected
+
+    def on_resize(self) -> None:
+        """Fitting the graph to the window: lay it out again for the new size."""
+        if self.zoom == FIT and self.debugger is not None and self.state.size != tuple(self.size):
+            self.state.size = tuple(self.size)
+            self.relayout()
 
     def follow(self, node: int) -> None:
         """Scroll so that ``node``'s box (or its group's) is in sight."""
@@ -317,7 +338,7 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
             if group is not None:
                 status = group_state(self.debugger, group)[0]
             else:
-                status = self.debugger.node_state(box).status
+                status = box_numbers(self.debugger, box).status
             self._status[box] = status
         return status
 
@@ -325,16 +346,20 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
         styles = self._styles
         status = self.box_status(box)
         style = styles[f"graph--{status}"]
+        border = self.layout_.border
         b = self.layout_.boxes[box]
+        name_row = b.y + (border and b.h > 1)
         if is_group_box(box):
-            if row == b.y + (b.h > 1):
+            if row == name_row:
                 style += styles["graph--group"]
         else:
             kind = self.debugger.trace.nodes[box].kind
-            if kind in ("param", "input", "constant", "loss") and row == b.y + (b.h > 1):
+            if kind in ("param", "input", "constant", "loss") and row == name_row:
                 style += styles["graph--input" if kind == "constant" else f"graph--{kind}"]
         if box == self._selected_box and status != "current":
             style += styles["graph--selected"]
+        if not border:  # a bare box: its background shows where it is, on every row
+            style += styles["bg-current" if status == "current" else "bg-chip"]
         return style
 
     def _resolve_styles(self) -> None:
@@ -342,6 +367,9 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
         if not self._styles:
             self._styles = {name: self.get_component_rich_style(name)
                             for name in self.COMPONENT_CLASSES}
+            # Component styles carry a colour too: these are their backgrounds alone.
+            for name in ("chip", "current"):
+                self._styles[f"bg-{name}"] = Style(bgcolor=self._styles[f"graph--{name}"].bgcolor)
 
     def notify_style_update(self) -> None:
         self._styles = {}  # the theme or the CSS changed: resolve the styles again
@@ -401,6 +429,7 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
         row = layout.draw_row(row_y, self._labels, scroll_x, min(scroll_x + width, layout.width))
         text = row.text
         active = self._active
+        backward = self.debugger is not None and self.debugger.phase == "backward"
         edge = base + self._styles["graph--edge"]
         edge_active = base + self._styles["graph--edge-active"]
         segments = []
@@ -420,6 +449,8 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
             else:
                 owners = owner if isinstance(owner, frozenset) else {owner}
                 style = edge_active if active & owners else edge
+                if tag == "arrow" and backward:  # the gradient flows from output to input
+                    piece = BACKWARD_ARROW * len(piece)
             segments.append(Segment(piece, style))
             cursor = end
         if cursor < len(text):

@@ -12,6 +12,7 @@ from tracer import explain
 from tracer.diagnostics import check_lines
 
 from .panel import DebuggerPanel
+from .quiz import screen_quiz
 from .repaint import TextPanel
 from .state import Debugger
 
@@ -26,8 +27,10 @@ ROLE_STYLES = {
 }
 
 
-def inspector_lines(debugger: Debugger, full: bool = False) -> list[explain.Line]:
-    """The lines to show for the selection at the current moment."""
+def inspector_lines(debugger: Debugger, full: bool = False,
+                    asking: list[explain.Line] | None = None) -> list[explain.Line]:
+    """The lines to show for the selection at the current moment (``asking``: a quiz's
+    question, shown at its step instead of the answer)."""
     moment, trace = debugger.moment, debugger.trace
     if moment.phase == "outcome":
         return explain.outcome_lines(moment.record.loss_before, moment.record.loss_after)
@@ -36,7 +39,7 @@ def inspector_lines(debugger: Debugger, full: bool = False) -> list[explain.Line
     node = debugger.selected
     question = debugger.question
     if question is not None and node == debugger.current_node:
-        return question.lines
+        return asking or question.lines
     state = debugger.node_state(node)
     if state.grad_known:
         lines = explain.backward_lines(trace, trace.backward_step(node), full)
@@ -69,4 +72,6 @@ class Inspector(DebuggerPanel, TextPanel, can_focus=True):
     full = False
 
     def moved(self, debugger: Debugger) -> None:
-        self.show_text(render_lines(inspector_lines(debugger, self.full)))
+        quiz = screen_quiz(self)
+        asking = quiz.lines(debugger) if quiz is not None else None
+        self.show_text(render_lines(inspector_lines(debugger, self.full, asking)))

@@ -5,17 +5,16 @@ from __future__ import annotations
 from tracer.narration import narrate
 
 from .panel import DebuggerPanel
+from .quiz import Quiz, screen_quiz
 from .repaint import TextPanel
 from .state import Debugger
 
 
-def narration_text(debugger: Debugger) -> str:
+def narration_text(debugger: Debugger, quiz: Quiz | None = None) -> str:
     """The narration bar: the current step in plain English (kept back while a quiz asks)."""
-    question = debugger.question
-    if question is not None:  # the narration would give the answer away: ask instead
-        asked = " ".join(line.text for line in question.lines if line.role in ("heading",
-                                                                              "equation"))
-        return f"Quiz: {asked}  (a: answer, n: reveal)"
+    ask = quiz.current(debugger) if quiz is not None else None
+    if ask is not None:  # the narration would give the answer away: ask instead
+        return f"Quiz: {ask.question}  (a: answer, n: reveal)"
     before, after = debugger.predictions()
     return narrate(debugger.cycle, debugger.moment, prediction=before, prediction_after=after)
 
@@ -36,7 +35,7 @@ class NarrationBar(DebuggerPanel, TextPanel, can_focus=False):
     _base = 0  # the stylesheet's height, outer
 
     def moved(self, debugger: Debugger) -> None:
-        self.show_text(narration_text(debugger))
+        self.show_text(narration_text(debugger, screen_quiz(self)))
 
     def fit(self, lines: int) -> None:
         if not self.outer_size.height:

@@ -13,11 +13,12 @@ from textual.widgets.option_list import Option
 from scenarios import catalog
 
 
-def scenario_prompt(name: str, title: str, description: str) -> Text:
+def scenario_prompt(name: str, title: str) -> Text:
+    """One line per scenario, so that a small terminal still lists many; the highlighted one's
+    description shows under the list."""
     text = Text()
     text.append(f"{name:<18}", "bold")
     text.append(title)
-    text.append(f"\n{'':<18}{description}", "dim")
     return text
 
 
@@ -38,8 +39,9 @@ class PickerScreen(Screen):
                          id="picker-title", markup=False)
             yield Static("Pick a scenario to explore, or open your own network file (.py or "
                          ".toml).", id="picker-hint", markup=False)
-            yield OptionList(*(Option(scenario_prompt(s.name, s.title, s.description), id=s.name)
+            yield OptionList(*(Option(scenario_prompt(s.name, s.title), id=s.name)
                                for s in catalog()), id="scenario-list")
+            yield Static("", id="picker-description", markup=False)
             yield Input(placeholder="open a file: path/to/network.py or .toml, then Enter",
                         id="path-input")
             yield Static("", id="picker-error", markup=False)
@@ -47,6 +49,11 @@ class PickerScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#scenario-list", OptionList).focus()
+
+    def on_option_list_option_highlighted(self, message: OptionList.OptionHighlighted) -> None:
+        found = [s for s in catalog() if s.name == message.option.id]
+        self.query_one("#picker-description", Static).update(
+            found[0].description if found else "")
 
     def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
         self.open(message.option.id)

@@ -8,30 +8,57 @@ from textual.widget import Widget
 
 from tracer import explain
 
+from .graph_canvas import cut
 from .panel import DebuggerPanel
+from .quiz import screen_quiz
 from .state import Debugger
 
 PHASE_STYLES = {"forward": "bold black on #7fb3ff", "backward": "bold black on #ffb86c",
                 "update": "bold black on #8be28b"}
 
 
-def status_text(debugger: Debugger) -> Text:
-    """``gradstep │ title │ iteration 2 │ BACKWARD 5/23 │ loss 0.2984``."""
+def status_text(debugger: Debugger, width: int | None = None, score: str | None = None
+                ) -> Text:
+    """``gradstep │ title │ iteration 2 │ BACKWARD 5/23 │ loss 0.2984``.
+
+    In ``width`` cells the step and the loss stay: the title is shortened first (cut with
+    ``…``), then the program's name and the word "iteration" go. A quiz's ``score`` follows
+    the loss.
+    """
     stretch = debugger.moment.stretch  # the outcome is the update's last step
     k, total = debugger.stretch_step(debugger.position)
     network = debugger.network
-    text = Text(" gradstep ", "bold")
-    text.append("│ ")
-    text.append(network.title or network.name, "bold")
-    text.append(f" │ iteration {debugger.cycle.iteration} │ ")
-    text.append(f" {stretch.upper()} ", PHASE_STYLES[stretch])
-    text.append(f" step {k}/{total} │ ")
+    title = network.title or network.name
+    iteration = f"iteration {debugger.cycle.iteration}"
+    name = " gradstep │ "
     cycle = debugger.cycle
+    state = Text(f" {stretch.upper()} ", PHASE_STYLES[stretch])
+    state.append(f" step {k}/{total} │ ")
+    # The loss (and the prediction) exist once the forward pass has reached them.
+    known = stretch != "forward" or k == total
     if debugger.update_applied:
-        text.append(explain.loss_change(cycle.loss, cycle.loss_after), "bold")
+        state.append(explain.loss_change(cycle.loss, cycle.loss_after), "bold")
     else:
-        text.append(explain.loss_change(cycle.loss))
-    words = debugger.predictions()[0]
+        state.append(explain.loss_change(cycle.loss) if known else "loss ·")
+    if score:
+        state.append(f" │ {score}", "bold")
+    if width is not None:
+        width -= 2  # room for the " …" that says something was cut after the loss
+
+        def needed() -> int:
+            return len(name) + len(title) + len(iteration) + 6 + state.cell_len
+
+        if needed() > width:
+            title = cut(title, max(width - needed() + len(title), 8))
+        if needed() > width:
+            name, iteration = " ", f"#{debugger.cycle.iteration}"
+        if needed() > width:
+            title = cut(title, max(width - needed() + len(title), 1))
+    text = Text(name, "bold")
+    text.append(title, "bold")
+    text.append(f" │ {iteration} │ ")
+    text.append_text(state)
+    words = debugger.predictions()[0] if known else None
     if words:
         text.append(f" │ {words}", "italic")
     return text
@@ -60,8 +87,17 @@ class StatusBar(DebuggerPanel, Widget):
         self.text = Text(text) if isinstance(text, str) else text
         self.refresh()
 
+    _debugger: Debugger | None = None
+
     def moved(self, debugger: Debugger) -> None:
-        self.update(status_text(debugger))
+        self._debugger = debugger
+        quiz = screen_quiz(self)
+        self.update(status_text(debugger, self.size.width or None,
+                                quiz.score() if quiz is not None else None))
+
+    def on_resize(self) -> None:
+        if self._debugger is not None:
+            self.moved(self._debugger)
 
     def render_line(self, y: int) -> Strip:
         style, width = self.rich_style, self.size.width

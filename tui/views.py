@@ -19,7 +19,16 @@ import networkx as nx
 from tracer import explain
 from tracer.record import Node, Trace
 
-from .graph_layout import Layout, layout_graph
+from .box_text import (
+    BoxNumbers,
+    box_numbers,
+    cut,
+    grad_text,
+    name_lines,
+    natural_width,
+    value_text,
+)
+from .graph_layout import Layout, Spacing, layout_graph
 from .groups import (
     Group,
     Grouping,
@@ -31,7 +40,17 @@ from .groups import (
 from .neighbourhood import DEFAULT_HOPS, MAX_HOPS, MIN_HOPS, neighbourhood
 from .state import Debugger, NodeState
 
-FULL, CHIPS = "full", "chips"
+FULL, COMPACT, CHIPS = "full", "compact", "chips"
+FIT = "fit"  # the zoom that shows the whole graph with its numbers, when one does
+ZOOMS = (FIT, FULL, COMPACT, CHIPS)  # the order z goes through them
+ZOOM_NAMES = {FIT: "fit the window", FULL: "boxes", COMPACT: "compact, with numbers",
+              CHIPS: "names only"}
+FIT_LIMIT = 150  # boxes; bigger pictures are not fitted (they scroll, collapse, minimap)
+COMPACT_WIDTHS = (12, 10, 9, 8, 7, 6)  # widest first: the first that fits the window wins
+COMPACT_WIDTH = 9  # a compact box's widest, when compact is chosen by hand
+COMPACT_MOST = 16  # nor does room to spare make one wider than this
+NORMAL, TIGHT = Spacing(), Spacing(lead=0)  # room between boxes: as drawn always; packed
+PARAM_WIDTH = 20  # a parameter's full box: room for "v 0.4 → 0.3589" at its update
 KIND_LABEL = {"param": "param", "input": "input", "constant": "const", "loss": "loss"}
 BIG_GRAPH = 300  # nodes; bigger graphs open with their groups collapsed
 GROUP_MARK = "▸"  # starts a collapsed group's name
@@ -40,31 +59,46 @@ GROUP_MARK = "▸"  # starts a collapsed group's name
 BADGES = {"error": "✖ ", "warning": "⚠ "}
 
 
-def box_size(node: Node, zoom: str) -> tuple[int, int]:
-    """Width and height of a node's box: fixed per node so that stepping never moves a box."""
+def box_size(node: Node, zoom: str, natural: int = 0) -> tuple[int, int]:
+    """Width and height of a node's box: fixed per node so that stepping never moves a box.
+
+    A compact box is ``natural`` cells wide (see :func:`tui.box_text.natural_width`), at
+    least 4; the caller caps it.
+    """
     if zoom == CHIPS:
         return min(max(len(node.name) + 2, 6), 16), 1
+    if zoom == COMPACT:  # the name over one or two lines, the value, the gradient
+        width = max(natural, 4)
+        return width, 2 + len(name_lines(node.name, width))
     shown = KIND_LABEL.get(node.kind, node.op)  # what node_label writes after the name
-    return min(max(len(node.name) + len(shown) + 5, 14), 22), 5
+    least = PARAM_WIDTH if node.kind == "param" else 14
+    return min(max(len(node.name) + len(shown) + 5, least), 22), 5
 
 
-def group_box_size(group: Group, zoom: str) -> tuple[int, int]:
+def group_box_size(group: Group, zoom: str, cap: int = COMPACT_WIDTH) -> tuple[int, int]:
     """A collapsed group's box: its name (and member count), like a node's box otherwise."""
     if zoom == CHIPS:
         return min(max(len(group.name) + 4, 6), 18), 1
+    if zoom == COMPACT:
+        return min(max(len(group.name) + 2, 6), cap), 3
     return min(max(len(group.name) + len(str(len(group))) + 9, 14), 28), 5
 
 
-def node_label(debugger: Debugger, node: int, zoom: str) -> list[str]:
-    """The text inside a node's box at the current moment: name, op, value and gradient."""
+def node_label(debugger: Debugger, node: int, zoom: str, width: int = 22,
+               numbers: BoxNumbers | None = None) -> list[str]:
+    """The text inside a node's box of ``width`` cells at the current moment: name and op, value
+    (old → new at its update) and gradient, each fitted to the box."""
     nd = debugger.trace.nodes[node]
-    state = debugger.node_state(node)
+    numbers = numbers or box_numbers(debugger, node)
     name = BADGES.get(debugger.badge(node), "") + nd.name  # a diagnosis found here
     if zoom == CHIPS:
         return [name]
-    value = explain.short(nd.value) if state.value_known else "·"
-    grad = explain.short(nd.grad) if state.grad_known else "·"
-    return [f"{name} {KIND_LABEL.get(nd.kind, nd.op)}", f"v {value}", f"g {grad}"]
+    if zoom == COMPACT:  # a bare box: every cell of the width is text
+        return [*name_lines(name, width), value_text(numbers, width),
+                "∇" + grad_text(numbers, width - 1)]
+    inner = width - 4  # a border and a space of padding on each side
+    return [cut(f"{name} {KIND_LABEL.get(nd.kind, nd.op)}", inner),
+            "v " + value_text(numbers, inner - 2), "g " + grad_text(numbers, inner - 2)]
 
 
 def group_state(debugger: Debugger, group: Group) -> tuple[str, int]:
@@ -82,6 +116,8 @@ def group_label(debugger: Debugger, group: Group, zoom: str) -> list[str]:
     head = f"{GROUP_MARK} {group.name}"
     if zoom == CHIPS:
         return [head]
+    if zoom == COMPACT:
+        return [head, *node_label(debugger, group.output, COMPACT, 99)[1:]]
     out = debugger.trace.nodes[group.output]
     state: NodeState = debugger.node_state(group.output)
     _, done = group_state(debugger, group)
@@ -160,6 +196,7 @@ class GraphState:
         self.collapsed: frozenset[str] | None = None
         self.hops: int | None = None
         self.minimap: bool | None = None
+        self.size: tuple[int, int] | None = None  # the window FIT fits the graph into
         self._lock = threading.Lock()
         self._groupings: dict[tuple[int, int], Grouping] = {}
         self._layouts: OrderedDict[tuple, Layout] = OrderedDict()
@@ -228,24 +265,103 @@ class GraphState:
 
     def layout(self, debugger: Debugger, zoom: str, selected: int | None = None) -> Layout:
         """Lay out the view of ``debugger``'s graph (slow for big graphs: call it from a
-        worker). The layout's ``view`` attribute is the :class:`View` it draws."""
+        worker). The layout's ``view`` attribute is the :class:`View` it draws, its ``zoom``
+        the zoom level its boxes are drawn at (for :data:`FIT`, the one chosen)."""
         trace = debugger.trace
         selected = debugger.selected if selected is None else selected
         view = self.view(trace, selected)
-        key = (_signature(trace), zoom, view.collapsed, view.centre, view.hops)
+        if zoom == FIT:
+            layout = self._fit(debugger, view)
+        else:
+            layout = self._cached(debugger, view, zoom, COMPACT_WIDTH)
+        if len(trace.nodes) > self.threshold:
+            settle(trace)
+        return layout
+
+    def _cached(self, debugger: Debugger, view: View, zoom: str, cap: int | dict[int, int],
+                spacing: Spacing = NORMAL) -> Layout:
+        sizes = box_sizes(debugger, view, zoom, cap)
+        key = (_signature(debugger.trace), zoom, spacing, view.collapsed, view.centre,
+               view.hops, hash(tuple(sizes.values())))
         with self._lock:
             layout = self._layouts.get(key)
             if layout is not None:
                 self._layouts.move_to_end(key)
         if layout is None:
-            layout = lay_out(trace, view, zoom)
+            layout = lay_out(view, sizes, zoom, spacing)
             with self._lock:
                 self._layouts[key] = layout
                 while len(self._layouts) > self.CACHE:
                     self._layouts.popitem(last=False)
-        if len(trace.nodes) > self.threshold:
-            settle(trace)
         return layout
+
+    def _fit(self, debugger: Debugger, view: View) -> Layout:
+        """The most readable zoom that shows every box in ``size``, spread out to use the room
+        left; big graphs (or none fitting) get the full boxes, to scroll."""
+        width, height = self.size or (0, 0)
+        if len(view.graph) > FIT_LIMIT or not width:
+            return self._cached(debugger, view, FULL, COMPACT_WIDTH)
+        for zoom, cap, spacing in [(FULL, 0, NORMAL), (FULL, 0, TIGHT), (COMPACT, 99, NORMAL),
+                                   *((COMPACT, c, TIGHT) for c in COMPACT_WIDTHS)]:
+            layout = self._cached(debugger, view, zoom, cap, spacing)
+            if layout.width <= width and layout.height <= height:
+                break
+        else:
+            return self._cached(debugger, view, FULL, COMPACT_WIDTH)
+        if zoom == COMPACT and layout.width < width:  # room for more digits and longer names
+            caps = widen(debugger, layout, width - layout.width)
+            wider = self._cached(debugger, view, zoom, caps, spacing)
+            if wider.width <= width and wider.height <= height:
+                layout, cap = wider, caps
+        channels = max(len(layout.columns) - 1, 1)
+        extra = min((width - layout.width) // channels, 8)
+        for gap in (3, 2, 1):  # more room between boxes, as much as the window has
+            wider = Spacing(gap, spacing.lead, extra)
+            if (extra or gap > spacing.gap) and wider != spacing:
+                spread = self._cached(debugger, view, zoom, cap, wider)
+                if spread.width <= width and spread.height <= height:
+                    return spread
+        return layout
+
+
+def box_sizes(debugger: Debugger, view: View, zoom: str, cap: int | dict[int, int]
+              ) -> dict[int, tuple[int, int]]:
+    """Every box's size at ``zoom``; compact boxes are as wide as their numbers need, up to
+    ``cap`` cells (one for all, or per box)."""
+    trace = debugger.trace
+    sizes = {}
+    for box in view.graph:
+        most = cap if isinstance(cap, int) else cap[box]
+        group = view.group(box)
+        if group is not None:
+            sizes[box] = group_box_size(group, zoom, most)
+        elif zoom == COMPACT:
+            sizes[box] = box_size(trace.nodes[box], zoom, min(natural_width(debugger, box), most))
+        else:
+            sizes[box] = box_size(trace.nodes[box], zoom)
+    return sizes
+
+
+def widen(debugger: Debugger, layout: Layout, room: int) -> dict[int, int]:
+    """Per-box caps that give ``room`` more cells to the columns of a compact ``layout`` whose
+    boxes would show more with them, a cell at a time to each column still short."""
+    view = layout.view
+    caps = {box: layout.boxes[box].w for box in view.graph}
+    columns = [[box for box in column if view.group(box) is None] for column in layout.columns]
+    width = [max((caps[b] for b in column), default=0) for column in columns]
+    wanted = [min(max((natural_width(debugger, b) for b in column), default=0), COMPACT_MOST)
+              for column in columns]
+    while room > 0:
+        short = [k for k in range(len(columns)) if width[k] < wanted[k]]
+        if not short:
+            break
+        for k in short[:room]:
+            width[k] += 1
+            room -= 1
+    for k, column in enumerate(columns):
+        for box in column:
+            caps[box] = width[k]
+    return caps
 
 
 _settled: set[int] = set()
@@ -265,15 +381,13 @@ def settle(trace: Trace) -> None:
         gc.freeze()
 
 
-def lay_out(trace: Trace, view: View, zoom: str) -> Layout:
-    """Lay out ``view`` at ``zoom``; the result carries the view as ``layout.view``."""
-    sizes = {}
-    for box in view.graph:
-        group = view.group(box)
-        sizes[box] = group_box_size(group, zoom) if group is not None else \
-            box_size(trace.nodes[box], zoom)
-    layout = layout_graph(view.graph, sizes, border=zoom == FULL)
+def lay_out(view: View, sizes: dict[int, tuple[int, int]], zoom: str,
+            spacing: Spacing = NORMAL) -> Layout:
+    """Lay out ``view`` with boxes of ``sizes``; the result carries the view as ``layout.view``
+    and its zoom level as ``layout.zoom``."""
+    layout = layout_graph(view.graph, sizes, border=zoom == FULL, spacing=spacing)
     layout.view = view
+    layout.zoom = zoom
     layout.heavy = frozenset(box for box in view.graph if is_group_box(box))
     return layout
 
@@ -286,4 +400,5 @@ def compute_layout(debugger: Debugger, zoom: str, state: GraphState | None = Non
     """
     if state is not None:
         return state.layout(debugger, zoom)
-    return lay_out(debugger.trace, whole_view(debugger.trace), zoom)
+    view, zoom = whole_view(debugger.trace), FULL if zoom == FIT else zoom
+    return lay_out(view, box_sizes(debugger, view, zoom, COMPACT_WIDTH), zoom)

@@ -11,7 +11,9 @@ DESCRIPTION = (
     "A linear model predicts a house's price from its size, bedrooms and age, and says $420k "
     "for a house that sold for $500k. The mean squared error's gradient is negative at the "
     "prediction, so gradient descent raises every weight in proportion to its feature, and one "
-    "update moves the prediction to $472k."
+    "update moves the prediction to $472k. Units: prices in $100k (price 4.2 is $420k, "
+    "true_price 5 is $500k); the features are size in 1,000 sq ft, bedrooms, and age in decades "
+    "(features [2, 3, 1.5] is 2,000 sq ft, 3 bedrooms, 15 years old)."
 )
 LR = 0.02
 
