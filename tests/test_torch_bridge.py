@@ -188,7 +188,7 @@ def test_check_points_at_the_log_of_zero_and_its_line():
     assert any(f["kind"] == "nonfinite-gradient" for f in findings)
 
 
-@pytest.mark.parametrize("net", ["mlp", "cnn", "rnn", "embedding", "chunks"])
+@pytest.mark.parametrize("net", sorted(NETS))
 def test_check_finds_nothing_wrong_with_healthy_models(net):
     status, findings = check_json(NETS[net])
     assert status == 0
