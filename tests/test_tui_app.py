@@ -327,3 +327,64 @@ async def test_on_a_tiny_terminal_the_narration_bar_does_not_grow_over_the_graph
         bar = screen.query_one("#narration")
         assert bar.outer_size.height == 3 and bar.max_scroll_y > 0  # it scrolls instead
         assert screen.query_one("#graph").outer_size.height >= 4
+
+
+async def test_breakpoint_note_shows_a_node_name_as_written(tmp_path):
+    # Names come from the user's network file: brackets in them are text, not markup.
+    net = tmp_path / "brackets.py"
+    net.write_text("from tracer import param\n"
+                   "w = param(2.0, name='w[/] [b]bold')\n"
+                   "def forward():\n"
+                   "    return w * w\n")
+    from textual.widgets._toast import Toast
+
+    app = GradstepApp(load(str(net)))
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(app)
+        app.screen.select(debugger.trace.find("w[/] [b]bold").id)
+        await press(pilot, "b")
+        await pilot.pause(0.2)
+        shown = [str(toast.render()) for toast in app.screen.query(Toast)]
+        assert "breakpoint set on w[/] [b]bold" in shown, shown
+
+
+async def test_status_bar_at_the_outcome_shows_the_prediction_after_the_update(mazur_app):
+    # The bar reads "loss before → after" there; its words must be the ones after the update
+    # too. 0.7421 and 0.7753 are the outputs of the 2-2-2 sigmoid net with the updated weights
+    # Mazur's post publishes (w1+ = 0.149780716 ... w8+ = 0.561370121), worked out by hand.
+    async with mazur_app.run_test(size=(200, 40)) as pilot:
+        await settle(pilot)
+        status = mazur_app.screen.query_one("#status")
+        assert "0.7514" not in status.plain  # the forward pass has not reached the outputs yet
+        await press(pilot, "c")  # the end of the forward pass: the outputs before the update
+        assert "outputs 0.7514 and 0.7729" in status.plain
+        await press(pilot, "G")
+        assert debugger_of(mazur_app).phase == "outcome"
+        assert "loss 0.298371 → 0.291028" in status.plain
+        assert "outputs 0.7421 and 0.7753" in status.plain
+        assert "0.7514" not in status.plain
+        await press(pilot, "N")  # the last parameter update: the loss after is not shown yet
+        assert "outputs 0.7514 and 0.7729" in status.plain
+
+
+async def test_zoom_lays_the_graph_out_again_without_diagnosing_or_announcing_again():
+    app = GradstepApp(load("dead-relu"))  # one problem: its toast is shown once, on opening
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot)
+        debugger = debugger_of(app)
+        await press(pilot, "c", "n", "n")
+        position = debugger.position
+
+        def announced() -> int:
+            return sum("problem(s) found" in n.message for n in app._notifications)
+
+        assert announced() == 1
+        zooms = [app.screen.zoom]
+        for _ in range(2):
+            await press(pilot, "z")
+            zooms.append(app.screen.zoom)
+        assert len(set(zooms)) == 3 and announced() == 1  # two new layouts, no new diagnosis
+        assert debugger.position == position
+        await press(pilot, "G", "r")  # a new cycle is diagnosed (and announced) as before
+        assert debugger.cycle.iteration == 2 and announced() == 2

@@ -208,3 +208,21 @@ async def test_iterations_whose_records_were_let_go_are_listed_but_not_opened(mo
         assert iterations.row(199).startswith("▶ #200")
         assert iterations.render_line(iterations.highlighted - int(iterations.scroll_y)
                                       ).text.startswith("▶ #200")
+
+
+async def test_quiz_answer_is_shown_as_typed_never_read_as_markup():
+    # The grade repeats the guess; a visitor of `gradstep serve` types it, so text like
+    # "[@click=app.quit]" must stay text (and "[/]" must not break the toast).
+    from textual.widgets._toast import Toast
+
+    app = GradstepApp(load("mazur"), quiz=True)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot)
+        await press(pilot, "c", "n")  # the first backward step, asked
+        assert debugger_of(app).hidden
+        guess = "[@click=app.quit]x[/] [b]y"
+        await press(pilot, "a")
+        await answer_prompt(pilot, guess)
+        await pilot.pause(0.2)
+        shown = [str(toast.render()) for toast in app.screen.query(Toast)]
+        assert any(f"{guess!r} is not" in text for text in shown), shown  # shown as typed

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static, TabbedContent, TabPane
 
-from tracer import Network
+from tracer import Cycle, Network
 
 from .classroom import ClassroomActions
 from .diagnosis_actions import DiagnosisActions
@@ -121,6 +121,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         self.zoom = FIT
         self._available: tuple[bool, ...] = ()
         self._panels: list[DebuggerPanel] = []
+        self._shown_cycle: Cycle | None = None  # the cycle the panels were last told about
 
     def compose(self) -> ComposeResult:
         yield StatusBar(" gradstep │ tracing…", id="status")
@@ -198,7 +199,10 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         self.query_one("#legend", Static).update(legend)
         self.query_one(GraphView).focus()
         self._panels = [w for w in self.walk_children() if isinstance(w, DebuggerPanel)]
-        self.cycle_changed()
+        if debugger.cycle is self._shown_cycle:  # only laid out again (zoom): not re-diagnosed
+            self.moved()
+        else:
+            self.cycle_changed()
 
     def failed(self, exc: Exception) -> None:
         self.query_one("#loading").display = False
@@ -210,6 +214,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
     def cycle_changed(self) -> None:
         """Another cycle is viewed: every panel shows it, and it is diagnosed."""
         debugger = self.debugger
+        self._shown_cycle = debugger.cycle
         for panel in self._panels:
             panel.cycle_changed(debugger)
         self._moved_on()
@@ -279,7 +284,8 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         if self.debugger is not None:
             is_set = self.debugger.toggle_breakpoint()
             name = self.debugger.trace.nodes[self.debugger.selected].name
-            self.notify(f"breakpoint {'set on' if is_set else 'removed from'} {name}")
+            self.notify(f"breakpoint {'set on' if is_set else 'removed from'} {name}",
+                        markup=False)
             self.moved()
 
     def action_select(self, direction: str) -> None:

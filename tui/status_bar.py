@@ -58,7 +58,9 @@ def status_text(debugger: Debugger, width: int | None = None, score: str | None 
     text.append(title, "bold")
     text.append(f" │ {iteration} │ ")
     text.append_text(state)
-    words = debugger.predictions()[0] if known else None
+    # The words describe the same moment as the loss: after the update once it is applied.
+    before, after = debugger.predictions()
+    words = None if not known else after if debugger.update_applied else before
     if words:
         text.append(f" │ {words}", "italic")
     return text
