@@ -8,6 +8,7 @@
     gradstep list                    the built-in scenarios, one line each
     gradstep trace TARGET            one training cycle as a readable handout
     gradstep trace TARGET --json     the same cycle as JSON (docs/trace-json.md)
+    gradstep trace TARGET --steps N --until nan   train; exit 1 if the condition fired
     gradstep check TARGET [--json]   diagnose the gradients; exit 1 if it finds a problem
     gradstep serve [TARGET]          the debugger in a web browser (loopback by default)
     gradstep export TARGET --svg DIR --dot FILE   one SVG per step; the graph as Graphviz DOT
@@ -27,14 +28,17 @@ from collections.abc import Sequence
 
 from scenarios import LoadError, catalog, load
 from tracer import report
+from tracer.training import MAX_STEPS, StopCondition, parse_until
 
 from . import __version__
 from . import check as check_command
 from . import export as export_command
 from . import serve as serve_command
 from .common import add_command, load_and_run
+from .progress import training_progress
 
 COMMANDS = ("list", "trace", "check", "open", "serve", "export")
+EXIT_CONDITION = 1  # trace --until: a condition fired (check uses 1 for a problem found)
 EXIT_BAD_INPUT = 2
 
 TARGET_HELP = ("a built-in scenario name (see `gradstep list`) or the path of a .py or .toml "
@@ -46,10 +50,17 @@ def _positive(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of iterations, 1 or more, not "
-                                         f"{text!r}")
+    if not 1 <= value <= MAX_STEPS:
+        raise argparse.ArgumentTypeError(f"must be a whole number of iterations from 1 to "
+                                         f"{MAX_STEPS:,}, not {text!r}")
     return value
+
+
+def _until(text: str) -> StopCondition:
+    try:
+        return parse_until(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A terminal step-through debugger for backpropagation. With no command, "
                     "opens the debugger on the scenario picker; `gradstep TARGET` is the same "
                     "as `gradstep open TARGET`.",
-        epilog="Bad input exits with status 2 and a message on stderr.")
+        epilog="Exit status: 0 done; 1 a problem found (check) or a --until condition fired "
+               "(trace); 2 bad input, with a message on stderr.")
     parser.add_argument("--version", action="version", version=f"gradstep {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -90,8 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     form.add_argument("--format", choices=("text", "markdown", "json"),
                       help="text (the default), markdown (a handout) or json")
     tracer_.add_argument("--steps", type=_positive, metavar="N",
-                         help="train for N iterations in all (the first is the one shown in "
-                              "full) and add the loss of each iteration")
+                         help=f"train for N iterations in all (the first is the one shown in "
+                              f"full; at most {MAX_STEPS:,}) and add the loss of each iteration")
+    tracer_.add_argument("--until", type=_until, action="append", metavar="CONDITION",
+                         help="with --steps: stop at the first iteration where CONDITION fires "
+                              "and say where: nan (the loss turns NaN or infinite), "
+                              "spike[:FACTOR] (an update multiplies the loss by more than "
+                              "FACTOR, default 2), grad-above:X (a gradient above X), gradcheck "
+                              "(a node fails the gradient check), dead-unit (a dead ReLU unit); "
+                              "may be given several times. Exit status 1 when one fired")
     check_command.add_parser(commands, TARGET_HELP)
     serve_command.add_parser(commands, TARGET_HELP)
     export_command.add_parser(commands, TARGET_HELP)
@@ -118,15 +137,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 when ``check`` finds a problem, 2 for bad input (a message has been
-        printed on stderr).
+        0 on success, 1 when ``check`` finds a problem or a ``trace --until`` condition fires,
+        2 for bad input (a message has been printed on stderr).
     """
     args = build_parser().parse_args(_normalise(list(sys.argv[1:] if argv is None else argv)))
     try:
         if args.command == "list":
             return _list(args.long)
         if args.command == "trace":
-            return _trace(args.target, args.format or "text", args.steps)
+            if args.until and args.steps is None:
+                print("gradstep: --until needs --steps N (how many iterations to train at "
+                      "most)", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            return _trace(args.target, args.format or "text", args.steps, args.until or ())
         if args.command == "check":
             return check_command.run(args)
         if args.command == "serve":
@@ -153,14 +176,19 @@ def _list(long: bool) -> int:
     return 0
 
 
-def _trace(target: str, form: str, steps: int | None) -> int:
+def _trace(target: str, form: str, steps: int | None,
+           until: Sequence[StopCondition] = ()) -> int:
     # Anything the network file prints goes to stderr, so stdout stays one clean document.
-    with contextlib.redirect_stdout(sys.stderr):
-        _, result = load_and_run(target, lambda network: report.run_report(network, steps))
+    with contextlib.redirect_stdout(sys.stderr), training_progress(steps) as progress:
+        _, result = load_and_run(
+            target, lambda network: report.run_report(network, steps, until, progress))
     render = {"json": report.dumps, "markdown": report.to_markdown, "text": report.to_text}[form]
     text = render(result)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
+    if result.stop is not None:
+        print(f"gradstep: {result.stop.message}", file=sys.stderr)
+        return EXIT_CONDITION
     return 0
 
 

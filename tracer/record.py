@@ -294,6 +294,16 @@ def _names(order: list[Tensor]) -> list[str]:
     return names
 
 
+def upstream_times(g: Array, local: Array | float) -> Array:
+    """An elementwise op's upstream gradient ``g`` times its local factor ``local``, in the
+    output's shape (``g``'s): the product before any sum back to an input's shape. The one
+    place this product is computed, for recorded and record-free backward passes alike."""
+    if isinstance(local, float):  # add, sub and neg's ±1 need no product
+        return g if local == 1.0 else -g if local == -1.0 else g * local
+    full = g * local
+    return full if full.shape == g.shape else np.broadcast_to(full, g.shape)  # a broadcast local
+
+
 def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
                  ) -> list[tuple[Array | None, Array | None, Array | None, tuple[int, ...]]]:
     """For each input of ``t`` (whose recorded values are ``values``, its own ``out``):
@@ -308,15 +318,12 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
                 for c in op.vjp(g, *values, out, **t._attrs)]
     grads = []
     for x, local in zip(values, op.local(*values, out, **t._attrs), strict=True):
-        if isinstance(local, float):  # add, sub and neg's ±1 need no product
-            full = g if local == 1.0 else -g if local == -1.0 else g * local
+        full = upstream_times(g, local)
+        if isinstance(local, float):
             local = constant(local, out.shape)
         else:
-            full = g * local
             local = (frozen(local) if local.shape == out.shape
                      else np.broadcast_to(local, out.shape))  # (read-only already)
-        if full.shape != out.shape:  # a broadcast local factor
-            full = np.broadcast_to(full, out.shape)
         if full.shape == x.shape:
             grads.append((full if full is g else frozen(full), local, None, ()))
         else:
