@@ -44,6 +44,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from .arrays import constant, frozen
+from .checkpoint import Checkpoint
 from .custom import remember_origin
 from .network import Cycle, Network, leaf_changes
 from .ops import Op
@@ -824,22 +825,69 @@ class TorchNetwork(Network):
         return Cycle(self.iteration, recorded, updates, self.loss(), self.optimizer.describe(),
                      state)
 
+    # --- training histories (see tracer.checkpoint): the same protocol, from torch's state ---
+
+    def fast_step(self) -> tuple[float, float]:
+        """One iteration (recorded, then let go): the loss before and after its update."""
+        cycle = self._cycle()
+        return cycle.loss, cycle.loss_after
+
+    def upcoming(self) -> Trace:
+        return self.trace()
+
+    def expect_checkpoint(self) -> None:
+        """(A checkpoint keeps torch's random state anyway.)"""
+
+    def checkpoint(self) -> Checkpoint:
+        """The parameters' values, the optimizer's memory and torch's random state."""
+        with self.lock:
+            values = {name: p.detach().clone() for name, p in self.model.params.items()}
+            state = (values, self.optimizer.snapshot(), torch.get_rng_state())
+            nbytes = sum(v.numel() * v.element_size() for v in values.values())
+            return Checkpoint(self.iteration, state, nbytes)
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        values, optimizer, random = checkpoint.state
+        with self.lock:
+            with torch.no_grad():
+                for name, value in values.items():
+                    self.model.params[name].copy_(value)
+            self.model.sync()
+            self.optimizer.restore(optimizer)
+            torch.set_rng_state(random)
+            self.iteration = checkpoint.iteration
+
+    @contextmanager
+    def detour(self) -> Iterator[None]:
+        with self.lock:
+            here = self.checkpoint()
+            try:
+                yield
+            finally:
+                self.restore(here)
+
+    def rewind(self, cycle: Cycle, changes: Mapping[int, np.ndarray] | None = None) -> None:
+        """Put the parameters and the optimizer back to where ``cycle`` started, with the
+        leaves of node ids in ``changes`` given new values."""
+        tensors = {**self.model.inputs, **self.model.params}
+        with self.lock:
+            with torch.no_grad():
+                for node in cycle.trace.params:
+                    self.model.params[node.name].copy_(torch.tensor(node.value))
+                for k, new in (changes or {}).items():
+                    tensors[cycle.trace.nodes[k].name].copy_(torch.tensor(new))
+            self.model.sync()
+            self.optimizer.restore(cycle.optimizer_state)
+            self.iteration = cycle.iteration - 1
+
     def what_if(self, cycle: Cycle, values: Mapping[str, Any] | None = None,
                 lr: float | None = None) -> Cycle:
         """Re-run ``cycle`` from where it started with some parameters or inputs (by name) or
         the learning rate changed (see :meth:`tracer.network.Network.what_if`)."""
         tensors = {**self.model.inputs, **self.model.params}
-        changes = {cycle.trace.nodes[k].name: new for k, new in
-                   leaf_changes(cycle.trace, values, tensors.__contains__).items()}
+        changes = leaf_changes(cycle.trace, values, tensors.__contains__)
         if lr is not None:
             self.optimizer.set_lr(lr)
         with self.lock:
-            with torch.no_grad():
-                for node in cycle.trace.params:
-                    self.model.params[node.name].copy_(torch.tensor(node.value))
-                for name, new in changes.items():
-                    tensors[name].copy_(torch.tensor(new))
-            self.model.sync()
-            self.optimizer.restore(cycle.optimizer_state)
-            self.iteration = cycle.iteration - 1
+            self.rewind(cycle, changes)
             return self._cycle()
