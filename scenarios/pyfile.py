@@ -27,6 +27,7 @@ from tracer.printable import MESSAGE_LIMIT, printable
 
 from .errors import LoadError, exception_text, fail, innermost_line, quote_line
 from .time_limit import user_code
+from .torchfile import load_torch, missing_torch, uses_torch
 
 DEFAULT_LR = 0.1
 _fresh = count(1)
@@ -58,15 +59,19 @@ def load_python(source: str, path: str, name: str) -> Network:
     if story is not None and not callable(story):
         raise fail(path, f"story must be a function story(trace) -> str, not a "
                          f"{type(story).__name__}.", lines.get("story"))
+    about = {"title": _text(namespace, "TITLE", path, lines) or name,
+             "description": _text(namespace, "DESCRIPTION", path, lines),
+             "prediction_text": None if story is None else guard_story(story, source, path)}
+    if uses_torch(namespace):
+        return load_torch(namespace, forward, source, path, name, lines,
+                          _lr(namespace, path, lines), **about)
     return Network(
         forward=guard_forward(forward, source, path),
         name=name,
-        title=_text(namespace, "TITLE", path, lines) or name,
-        description=_text(namespace, "DESCRIPTION", path, lines),
         optimizer=_optimizer(namespace, path, lines),
         params=_module_params(namespace),
         source=path,
-        prediction_text=None if story is None else guard_story(story, source, path),
+        **about,
     )
 
 
@@ -120,6 +125,10 @@ def _execute(tree: ast.Module, source: str, path: str) -> dict[str, Any]:
             exec(code, module.__dict__)
     except KeyboardInterrupt:
         raise
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "torch":
+            raise user_error(exc, source, path, "while running the file") from exc
+        raise missing_torch(path, innermost_line(exc.__traceback__, path)) from exc
     except BaseException as exc:
         raise user_error(exc, source, path, "while running the file") from exc
     finally:
@@ -231,11 +240,16 @@ def _text(namespace: dict[str, Any], key: str, path: str, lines: dict[str, int])
     return printable(" ".join(value.split()), limit=MESSAGE_LIMIT)
 
 
-def _optimizer(namespace: dict[str, Any], path: str, lines: dict[str, int]) -> Optimizer:
+def _lr(namespace: dict[str, Any], path: str, lines: dict[str, int]) -> float:
     lr = namespace.get("LR", DEFAULT_LR)
     if isinstance(lr, bool) or not isinstance(lr, int | float) or not np.isfinite(lr) or lr <= 0:
         raise fail(path, f"LR must be a positive number (the learning rate, e.g. LR = 0.1), not "
                          f"{lr!r}.", lines.get("LR"))
+    return float(lr)
+
+
+def _optimizer(namespace: dict[str, Any], path: str, lines: dict[str, int]) -> Optimizer:
+    lr = _lr(namespace, path, lines)
     choice = namespace.get("OPTIMIZER", "sgd")
     if isinstance(choice, Optimizer):
         return choice

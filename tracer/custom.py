@@ -99,6 +99,13 @@ def derivative_origin(op: Op) -> str | None:
     return None if entry is None else _place(entry[1])
 
 
+def remember_origin(op: Op, where: str, derivative: Callable[..., Any] | None) -> None:
+    """Say where an op defined outside :class:`CustomOp` is defined (``"net.py, line 12"``) and
+    which function computes its derivative: a PyTorch ``autograd.Function`` recorded by
+    :mod:`tracer.torch_bridge`, so that checks name its class and its ``backward``."""
+    _ORIGINS[op] = (where, derivative)
+
+
 def is_custom(op: Op | None) -> bool:
     """Whether ``op`` was defined with :class:`CustomOp`."""
     return op is not None and op in _ORIGINS

@@ -178,6 +178,28 @@ class Cycle:
         return step + (len(self.trace.forward) if phase == "backward" else 0)
 
 
+def leaf_changes(recorded: Trace, values: Mapping[str, Any] | None,
+                 changeable: Callable[[str], bool] = lambda name: True) -> dict[int, np.ndarray]:
+    """A what-if's new values by node: each name must be a leaf of ``recorded`` (and
+    ``changeable``), each value of its shape (or of its size, reshaped).
+
+    Raises ``KeyError`` for a name that is not a leaf and ``ValueError`` for a wrong shape.
+    """
+    changes = {}
+    for name, value in (values or {}).items():
+        node = recorded.find(name)
+        if node.inputs or not changeable(name):
+            raise KeyError(f"{name} is computed by the network; only parameters and inputs "
+                           f"can be changed")
+        new = np.array(value, dtype=np.float64)
+        if new.shape != node.shape and new.size == node.value.size:
+            new = new.reshape(node.shape)
+        if new.shape != node.shape:
+            raise ValueError(f"{name} has shape {node.shape}, not {new.shape}")
+        changes[node.id] = new
+    return changes
+
+
 @dataclass
 class Network:
     """A forward function and what trains it.
@@ -236,6 +258,11 @@ class Network:
 
     def trace(self) -> Trace:
         return trace(self.root())
+
+    def trace_for_checks(self) -> Trace:
+        """The trace gradient checks compare with finite differences: the network's own (a
+        PyTorch network records its float64 copy, see :mod:`tracer.torch_bridge`)."""
+        return self.trace()
 
     def cycle(self) -> Cycle:
         """Trace, backpropagate, update the parameters, and measure the loss after."""
@@ -415,18 +442,7 @@ class Network:
         value of the wrong shape or a learning rate that is not a positive number.
         """
         recorded = cycle.trace
-        changes = {}
-        for name, value in (values or {}).items():
-            node = recorded.find(name)
-            if node.inputs:
-                raise KeyError(f"{name} is computed by the network; only parameters and inputs "
-                               f"can be changed")
-            new = np.array(value, dtype=np.float64)
-            if new.shape != node.shape and new.size == node.value.size:
-                new = new.reshape(node.shape)
-            if new.shape != node.shape:
-                raise ValueError(f"{name} has shape {node.shape}, not {new.shape}")
-            changes[node.id] = new
+        changes = leaf_changes(recorded, values)
         if lr is not None:
             self.optimizer.set_lr(lr)
         with self.lock:

@@ -139,6 +139,11 @@ class Trace:
     def op(self, node: int) -> Op | None:
         return self.tensors[node].op
 
+    def source(self, node: int) -> str | None:
+        """Where the network file computes ``node`` (``"net.py, line 14"``), where the trace
+        knows it (a PyTorch network's does; see :mod:`tracer.torch_bridge`)."""
+        return None
+
     def role(self, node: int) -> str | None:
         """The role of ``node``'s op in the op table (``None`` for a leaf)."""
         op = self.tensors[node].op
@@ -378,6 +383,27 @@ def make_backward_step(*, index: int, node: int, upstream: Array,
     return _new(BackwardStep, (index, node, upstream, terms, inputs))
 
 
+def sent(grads: list[Array | None], terms: list[list[tuple[int, Array]]], node: int, j: int,
+         position: int, c: Array | None, local: Array | None, unreduced: Array | None,
+         axes: tuple[int, ...], shape: tuple[int, ...]) -> InputGrad:
+    """Add what ``node``'s backward step sent to its input ``j`` (``c``; ``None`` for an input
+    with no gradient, of ``shape``) to ``j``'s gradient and its list of terms; return the edge's
+    record."""
+    differentiable = c is not None
+    if c is None:
+        c = constant(0.0, shape)
+    before = grads[j]
+    if before is None:
+        before, after = constant(0.0, c.shape), c
+    else:
+        after = frozen(before + c)
+    grads[j] = after
+    terms[j].append((node, c))
+    return make_input_grad(node=j, position=position, local=local, contribution=c,
+                           unreduced=unreduced, reduced_axes=axes, grad_before=before,
+                           grad_after=after, differentiable=differentiable)
+
+
 def trace(root: Tensor) -> Trace:
     """Record the graph below ``root`` and run the backward pass from it, step by step.
 
@@ -417,25 +443,11 @@ def trace(root: Tensor) -> Trace:
                 backward.append(make_backward_step(index=len(backward), node=i, upstream=g,
                                                    terms=tuple(terms[i]), inputs=()))
                 continue
-            records = []
             ids = inputs[i]
             results = _input_grads(t, t._args, values[i], g)
-            for pos, (c, local, unreduced, axes) in enumerate(results):
-                j = ids[pos]
-                differentiable = c is not None
-                if c is None:
-                    c = constant(0.0, values[j].shape)
-                before = grads[j]
-                if before is None:
-                    before, after = constant(0.0, c.shape), c
-                else:
-                    after = frozen(before + c)
-                grads[j] = after
-                terms[j].append((i, c))
-                records.append(make_input_grad(
-                    node=j, position=pos, local=local, contribution=c, unreduced=unreduced,
-                    reduced_axes=axes, grad_before=before, grad_after=after,
-                    differentiable=differentiable))
+            records = [sent(grads, terms, i, ids[pos], pos, c, local, unreduced, axes,
+                            values[ids[pos]].shape)
+                       for pos, (c, local, unreduced, axes) in enumerate(results)]
             backward.append(make_backward_step(index=len(backward), node=i, upstream=g,
                                                terms=tuple(terms[i]), inputs=tuple(records)))
 

@@ -170,7 +170,7 @@ def diagnose(trace: Trace, forward: Callable[[], Tensor] | None = None, *,
 
 def diagnose_network(network: Network, thresholds: Thresholds = THRESHOLDS) -> list[Finding]:
     """Trace ``network`` at its current parameters (no update) and :func:`diagnose` it."""
-    trace = network.trace()
+    trace = network.trace_for_checks()
     return diagnose(trace, network.forward, params=network.params, thresholds=thresholds,
                     probe=one_step(network, trace))
 

@@ -136,6 +136,10 @@ def make_finding(kind: str, severity: str, trace: Trace | None, node: int | None
         step = at if phase == "forward" else trace.backward_step(at).index
     if name is None and trace is not None and node is not None:
         name = trace.nodes[node].name
+    source = trace.source(node) if trace is not None and node is not None else None
+    if source is not None:
+        message = f"{message} ({name} is computed at {source}.)"
+        details = {**details, "source": source}
     return Finding(kind, severity, node, name, phase, step, summary, " ".join(message.split()),
                    MappingProxyType(details))
 
