@@ -62,9 +62,26 @@ def test_every_scenarios_json_matches_the_schema_and_the_records(name):
 
 def test_json_with_steps_matches_the_schema():
     data = validated(dumps(run_report(load("house-price"), steps=5)))
-    assert data["steps"] == 5 and len(data["losses"]) == 6
+    assert data["steps"] == 5 and len(data["losses"]) == 6 and data["stopped"] is None
     assert data["losses"] == sorted(data["losses"], reverse=True)
     assert data["final_prediction"].startswith("predicted $")
+
+
+def test_json_of_a_run_a_condition_stopped_matches_the_schema_and_says_where():
+    from tracer.training import until_nonfinite
+
+    data = validated(dumps(run_report(load("nan-log"), steps=50, until=[until_nonfinite()])))
+    stopped = data["stopped"]
+    assert data["steps"] == 1 and len(data["losses"]) == 2
+    assert stopped["condition"] == "nan" and stopped["iteration"] == 1
+    assert stopped["phase"] == "forward"
+    # the first value that is not finite, named
+    def nonfinite(value) -> bool:  # (JSON writes them as strings)
+        return any(x in ("nan", "inf", "-inf") for x in np.ravel(np.array(value, dtype=object)))
+
+    node = data["nodes"][stopped["node"]]
+    assert node["name"] == stopped["name"] and nonfinite(node["value"])
+    assert not any(nonfinite(n["value"]) for n in data["nodes"][:stopped["node"]])
 
 
 def test_structural_ops_give_their_jacobian_when_small():

@@ -3,6 +3,7 @@
 import pytest
 
 from scenarios import load
+from tracer.training import run
 from tui.state import Debugger
 
 
@@ -104,59 +105,58 @@ def test_find_ranks_the_name_then_prefixes_then_substrings_then_letters_in_order
     assert names("no such node") == []
 
 
-def test_training_past_the_memory_bound_lets_the_oldest_records_go_and_keeps_the_losses(
-        monkeypatch):
-    unbounded = Debugger(load("xor"))
-    unbounded.train(40)
-    one = unbounded.cycles[-1].nbytes
-    monkeypatch.setattr(Debugger, "KEEP_BYTES", 5 * one)
-    bounded = Debugger(load("xor"))
-    bounded.train(40)
-    kept = bounded.cycles[bounded.kept_from:]
-    assert 3 <= len(kept) <= 6 and sum(c.nbytes for c in kept) <= 5 * one
-    assert all(c.trace is not None for c in kept) and bounded.latest
-    let_go = bounded.cycles[:bounded.kept_from]
-    assert [c.iteration for c in let_go] == list(range(1, len(let_go) + 1))
-    assert not any(hasattr(c, "trace") for c in let_go)  # the records themselves are gone
-    # The loss curve and history still cover every iteration, exactly.
-    assert bounded.loss_history() == unbounded.loss_history()
-    with pytest.raises(ValueError, match="records of iteration 1 were let go"):
-        bounded.view(0)
-    assert bounded.latest  # a refused view moves nothing
-    bounded.view(bounded.kept_from)
-    assert bounded.cycle.iteration == bounded.kept_from + 1
+def test_every_iteration_stays_viewable_and_an_old_one_is_the_cycle_that_ran():
+    debugger = Debugger(load("xor"))
+    debugger.train(40)
+    reference = load("xor")
+    cycles = [reference.cycle() for _ in range(41)]  # recorded one by one, all kept
+    assert debugger.loss_history() == [c.loss for c in cycles] + [cycles[-1].loss_after]
+    for index in (0, 17, 40):
+        debugger.view(index)
+        viewed, ran = debugger.cycle, cycles[index]
+        assert viewed.iteration == ran.iteration == index + 1
+        assert [u.after.tobytes() for u in viewed.updates] == [u.after.tobytes()
+                                                              for u in ran.updates]
+        assert [n.grad.tobytes() for n in viewed.trace.nodes] == [n.grad.tobytes()
+                                                                  for n in ran.trace.nodes]
+    assert debugger.viewing == 40 and debugger.latest
 
 
 def test_a_cycles_nbytes_is_close_to_what_keeping_it_costs():
     import gc
     import tracemalloc
 
-    debugger = Debugger(load("xor"))
-    debugger.train(2)
+    network = load("xor")
+    network.cycle()
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    debugger.train(20)
+    kept = [network.cycle() for _ in range(20)]
     gc.collect()
     grown = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    estimated = sum(c.nbytes for c in debugger.cycles[-20:])
+    estimated = sum(c.nbytes for c in kept)
     assert 0.7 < estimated / grown < 1.4
 
 
-def test_the_viewed_cycle_stays_whole_while_training_lets_its_slot_go(monkeypatch):
+def test_the_viewed_cycle_stays_whole_while_training_goes_on():
     # A training run happens in a worker while an earlier iteration may be on screen.
     debugger = Debugger(load("xor"))
     debugger.train(5)
-    monkeypatch.setattr(Debugger, "KEEP_BYTES", 3 * debugger.cycles[-1].nbytes)
     debugger.view(1)
     viewed = debugger.cycle
-    debugger.cycles.append(debugger.network.cycle())  # as train() does, one cycle at a time
-    debugger._sizes[len(debugger.cycles) - 1] = debugger.cycles[-1].nbytes
-    debugger._let_go()
-    assert debugger.kept_from > 2  # the viewed slot and the next were let go...
-    assert debugger.cycle is viewed and debugger.trace is viewed.trace  # ...its view was not
-    before, after = debugger.predictions()  # after the update: the next cycle's, now gone
+    run(debugger.history, 30)  # as train() does, without moving the view
+    assert debugger.cycle is viewed and debugger.trace is viewed.trace
+    before, after = debugger.predictions()  # after the update: the next cycle's, not kept
     assert before.startswith("predicts") and after is None
     debugger.step(1)
     assert debugger.position == 1
+
+
+def test_the_loss_curve_of_a_long_run_is_drawn_from_every_kth_loss():
+    debugger = Debugger(load("xor"))
+    debugger.train(99)
+    assert debugger.loss_curve() == debugger.loss_history()  # all finite
+    sampled = debugger.loss_curve(10)
+    assert sampled == [*debugger.history.losses[::10], debugger.history.losses_after[-1]]
+    assert len(sampled) == 11

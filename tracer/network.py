@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from .arrays import constant
+from .arrays import constant, shared
+from .checkpoint import (
+    Checkpoint,
+    random_nbytes,
+    random_state,
+    same_random_state,
+    set_random_state,
+)
+from .fastpath import gradients, paused_gc
 from .optim import SGD, Optimizer, UpdateRecord
-from .record import Trace, forward_values, trace
-from .tensor import Tensor, quiet
+from .record import Trace, _topological, forward_values, trace
+from .tensor import DATA_LOCK, Tensor, quiet
 from .timeline import PHASES, STATES, STEP_PHASES, Moment, NodeState, Outcome
 
 __all__ = ["PHASES", "Cycle", "Moment", "Network", "NetworkError", "NodeState", "Outcome"]
@@ -33,6 +42,11 @@ class NetworkError(ValueError):
 # the tensor): 600 to 640 bytes on the scenarios and on scalar networks of 500 and 2,000 nodes
 # (tracemalloc, CPython 3.11).
 RECORD_BYTES = 640
+# The Python objects of a checkpoint (tuples, the optimizer's and settings' dicts) and of each
+# leaf in it (its array's header, its pair, the optimizer's memory for it): 600 + 220 bytes per
+# leaf on xor, mazur and house-price (tracemalloc, CPython 3.11).
+CHECKPOINT_OBJECT_BYTES = 600
+LEAF_OBJECT_BYTES = 220
 
 
 @dataclass(frozen=True)
@@ -192,6 +206,17 @@ class Network:
     # gradient check): a UI runs them in worker threads, and they all move the parameters.
     lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False,
                                   compare=False)
+    # The forward pass the next iteration starts from: run right after the last step (it gave
+    # that step's loss after), so an iteration runs the forward pass once, not twice. With it,
+    # each leaf's array at the time (it is valid while they are the same arrays) and the random
+    # state before it, when a checkpoint asked for that (:meth:`expect_checkpoint`).
+    _pending: tuple[Tensor, tuple[tuple[Tensor, np.ndarray], ...], Any] | None = field(
+        default=None, init=False, repr=False, compare=False)
+    _leaves: tuple[Tensor, ...] = field(default=(), init=False, repr=False, compare=False)
+    _random_due: bool = field(default=False, init=False, repr=False, compare=False)
+    _last_random: Any = field(default=None, init=False, repr=False, compare=False)
+    _last_arrays: frozenset[int] = field(default=frozenset(), init=False, repr=False,
+                                         compare=False)
 
     def root(self) -> Tensor:
         """Run ``forward()`` and check that it returned a scalar Tensor."""
@@ -218,23 +243,165 @@ class Network:
             return self._cycle()
 
     def _cycle(self) -> Cycle:
-        recorded = self.trace()
-        in_graph = {id(recorded.tensors[n.id]) for n in recorded.params}
-        pairs = [(n.name, recorded.tensors[n.id]) for n in recorded.params]
-        nodes: list[int | None] = [n.id for n in recorded.params]
-        for k, p in enumerate(p for p in self.params if id(p) not in in_graph):
-            p.grad = constant(0.0, p.shape)  # the loss does not depend on it
-            pairs.append((p.name or f"param_unused_{k + 1}", p))
-            nodes.append(None)
+        root = self._start()
+        with paused_gc():
+            recorded = trace(root)
+        pairs = self._trainable([(n.name, recorded.tensors[n.id]) for n in recorded.params],
+                                recorded.tensors)
+        # each record carries its parameter's node (none for one the loss does not reach)
+        nodes = [n.id for n in recorded.params]
+        nodes += [None] * (len(pairs) - len(nodes))
         state = self.optimizer.snapshot()
-        updates = self.optimizer.step(pairs, nodes)
-        self.iteration += 1
-        rerun = self.root()
-        values = forward_values(rerun)
+        updates, after = self._step(root, pairs, state, nodes)
+        # the values of the forward pass that gave loss_after (the next iteration's start)
+        values = forward_values(self._pending[0])
         same = len(values) == len(recorded.nodes) and all(
             v.shape == n.value.shape for v, n in zip(values, recorded.nodes, strict=True))
-        return Cycle(self.iteration, recorded, updates, float(rerun.data.item()),
-                     self.optimizer.describe(), state, values if same else None)
+        return Cycle(self.iteration, recorded, updates, after, self.optimizer.describe(), state,
+                     values if same else None)
+
+    def fast_step(self) -> tuple[float, float]:
+        """One iteration without records, through the same arithmetic as :meth:`cycle` (the
+        parameters end bit for bit where a recorded cycle puts them); return the loss before
+        and after its update."""
+        with self.lock:
+            root = self._start()
+            leaves = gradients(root)
+            pairs = self._trainable([("", t) for t in leaves if t.kind == "param"], leaves)
+            _, after = self._step(root, pairs, self.optimizer.snapshot())
+            return float(root._data.item()), after
+
+    def _step(self, root: Tensor, pairs: list[tuple[str, Tensor]], state: Any,
+              nodes: Sequence[int | None] | None = None
+              ) -> tuple[tuple[UpdateRecord, ...], float]:
+        """Update the parameters and run the forward pass the next iteration starts from;
+        return the update records and its loss. If that forward pass fails (the network's own
+        code may raise), the update is undone: the iteration did not happen, and running it
+        again starts from ``root`` as before."""
+        values = [(p, p._data) for _, p in pairs]
+        updates = self.optimizer.step(pairs, nodes)
+        self.iteration += 1
+        try:
+            return updates, self._advance()
+        except BaseException:
+            with DATA_LOCK:
+                for p, value in values:
+                    p._data = value
+            self.optimizer.restore(state)
+            self.iteration -= 1
+            self._pending = (root, tuple((t, t._data) for t in self._leaves), None)
+            raise
+
+    def _trainable(self, pairs: list[tuple[str, Tensor]], graph: Sequence[Tensor]
+                   ) -> list[tuple[str, Tensor]]:
+        """``pairs`` (the graph's parameters) and the declared ones the loss does not reach,
+        with gradient 0; remembers the graph's leaves for the next forward pass."""
+        in_graph = {id(t) for _, t in pairs}
+        unused = [p for p in self.params if id(p) not in in_graph]
+        for k, p in enumerate(unused):
+            p.grad = constant(0.0, p.shape)  # the loss does not depend on it
+            pairs.append((p.name or f"param_unused_{k + 1}", p))
+        self._leaves = (*(t for t in graph if t._op is None and t.kind != "constant"), *unused)
+        return pairs
+
+    def _start(self) -> Tensor:
+        """The root of this iteration's forward pass: the one run after the last step if its
+        leaves still hold the arrays it used, else a new forward pass."""
+        pending, self._pending = self._pending, None
+        if pending is not None and all(t._data is a for t, a in pending[1]):
+            return pending[0]
+        return self.root()
+
+    def upcoming(self) -> Trace:
+        """The trace of the forward pass the next iteration starts from: what the parameters
+        give now, after the last update (run now if it has not been)."""
+        with self.lock:
+            pending = self._pending
+            root = self._start()
+            if pending is None or pending[0] is not root:  # it ran now
+                pending = (root, tuple((t, t._data) for t in self._leaves), None)
+            self._pending = pending
+            return trace(root)
+
+    def _advance(self) -> float:
+        """Run the forward pass the next iteration starts from; return its loss."""
+        random = random_state() if self._random_due else None
+        self._random_due = False
+        root = self.root()
+        self._pending = (root, tuple((t, t._data) for t in self._leaves), random)
+        return float(root._data.item())
+
+    # --- checkpoints (see tracer.checkpoint) ---------------------------------------------------
+
+    def expect_checkpoint(self) -> None:
+        """A checkpoint will be taken before the next iteration: keep the random state before
+        the forward pass it starts from (taking it costs more than a small iteration)."""
+        self._random_due = True
+
+    def checkpoint(self) -> Checkpoint:
+        """The state the next iteration starts from: every leaf's value (parameters and
+        inputs, read-only arrays shared, not copied), the optimizer's memory and settings, and
+        the random state before the next forward pass."""
+        with self.lock:
+            if self._pending is None or self._pending[2] is None:
+                # That forward pass ran without the random state kept: run it again from here.
+                self._random_due = True
+                self._advance()
+            if not self._leaves:  # before the first iteration: learn them from its graph
+                root = self._pending[0]
+                self._leaves = tuple(t for t in _topological(root)
+                                     if t._op is None and t.kind != "constant")
+                self._pending = (root, tuple((t, t._data) for t in self._leaves),
+                                 self._pending[2])
+            random = self._pending[2]
+            shares = self._last_random is not None and same_random_state(random,
+                                                                         self._last_random)
+            random = self._last_random = self._last_random if shares else random
+            with DATA_LOCK:
+                leaves = tuple((t, shared(t._data)) for t in self._leaves)
+            optimizer = self.optimizer.snapshot()
+            settings = {k: v for k, v in vars(self.optimizer).items()
+                        if k not in ("_state", "iteration")}
+            # What it holds that the last checkpoint did not: new parameter values, inputs made
+            # anew by each forward pass (a mini-batch), the optimizer's memory.
+            arrays = [a for _, a in leaves if id(a) not in self._last_arrays]
+            self._last_arrays = frozenset(id(a) for _, a in leaves)
+            arrays += [a for per in optimizer[1].values() for a in per.values()
+                       if isinstance(a, np.ndarray)]
+            return Checkpoint(self.iteration, (leaves, optimizer, settings, random),
+                              sum(a.nbytes for a in arrays)
+                              + (0 if shares else random_nbytes(random))
+                              + CHECKPOINT_OBJECT_BYTES + LEAF_OBJECT_BYTES * len(leaves))
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Put back the state of ``checkpoint``: the next iteration is ``iteration + 1`` and
+        runs exactly as it did after the checkpoint was taken."""
+        leaves, optimizer, settings, random = checkpoint.state
+        with self.lock:
+            with DATA_LOCK:
+                for t, a in leaves:
+                    t._data = a
+            self._leaves = tuple(t for t, _ in leaves)
+            self.optimizer.restore(optimizer)
+            vars(self.optimizer).update(settings)
+            set_random_state(random)
+            self._pending = None
+            self.iteration = checkpoint.iteration
+
+    @contextmanager
+    def detour(self) -> Iterator[None]:
+        """Run iterations again inside the block (a replay); afterwards the network is exactly
+        where it was, the forward pass the next iteration starts from included."""
+        with self.lock:
+            due = self._random_due
+            here = self.checkpoint()
+            pending, random = self._pending, random_state()
+            try:
+                yield
+            finally:
+                self.restore(here)
+                set_random_state(random)
+                self._pending, self._random_due = pending, due
 
     def what_if(self, cycle: Cycle, values: Mapping[str, Any] | None = None,
                 lr: float | None = None) -> Cycle:
@@ -263,15 +430,26 @@ class Network:
         if lr is not None:
             self.optimizer.set_lr(lr)
         with self.lock:
+            self.rewind(cycle, changes)
+            return self._cycle()
+
+    def rewind(self, cycle: Cycle, changes: Mapping[int, np.ndarray] | None = None) -> None:
+        """Put every parameter back to the value ``cycle`` traced and the optimizer to the
+        state it had then, with the leaves of node ids in ``changes`` given new values: the
+        next iteration is ``cycle``'s again (the start of :meth:`what_if`)."""
+        recorded = cycle.trace
+        changes = changes or {}
+        with self.lock:
             for node in recorded.nodes:
                 if node.kind == "param" or node.id in changes:
                     # a recorded value is read-only, so the tensor may share it
                     recorded.tensors[node.id].data = changes.get(node.id, node.value)
             self.optimizer.restore(cycle.optimizer_state)
             self.iteration = cycle.iteration - 1
-            return self._cycle()
+            self._pending = None
 
     def train(self, steps: int) -> list[float]:
-        """Run ``steps`` cycles; return the loss before each, then the final loss."""
-        losses = [self.cycle().loss for _ in range(steps)]
-        return [*losses, self.loss()]
+        """Run ``steps`` iterations without records; return the loss before each, then the
+        loss after the last."""
+        losses = [self.fast_step() for _ in range(steps)]
+        return [before for before, _ in losses] + [losses[-1][1] if losses else self.loss()]

@@ -20,6 +20,7 @@ import numpy as np
 
 from .arrays import constant, frozen, shared
 from .ops import Op, sum_to_shape
+from .printable import printable
 from .sizes import JACOBIAN_LIMIT
 from .tensor import GraphError, Tensor, quiet
 
@@ -278,6 +279,16 @@ def _values(order: list[Tensor], index: dict[int, int]
     return values, inputs
 
 
+def check_recorded(root: Tensor) -> None:
+    """Raise :class:`GraphError` if a value below ``root`` changed after an op used it.
+
+    The check :func:`trace` makes, without the backward pass: for a forward pass that is run
+    but not traced (a network's first run, which only measures it).
+    """
+    order = _topological(root)
+    _values(order, {id(t): i for i, t in enumerate(order)})
+
+
 def _same(a: Array, b: Array) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
 
@@ -298,6 +309,8 @@ def _names(order: list[Tensor]) -> list[str]:
     names = []
     for t in order:
         base = t.name
+        if base and not base.isprintable():  # a name from a file: no escape codes on screen
+            base = printable(base, one_line=True)
         if not base:
             stem = t._op.name if t._op is not None else t.kind
             k = per_op[stem] = per_op.get(stem, 0) + 1
@@ -306,6 +319,16 @@ def _names(order: list[Tensor]) -> list[str]:
         # many constants are simply "2"
         names.append(f"{base}#{k}" if k > 1 and t.kind != "constant" else base)
     return names
+
+
+def upstream_times(g: Array, local: Array | float) -> Array:
+    """An elementwise op's upstream gradient ``g`` times its local factor ``local``, in the
+    output's shape (``g``'s): the product before any sum back to an input's shape. The one
+    place this product is computed, for recorded and record-free backward passes alike."""
+    if isinstance(local, float):  # add, sub and neg's ±1 need no product
+        return g if local == 1.0 else -g if local == -1.0 else g * local
+    full = g * local
+    return full if full.shape == g.shape else np.broadcast_to(full, g.shape)  # a broadcast local
 
 
 def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
@@ -322,15 +345,12 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
                 for c in op.vjp(g, *values, out, **t._attrs)]
     grads = []
     for x, local in zip(values, op.local(*values, out, **t._attrs), strict=True):
-        if isinstance(local, float):  # add, sub and neg's ±1 need no product
-            full = g if local == 1.0 else -g if local == -1.0 else g * local
+        full = upstream_times(g, local)
+        if isinstance(local, float):
             local = constant(local, out.shape)
         else:
-            full = g * local
             local = (frozen(local) if local.shape == out.shape
                      else np.broadcast_to(local, out.shape))  # (read-only already)
-        if full.shape != out.shape:  # a broadcast local factor
-            full = np.broadcast_to(full, out.shape)
         if full.shape == x.shape:
             grads.append((full if full is g else frozen(full), local, None, ()))
         else:

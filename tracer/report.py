@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from .dot import to_dot
 from .edges import EdgeView
 from .network import Cycle, Network
 from .record import BackwardStep, InputGrad, Trace
+from .training import History, Stop, StopCondition, run
 
 SCHEMA_VERSION = 1
 TRAINING_ROWS = 20  # the readable forms show at most about this many iterations of --steps
@@ -50,6 +51,8 @@ class Report:
         With ``steps``: the loss before each iteration, then after the last.
     final_prediction
         With ``steps``: the prediction after the last iteration.
+    stop
+        Where a stop condition fired, if one did (training then ended there).
     """
 
     network: Network
@@ -58,10 +61,14 @@ class Report:
     prediction_after: str | None = None
     losses: tuple[float, ...] | None = None
     final_prediction: str | None = None
+    stop: Stop | None = None
 
 
-def run_report(network: Network, steps: int | None = None) -> Report:
-    """Run one cycle of ``network`` and, with ``steps``, train until ``steps`` iterations are done.
+def run_report(network: Network, steps: int | None = None,
+               until: Sequence[StopCondition] = (),
+               progress: Callable[[int, int, float], None] | None = None) -> Report:
+    """Run one cycle of ``network`` and, with ``steps``, train until ``steps`` iterations are
+    done or a condition of ``until`` fires (see :func:`tracer.training.run`).
 
     Parameters
     ----------
@@ -70,18 +77,38 @@ def run_report(network: Network, steps: int | None = None) -> Report:
     steps
         Total iterations to run, the recorded one included (at least 1); ``None`` for one cycle
         without a loss history.
+    until, progress
+        As :func:`tracer.training.run` takes them (with ``steps``).
     """
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be at least 1, not {steps}")
-    cycle = network.cycle()
+    history = History(network)
+    stop = None
+    if steps is None:
+        history.step(record=True)
+    else:
+        stop = run(history, steps, until, progress).stop
+    cycle = history.cycle(history.first)
     words = network.prediction_text
+    following = history.cycle(history.first + 1) if len(history) > 1 and words else None
+    upcoming = network.upcoming() if words else None
     before = words(cycle.trace) if words else None
-    after = words(network.trace()) if words else None
+    after = words(following.trace if following else upcoming) if words else None
     losses = final = None
     if steps is not None:
-        losses = (cycle.loss, *network.train(steps - 1))
-        final = words(network.trace()) if words and steps > 1 else after
-    return Report(network, cycle, before, after, losses, final)
+        losses = (*history.losses, history.losses_after[-1])
+        final = words(upcoming) if words else None
+    return Report(network, cycle, before, after, losses, final, stop)
+
+
+def stop_json(stop: Stop) -> dict[str, Any]:
+    """Where a run stopped, for ``trace --json``'s ``stopped``."""
+    moment = stop.cycle.timeline[stop.position]
+    node = moment.node
+    return {"condition": stop.condition.name, "iteration": stop.iteration,
+            "phase": moment.phase, "step": moment.index,
+            "node": node, "name": None if node is None else stop.cycle.trace.nodes[node].name,
+            "message": stop.message}
 
 
 # --- JSON ---------------------------------------------------------------------------------------
@@ -173,6 +200,7 @@ def to_json(report: Report) -> dict[str, Any]:
         out["steps"] = len(report.losses) - 1
         out["losses"] = jsonable(list(report.losses))
         out["final_prediction"] = report.final_prediction
+        out["stopped"] = None if report.stop is None else stop_json(report.stop)
     return out
 
 
@@ -287,6 +315,8 @@ def handout(report: Report) -> list[Block]:
         blocks.append(Block("table", header=("iteration", "loss before it"),
                             rows=tuple(_training_rows(report.losses))))
         final = f"Final loss {explain.loss_value(report.losses[-1])}."
+        if report.stop is not None:
+            final = f"Training {report.stop.message}. " + final
         if report.final_prediction:
             final += f" Prediction: {report.final_prediction}."
         blocks.append(Block("paragraph", final))

@@ -250,6 +250,40 @@ _runs = itertools.count()
 _QUIET: ContextVar[bool] = ContextVar("gradstep_quiet", default=False)
 
 
+# Inside ``op_budget(n)``: the ``_run`` number past which an op refuses to run, so that a forward
+# pass building a graph far too big to step through stops as soon as it crosses the limit.
+_STOP_AT: ContextVar[tuple[float, int]] = ContextVar("gradstep_stop_at",
+                                                     default=(float("inf"), 0))
+
+
+@contextmanager
+def op_budget(limit: int) -> Iterator[None]:
+    """Run a block (a forward pass) that may create at most ``limit`` op results.
+
+    The op past the limit raises :class:`GraphError` (``problem="too many nodes"``) at the
+    user's line, before the graph grows any further.
+    """
+    token = _STOP_AT.set((next(_runs) + limit, limit))  # (gaps in the count are fine)
+    try:
+        yield
+    finally:
+        _STOP_AT.reset(token)
+
+
+def too_many_nodes(limit: int) -> GraphError:
+    """The error for a graph of more than ``limit`` nodes, at the user's line."""
+    where = _user_frame()
+    error = GraphError(
+        f"the graph has more than {limit:,} nodes, too many to step through one by one",
+        problem="too many nodes",
+        advice="Make it smaller: fewer examples in the batch, fewer or narrower layers, or "
+               "matrix operations instead of Python loops over scalars (one `X @ W` is a "
+               "single node).")
+    if where is not None:
+        error.filename, error.lineno = where.filename, where.lineno
+    return error
+
+
 @contextmanager
 def quiet() -> Iterator[None]:
     """Run a block of tensor ops (a forward pass, a whole cycle) with numpy's floating-point
@@ -302,6 +336,9 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
     out._attrs = attrs
     out._args = arrays  # what it computed from: the trace records these, and checks them
     out._run = next(_runs)
+    stop_at, limit = _STOP_AT.get()
+    if out._run >= stop_at:
+        raise too_many_nodes(limit)
     return out
 
 

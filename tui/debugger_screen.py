@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -30,7 +32,7 @@ from .quiz import Quiz
 from .state import Debugger
 from .status_bar import StatusBar
 from .step_list import StepList
-from .training_actions import TrainingActions
+from .training_actions import BUSY_WHILE_TRAINING, TrainingActions
 from .training_panel import TrainingPanel
 from .views import FIT, ZOOM_NAMES, ZOOMS
 
@@ -87,6 +89,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         Binding("a", "answer", "Answer"),
         Binding("w", "what_if", "What if…", show=False),
         Binding("t", "train", "Train N iterations", show=False),
+        Binding("escape", "cancel_training", "Cancel training"),
         Binding("left_square_bracket", "iteration(-1)", "Previous iteration", show=False),
         Binding("right_square_bracket", "iteration(1)", "Next iteration", show=False),
         Binding("s", "screenshot", "Save an SVG screenshot", show=False),
@@ -107,7 +110,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         "rerun": lambda d: d.update_applied and d.latest,
         "answer": lambda d: d.hidden,
         "what_if": lambda d: d.latest,
-        "iteration": lambda d: len(d.cycles) - d.kept_from > 1,
+        "iteration": lambda d: d.count > 1,
     }
 
     def __init__(self, network: Network, quiz: bool = False, present: bool = False) -> None:
@@ -120,6 +123,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         self.layouts: dict[str, Layout] = {}
         self.zoom = FIT
         self._available: tuple[bool, ...] = ()
+        self.training: threading.Event | None = None  # set to cancel the run going on
         self._panels: list[DebuggerPanel] = []
         self._shown_cycle: Cycle | None = None  # the cycle the panels were last told about
 
@@ -243,6 +247,10 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.debugger is None:
             return action in ("help", "open") or None
+        if action == "cancel_training":
+            return self.training is not None
+        if self.training is not None and action in BUSY_WHILE_TRAINING:
+            return None
         if action == "answer" and not self.quiz:
             return False  # the quiz's key shows in the footer only in a quiz
         available = self._AVAILABLE.get(action)
@@ -363,8 +371,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
             inspector.moved(self.debugger)
 
     def action_screenshot(self) -> None:
-        path = self.app.save_screenshot()
-        self.notify(f"saved {path}", markup=False)
+        self.app.screenshot()
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.BINDINGS))

@@ -14,17 +14,18 @@ from .state import Debugger
 
 def iteration_label(debugger: Debugger, k: int) -> str:
     """``▶ #3    loss 0.298371 → 0.291028`` (▶ on the iteration being viewed)."""
-    cycle = debugger.cycles[k]
+    history = debugger.history
     mark = "▶ " if k == debugger.viewing else "  "
-    return f"{mark}#{cycle.iteration:<4} {explain.loss_change(cycle.loss, cycle.loss_after)}"
+    return (f"{mark}#{history.first + k:<4} "
+            f"{explain.loss_change(history.losses[k], history.losses_after[k])}")
 
 
 class IterationList(LineList):
-    """Iterations, the one being viewed highlighted; those whose records were let go to bound
-    memory are dimmed (choosing one says so)."""
+    """Iterations, the one being viewed highlighted; choosing an old one records it again
+    from its checkpoint."""
 
     class Chosen(LineList.Chosen):
-        """The user chose iteration ``index`` (0-based, as ``Debugger.cycles``)."""
+        """The user chose iteration ``index`` (0-based among those run)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -32,7 +33,7 @@ class IterationList(LineList):
 
     @property
     def count(self) -> int:
-        return len(self.debugger.cycles) if self.debugger is not None else 0
+        return self.debugger.count if self.debugger is not None else 0
 
     def show(self, debugger: Debugger) -> None:
         self.debugger = debugger
@@ -40,6 +41,3 @@ class IterationList(LineList):
 
     def row(self, k: int) -> str:
         return iteration_label(self.debugger, k)
-
-    def dimmed(self, k: int) -> bool:
-        return k < self.debugger.kept_from

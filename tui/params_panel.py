@@ -11,7 +11,7 @@ from tracer import explain
 
 from .panel import DebuggerPanel
 from .params_table import ParamsTable
-from .state import Debugger
+from .state import CURVE_POINTS, Debugger
 
 
 def param_cells(debugger: Debugger) -> list[tuple[str, str, str, str, str]]:
@@ -75,7 +75,8 @@ class ParamsPanel(DebuggerPanel, Vertical):
             self._cells = (debugger.cycle, param_cells(debugger))
         rows = param_rows(debugger, self._cells[1])
         loss = loss_line(debugger)
-        history = debugger.loss_history()
+        # what the curve shows changes only with the iterations run and the latest losses
+        history = (debugger.count, debugger.history.losses[-1], debugger.history.losses_after[-1])
         cursor = debugger.moment.index if debugger.phase == "update" else None
         if (rows, loss.plain, history, cursor) == self._shown:
             return  # most steps change nothing here
@@ -83,7 +84,7 @@ class ParamsPanel(DebuggerPanel, Vertical):
         self.query_one(ParamsTable).show(rows, cursor if cursor is not None and cursor < len(rows)
                                          else None)
         self.query_one("#loss-line", Static).update(loss, layout=False)
-        self.query_one(Sparkline).data = debugger.loss_curve()
+        self.query_one(Sparkline).data = debugger.loss_curve(CURVE_POINTS)
 
     def on_show(self) -> None:
         if self._waiting is not None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from tracer import Cycle, Moment, Network, Stepper, Trace, explain
+from tracer.checkpoint import random_state_kept
 from tracer.diagnostics import (
     THRESHOLDS,
     Condition,
@@ -21,53 +22,52 @@ from tracer.diagnostics import (
     param_check_cost,
 )
 from tracer.timeline import NodeState
+from tracer.training import (
+    History,
+    RunResult,
+    StopCondition,
+    run,
+    until_breakpoint,
+    until_nonfinite,
+)
 
-__all__ = ["Debugger", "LetGo", "NodeState"]
+CURVE_POINTS = 1_000  # losses a loss curve is drawn from, at most about (it is a few dozen cells)
 
-
-@dataclass(frozen=True, slots=True)
-class LetGo:
-    """An iteration whose records were let go to bound memory (:attr:`Debugger.KEEP_BYTES`):
-    what the loss history and the Training list still show of it."""
-
-    iteration: int
-    loss: float
-    loss_after: float
+__all__ = ["CURVE_POINTS", "Debugger", "NodeState"]
 
 
 @dataclass
 class Debugger:
-    """One network's debugging session: the cycles so far and a cursor into the latest one."""
+    """One network's debugging session: the iterations so far and a cursor into one of them.
+
+    Every iteration stays viewable: :attr:`history` keeps checkpoints and records an old
+    iteration again when it is looked at (:mod:`tracer.training`).
+    """
 
     network: Network
-    cycles: list[Cycle | LetGo] = field(default_factory=list)
     breakpoints: set[int] = field(default_factory=set)
     selected: int = 0
     quiz: bool = False
 
-    # The records of past iterations kept to step through again. Beyond this the oldest are let
-    # go: a cycle of an MNIST-sized MLP holds about 4 MB, one of a 2,000-node scalar network
-    # about 3 MB, and the Training tab runs up to 10,000 iterations at a time.
-    KEEP_BYTES: ClassVar[int] = 256 * 2**20
-
     def __post_init__(self) -> None:
-        if not self.cycles:
-            self.cycles.append(self.network.cycle())
-        self.kept_from = 0  # the first iteration whose records are kept (all later ones are)
-        self._sizes = {k: c.nbytes for k, c in enumerate(self.cycles) if isinstance(c, Cycle)}
-        self._let_go()
-        self.viewing = len(self.cycles) - 1
+        self.history = History(self.network)
+        self.history.step(record=True)
+        self.viewing = 0  # the iteration looked at, 0-based among the history's
         self.revealed: set[int] = set()  # quiz: positions whose gradient has been shown
+        # By iteration: a replayed iteration is the same cycle again (a what-if clears its own)
         self._words: dict[int, tuple[str | None, str | None]] = {}
         self._findings: dict[int, list[Finding]] = {}
         self.conditions: list[Condition] = []  # conditional breakpoints
         self._start_cycle()
 
+    @property
+    def count(self) -> int:
+        """How many iterations have run."""
+        return len(self.history)
+
     def _start_cycle(self, position: int = 0) -> None:
-        # Held here, not looked up in `cycles`: a training run in a worker may let the viewed
-        # cycle's slot go (see _let_go) while it is on screen.
-        viewed = self.cycles[self.viewing]
-        assert isinstance(viewed, Cycle)  # view() and train() only look at kept cycles
+        # Held here: the history keeps only a few iterations' records (it replays the others).
+        viewed = self.history.cycle(self.history.first + self.viewing)
         self._viewed = viewed
         self.timeline = viewed.timeline
         # phase -> first and last position; stretch -> the same (see tracer.timeline.STRETCH)
@@ -89,7 +89,7 @@ class Debugger:
 
     @property
     def latest(self) -> bool:
-        return self.viewing == len(self.cycles) - 1
+        return self.viewing == len(self.history) - 1
 
     @property
     def trace(self) -> Trace:
@@ -199,11 +199,11 @@ class Debugger:
         which re-run the forward pass; ``None`` (at open) runs them when they take under
         ``THRESHOLDS.param_check_at_open`` seconds, else the ``unchecked`` note offers them with
         their cost."""
-        key = id(self.cycle)
+        key = self.cycle.iteration
         if whole_network or key not in self._findings:
             # The checks run the network's code on its tensors (the per-node checks use the
-            # recorded values alone).
-            with self.network.lock:
+            # recorded values alone), without moving its random numbers (see tracer.training).
+            with self.network.lock, random_state_kept():
                 skipped = None
                 if whole_network is None:
                     cost = param_check_cost(self.network.forward)
@@ -221,7 +221,7 @@ class Debugger:
     @property
     def findings(self) -> list[Finding]:
         """The findings computed so far for the viewed cycle (empty until :meth:`diagnose`)."""
-        return self._findings.get(id(self.cycle), [])
+        return self._findings.get(self.cycle.iteration, [])
 
     def badge(self, node: int) -> str | None:
         """``"error"`` or ``"warning"``: the worst problem found at ``node``, if any."""
@@ -248,39 +248,34 @@ class Debugger:
         """Re-run the forward pass on the updated parameters: a new cycle, cursor at its start."""
         self.train(1)
 
-    def train(self, iterations: int) -> None:
-        """Run ``iterations`` more cycles; look at the last one from its start."""
-        for _ in range(iterations):
-            self.cycles.append(self.network.cycle())
-            self._sizes[len(self.cycles) - 1] = self.cycles[-1].nbytes
-            self._let_go()
-        self.viewing = len(self.cycles) - 1
-        self._start_cycle()
+    def train(self, iterations: int, until: list[StopCondition] | None = None,
+              progress: Callable[[int, int, float], None] | None = None,
+              cancelled: Callable[[], bool] | None = None) -> RunResult:
+        """Run ``iterations`` more (see :func:`tracer.training.run`), stopping where a
+        condition fires: the loss turning NaN or infinite, a conditional breakpoint of
+        :attr:`conditions`, or one of ``until``; then :meth:`land` there."""
+        result = self.run(iterations, until, progress, cancelled)
+        self.land(result)
+        return result
 
-    def _let_go(self) -> None:
-        """Let the oldest kept cycles' records go while the kept ones hold more than
-        :attr:`KEEP_BYTES`; the latest is always kept."""
-        total = sum(self._sizes.values())
-        while total > self.KEEP_BYTES and self.kept_from < len(self.cycles) - 1:
-            k = self.kept_from
-            cycle = self.cycles[k]
-            self.cycles[k] = LetGo(cycle.iteration, cycle.loss, cycle.loss_after)
-            total -= self._sizes.pop(k, 0)
-            self.kept_from += 1
+    def run(self, iterations: int, until: list[StopCondition] | None = None,
+            progress: Callable[[int, int, float], None] | None = None,
+            cancelled: Callable[[], bool] | None = None) -> RunResult:
+        """:meth:`train` without moving the view (a UI runs it in a worker, then lands)."""
+        conditions = [until_nonfinite(), *map(until_breakpoint, self.conditions), *(until or ())]
+        return run(self.history, iterations, conditions, progress, cancelled)
+
+    def land(self, result: RunResult) -> None:
+        """Look at the latest iteration from its start, or where ``result`` stopped."""
+        self.viewing = len(self.history) - 1
+        self._start_cycle()
+        if result.stop is not None:
+            self.goto(result.stop.position)
 
     def view(self, index: int) -> None:
-        """Look at cycle ``index`` (0-based) of the ones run so far, from its start.
-
-        Raises ``ValueError`` for an iteration whose records were let go (:attr:`KEEP_BYTES`).
-        """
-        index = max(0, min(index, len(self.cycles) - 1))
-        if index < self.kept_from:
-            kept = len(self.cycles) - self.kept_from
-            raise ValueError(
-                f"the records of iteration {self.cycles[index].iteration} were let go to save "
-                f"memory: the last {kept:,} iterations are kept (up to "
-                f"{self.KEEP_BYTES // 2**20} MB), from #{self.cycles[self.kept_from].iteration}")
-        self.viewing = index
+        """Look at iteration ``index`` (0-based among those run), from its start; an old one is
+        recorded again from its checkpoint (bit for bit what it was)."""
+        self.viewing = max(0, min(index, len(self.history) - 1))
         self._start_cycle()
 
     def what_if(self, values: dict[str, object] | None = None, lr: float | None = None) -> float:
@@ -289,8 +284,9 @@ class Debugger:
         if not self.latest:
             raise ValueError("what-ifs change the latest iteration; go back to it first")
         old = self.cycle.loss
-        self.cycles[-1] = self.network.what_if(self.cycle, values, lr)
-        self._sizes[len(self.cycles) - 1] = self.cycles[-1].nbytes
+        self.history.what_if(values, lr)
+        self._findings.pop(self.cycle.iteration, None)
+        self._words.pop(self.cycle.iteration, None)
         self._start_cycle(self.position)
         return old
 
@@ -354,24 +350,30 @@ class Debugger:
         if story is None:
             return None, None
         cycle = self.cycle
-        if id(cycle) not in self._words:
+        if cycle.iteration not in self._words:
             # After the update is the next cycle's start; for the latest cycle, where the
             # parameters are now.
-            following = None if self.latest else self.cycles[self.viewing + 1]
-            if following is None:
-                after = story(self.network.trace())
-            else:  # unknown if its records were let go meanwhile
-                after = story(following.trace) if isinstance(following, Cycle) else None
-            self._words[id(cycle)] = (story(cycle.trace), after)
-        return self._words[id(cycle)]
+            if self.latest:
+                after = story(self.network.upcoming())
+            else:  # unknown unless the next iteration's records are at hand
+                following = self.history.cached(cycle.iteration + 1)
+                after = story(following.trace) if following is not None else None
+            self._words[cycle.iteration] = (story(cycle.trace), after)
+        return self._words[cycle.iteration]
 
     def loss_history(self) -> list[float]:
         """Loss before each cycle, then the loss after the latest update."""
-        return [c.loss for c in self.cycles] + [self.cycles[-1].loss_after]
+        history = self.history
+        return [*history.losses, history.losses_after[-1]]
 
-    def loss_curve(self) -> list[float]:
-        """:meth:`loss_history` without the NaN and infinite values, which cannot be plotted."""
-        return [v for v in self.loss_history() if math.isfinite(v)]
+    def loss_curve(self, points: int | None = None) -> list[float]:
+        """:meth:`loss_history` without the NaN and infinite values, which cannot be plotted;
+        with ``points``, every k-th loss so that there are about that many (a curve a few
+        dozen cells wide need not walk a million losses at every refresh of a run)."""
+        history = self.history
+        every = 1 if points is None else max(1, len(history.losses) // points)
+        sampled = [*history.losses[::every], history.losses_after[-1]]
+        return [v for v in sampled if math.isfinite(v)]
 
     @property
     def can_update(self) -> bool:

@@ -7,10 +7,11 @@ No Textual import: the debugger screen asks these and shows the sentence.
 from __future__ import annotations
 
 from tracer import explain
+from tracer.training import MAX_STEPS
 
 from .state import Debugger
 
-MOST_ITERATIONS = 10_000  # one training run from the prompt
+MOST_ITERATIONS = MAX_STEPS  # one training run from the prompt (escape cancels it)
 
 
 class PromptError(ValueError):
