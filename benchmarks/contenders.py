@@ -407,10 +407,11 @@ class _Lean:
         a = self.data
         return _Lean(a.mean(), (self,), lambda g: ((np.full(a.shape, g / a.size), None),), "mean")
 
-    def backward(self, record: bool = False) -> tuple | None:
+    def backward(self, record: bool = False, params: tuple[_Lean, ...] = ()) -> tuple | None:
         """Fill ``.grad`` below this value. With ``record``, also keep what gradstep's trace
         keeps, made read-only as gradstep makes it: a record per node (name, op, value,
-        gradient), per backward step (upstream, the terms of a fan-in sum) and per input edge
+        gradient), per backward step (upstream, the terms of a fan-in sum; only for the root
+        and nodes with one of ``params`` upstream, as gradstep) and per input edge of those
         (local, contribution, gradient before and after); return (nodes, steps)."""
         order: list[_Lean] = []
         seen: set[int] = set()
@@ -428,6 +429,12 @@ class _Lean:
         self.grad = np.ones(())
         index = {id(v): i for i, v in enumerate(order)} if record else {}
         terms: list[list] = [[] for _ in order] if record else []
+        trained = {id(q) for q in params}
+        needs: list[bool] = []  # (inputs come first in order)
+        for v in order if record else ():
+            needs.append(id(v) in trained or any(needs[index[id(x)]] for x in v.prev))
+        if record:
+            needs[-1] = True
         steps = []
         for i in range(len(order) - 1, -1, -1):
             v = order[i]
@@ -436,16 +443,16 @@ class _Lean:
                     zip(v.prev, v.back(v.grad) if v.back else (), strict=True)):
                 before = x.grad
                 x.grad = after = c if before is None else before + c
-                if record:
+                if record and needs[i]:
                     c.setflags(write=False)
                     after.setflags(write=False)
                     if local.__class__ is np.ndarray:
                         local.setflags(write=False)
                     j = index[id(x)]
                     terms[j].append((i, c))
-                    edges.append((j, pos, local, c, None, (), before, after, True))
-            if record:
-                steps.append((len(order) - 1 - i, i, v.grad, tuple(terms[i]), tuple(edges)))
+                    edges.append((j, pos, local, c, None, (), before, after, True, needs[j]))
+            if record and needs[i]:
+                steps.append((len(steps), i, v.grad, tuple(terms[i]), tuple(edges)))
         if not record:
             return None
         counts: dict[str, int] = {}
@@ -504,7 +511,7 @@ class LeanMLP(Contender):
         p = self.p
         h = _layers(p, self.X, self.ps, _Lean.relu, _Lean.tanh)
         loss = self._loss_node(h)
-        recorded = loss.backward(self.record)
+        recorded = loss.backward(self.record, tuple(self.ps))
         updates = []
         for q in self.ps:
             change = -p.lr * q.grad

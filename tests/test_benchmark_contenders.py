@@ -39,7 +39,10 @@ def test_the_lean_engine_with_records_keeps_as_many_records_as_gradstep_on_the_d
     gradstep.cycle()
     (nodes, steps), updates = lean.recorded
     trace = gradstep.recorded
-    assert len(nodes) == len(steps) == len(trace.nodes) == len(trace.backward) == 41
+    # 41 nodes; a backward step for each but the four leaves no parameter is upstream of (the
+    # data X, the targets y, the SVM loss's constant 1 and its regularisation factor ALPHA)
+    assert len(nodes) == len(trace.nodes) == 41
+    assert len(steps) == len(trace.backward) == 41 - 4
     assert sum(len(s[4]) for s in steps) == sum(len(s.inputs) for s in trace.backward) == 52
     assert len(updates) == len(gradstep.updates) == 6
     arrays = [a for s in steps for e in s[4] for a in (e[3], e[7])] + [u[4] for u in updates]

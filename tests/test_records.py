@@ -71,12 +71,21 @@ def test_graph_is_a_digraph_in_forward_order_with_edges_from_input_to_output(sma
 
 
 def test_backward_steps_are_one_per_node_in_reverse_topological_order(small_trace):
+    # every node but the input x (no parameter among its ancestors-or-self) has a step
     t = small_trace
+    has_step = [n.id for n in t.nodes if n.id == t.root or any(
+        t.nodes[a].kind == "param" for a in nx.ancestors(t.graph, n.id) | {n.id})]
+    assert [t.nodes[i].name for i in range(len(t.nodes)) if i not in has_step] == ["x"]
     order = [s.node for s in t.backward]
-    assert order == list(reversed(range(len(t.nodes))))
-    assert [s.index for s in t.backward] == list(range(len(t.nodes)))
-    for node in range(len(t.nodes)):
+    assert order == list(reversed(has_step))
+    assert [s.index for s in t.backward] == list(range(len(t.nodes) - 1))
+    for node in has_step:
         assert t.backward_step(node).node == node
+    assert t.step_of(t.find("x").id) is None
+    # its .grad is still filled: ∂/∂x Σ tanh(W x + b) = Wᵀ (1 − tanh²)
+    w, b = np.array([[0.1, -0.2], [0.3, 0.4], [-0.5, 0.6]]), np.array([0.01, 0.02, 0.03])
+    slope = 1 - np.tanh(w @ [1.0, 2.0] + b) ** 2
+    np.testing.assert_allclose(t.find("x").grad, w.T @ slope, rtol=1e-14)
     assert all(isinstance(s, BackwardStep) for s in t.backward)
 
 
@@ -117,8 +126,10 @@ def test_upstream_of_root_is_one_and_leaf_steps_have_no_inputs(small_trace):
     assert t.backward[0].node == t.root and t.backward[0].upstream == 1.0
     assert t.backward[0].terms == ()
     for n in t.nodes:
-        if n.is_leaf:
+        if n.is_leaf and n.kind == "param":
             assert t.backward_step(n.id).inputs == ()
+        elif n.is_leaf:  # data: no parameter upstream, no step
+            assert t.step_of(n.id) is None
 
 
 def test_each_input_record_is_upstream_times_local_and_grad_accumulates():
@@ -453,7 +464,9 @@ def test_assigning_a_read_only_view_to_data_copies_it():
 
 
 def test_nodes_come_in_the_order_the_code_ran_each_leaf_before_its_first_use():
-    a, b, x, y = (Tensor(v, name=n) for v, n in ((1.0, "a"), (2.0, "b"), (3.0, "x"), (4.0, "y")))
+    # parameters, so that every node gets a backward step
+    a, b, x, y = (Tensor(v, name=n, kind="param")
+                  for v, n in ((1.0, "a"), (2.0, "b"), (3.0, "x"), (4.0, "y")))
     d = x + y
     d.name = "d"
     c = a * b  # runs second, although e uses it first

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import jsonschema
+import networkx as nx
 import numpy as np
 import pytest
 
@@ -36,9 +37,16 @@ def test_every_scenarios_json_matches_the_schema_and_the_records(name):
     data = validated(dumps(report))
     trace = report.cycle.trace
     assert data["scenario"] == name and "steps" not in data
-    assert len(data["nodes"]) == len(trace.nodes) == len(data["backward"])
+    assert len(data["nodes"]) == len(trace.nodes)
     assert [n["id"] for n in data["nodes"]] == list(range(len(trace.nodes)))
-    assert [s["node"] for s in data["backward"]] == list(range(len(trace.nodes) - 1, -1, -1))
+    # a backward step for the root and each node with a parameter among its ancestors-or-self,
+    # down the ids; the steps numbered 0, 1, 2, ...
+    has_step = [k for k in range(len(trace.nodes)) if k == trace.root or any(
+        trace.nodes[a].kind == "param" for a in nx.ancestors(trace.graph, k) | {k})]
+    assert [s["node"] for s in data["backward"]] == has_step[::-1]
+    assert [s["step"] for s in data["backward"]] == list(range(len(has_step)))
+    for step in data["backward"]:
+        assert all(i["needs_grad"] == (i["node"] in has_step) for i in step["inputs"])
     for node, record in zip(data["nodes"], trace.nodes, strict=True):
         assert np.shape(node["value"]) == record.shape == tuple(node["shape"])
         np.testing.assert_array_equal(np.asarray(node["grad"], dtype=float), record.grad)

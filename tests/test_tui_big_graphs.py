@@ -251,7 +251,7 @@ async def test_stepping_through_a_collapsed_group_keeps_its_box_current():
         graph = graph_of(app)
         debugger = app.screen.debugger
         seen = set()
-        for _ in range(len(debugger.trace.nodes) * 2):  # forward and backward
+        for _ in range(len(debugger.trace.nodes) + len(debugger.trace.backward)):  # both passes
             node = debugger.current_node
             box = graph.view.box_of[node]
             assert graph.box_status(box) == "current"

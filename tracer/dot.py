@@ -73,7 +73,8 @@ def to_dot(trace: Trace, title: str | None = None, digits: int = 4) -> str:
                  "tooltip": f"{node.kind}, shape {node.shape}"}
         lines.append(f"  {node_id(node.id)} [{_attrs(style)}];")
     for source, target in trace.graph.edges:
-        sent = [r.contribution for r in trace.backward_step(target).inputs if r.node == source]
+        sent = ([] if trace.step_of(target) is None else
+                [r.contribution for r in trace.backward_step(target).inputs if r.node == source])
         attrs = {"label": "← " + short(np.sum(sent, axis=0), digits)} if sent else {}
         lines.append(f"  {node_id(source)} -> {node_id(target)}"
                      + (f" [{_attrs(attrs)}]" if attrs else "") + ";")

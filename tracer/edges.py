@@ -17,6 +17,18 @@ from .sizes import INLINE
 Array = np.ndarray
 
 
+# What a value with no parameter upstream is, by its kind (the wording only: whether a node needs
+# a gradient is InputGrad.needs_grad / Trace.step_of, never the kind).
+_WHAT = {"input": "data", "constant": "a constant"}
+
+
+def no_gradient_needed(trace: Trace, node: int) -> str:
+    """``true_price is data: it needs no gradient, so no step of its own``."""
+    nd = trace.nodes[node]
+    what = _WHAT.get(nd.kind, "computed only from data and constants")
+    return f"{nd.name} is {what}: it needs no gradient, so no step of its own"
+
+
 @dataclass(frozen=True)
 class EdgeView:
     """The backward edge from ``step``'s node to its input ``record.node``.
@@ -35,6 +47,14 @@ class EdgeView:
         if not self.record.differentiable:
             return "label"
         return "structural" if self.record.local is None else "elementwise"
+
+    @property
+    def note(self) -> str | None:
+        """The one sentence for an input no parameter is upstream of (``record.needs_grad``
+        false: data, targets, constants and what is computed only from them), else ``None``."""
+        if self.record.needs_grad:
+            return None
+        return no_gradient_needed(self.trace, self.record.node)
 
     @property
     def upstream(self) -> Array:

@@ -226,6 +226,8 @@ def backward_lines(trace: Trace, step: BackwardStep, full: bool = False) -> list
         lines.append(Line("  " + chain_rule(trace, step, record), "equation"))
         local = local_name(trace, step.node, record.node)
         edge = EdgeView(trace, step, record)
+        if edge.note:
+            lines.append(Line(f"  {edge.note}", "note"))
         if edge.kind == "elementwise" and record.local.size > 1:
             if np.all(record.local == record.local.flat[0]):
                 lines.append(Line(f"  local {local} = {number(record.local.flat[0])} everywhere",
@@ -240,7 +242,7 @@ def backward_lines(trace: Trace, step: BackwardStep, full: bool = False) -> list
             lines += _array_block("  before the sum =", record.unreduced, full)
         if record.contribution.size > 1:
             lines += _array_block("  contribution =", record.contribution, full)
-        if len(trace.backward_step(record.node).terms) > 1 or record.grad_before.any():
+        if trace.uses(record.node) > 1 or record.grad_before.any():
             lines.append(Line(f"  {grad_name(trace, record.node)} so far: "
                               f"{short(record.grad_before)} → {short(record.grad_after)}", "note"))
     return lines

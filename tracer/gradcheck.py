@@ -105,9 +105,9 @@ def check_node(trace: Trace, node: int, eps: float = EPS,
     numerically, so the check covers exactly what the backward step computed.
     """
     t = trace.tensors[node]
-    step = trace.backward_step(node)
-    if t.op is None:
+    if t.op is None or trace.step_of(node) is None:  # no step: nothing recorded to check
         return []
+    step = trace.backward_step(node)
     u = np.asarray(step.upstream)
     # The recorded values, not the tensors' current data: parameters move after an update.
     inputs = [trace.nodes[i].value.copy() for i in trace.nodes[node].inputs]

@@ -300,6 +300,8 @@ def _sends(trace: Trace, step: BackwardStep, record: InputGrad) -> str:
     if not record.differentiable:
         return no_gradient(trace, step, record)
     edge = EdgeView(trace, step, record)
+    if edge.note:
+        return edge.note
     g, c, local, product = edge.upstream, edge.contribution, edge.factor, edge.product
     inline = local is not None and max(g.size, local.size, product.size) <= INLINE
     if inline:
@@ -313,7 +315,7 @@ def _sends(trace: Trace, step: BackwardStep, record: InputGrad) -> str:
         total = f" to {_value(c)}" if inline else ""
         text += (f", summed over {_axes(record.reduced_axes)}{total} because {x.name} was "
                  f"broadcast")
-    uses = len(trace.backward_step(x.id).terms)
+    uses = trace.uses(x.id)
     if x.kind == "param":
         text += (f", one of its {uses} shares of the blame" if uses > 1
                  else f", its share of the blame, so {_nudge(c, passive=True)}")

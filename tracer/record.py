@@ -7,6 +7,7 @@ nothing is recomputed.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -68,6 +69,9 @@ class InputGrad(NamedTuple):
     axes summed over (this is where a bias's gradient is summed over the batch).
     ``local`` is the elementwise factor ∂out/∂input for elementwise ops, else ``None`` (see
     :meth:`Trace.jacobian`). ``differentiable`` is false for inputs such as class labels.
+    ``needs_grad`` is false for an input no trainable parameter is upstream of (data, targets,
+    constants and values computed only from them): its gradient is still computed and recorded
+    here, but it gets no backward step of its own (PyTorch's ``requires_grad`` rule).
     """
 
     node: int
@@ -79,6 +83,7 @@ class InputGrad(NamedTuple):
     grad_before: Array
     grad_after: Array
     differentiable: bool = True
+    needs_grad: bool = True
 
 
 class BackwardStep(NamedTuple):
@@ -174,8 +179,22 @@ class Trace:
         return (self.forward if phase == "forward" else self.backward)[step].node
 
     def backward_step(self, node: int) -> BackwardStep:
-        """``node``'s step in the backward pass."""
-        return self.backward[self._steps["backward"][node]]
+        """``node``'s step in the backward pass (``LookupError`` if it has none: check
+        :meth:`step_of` first for a node no parameter is upstream of)."""
+        step = self._steps["backward"][node]
+        if step is None:
+            raise LookupError(f"{self.nodes[node].name} needs no gradient: it has no backward "
+                              f"step")
+        return self.backward[step]
+
+    @cached_property
+    def _uses(self) -> Counter[int]:
+        return Counter(i for nd in self.nodes for i in nd.inputs)
+
+    def uses(self, node: int) -> int:
+        """How many times ``node`` is an input of another node (its gradient is the sum of that
+        many terms), whether or not it has a backward step."""
+        return self._uses[node]
 
     def jacobian(self, step: BackwardStep, position: int) -> Array | None:
         """∂out/∂input as a matrix (output elements × input elements), or ``None`` if too big.
@@ -362,6 +381,16 @@ _new = tuple.__new__
 _NO_ATTRS: Mapping[str, Any] = MappingProxyType({})  # shared by the nodes of ops without any
 
 
+def needs_grad(order: list[Tensor], inputs: list[tuple[int, ...]]) -> list[bool]:
+    """Whether each node gets a backward step: a trainable parameter is among its
+    ancestors-or-self (its gradient matters to some parameter), or it is the root."""
+    needs = []
+    for i, t in enumerate(order):
+        needs.append(t.kind == "param" or any(needs[j] for j in inputs[i]))
+    needs[-1] = True
+    return needs
+
+
 def make_node(*, id: int, name: str, op: str, kind: str, inputs: tuple[int, ...], value: Array,
               grad: Array, attrs: Mapping[str, Any]) -> Node:
     """A :class:`Node` record from its named fields."""
@@ -370,10 +399,11 @@ def make_node(*, id: int, name: str, op: str, kind: str, inputs: tuple[int, ...]
 
 def make_input_grad(*, node: int, position: int, local: Array | None, contribution: Array,
                     unreduced: Array | None, reduced_axes: tuple[int, ...], grad_before: Array,
-                    grad_after: Array, differentiable: bool = True) -> InputGrad:
+                    grad_after: Array, differentiable: bool = True,
+                    needs_grad: bool = True) -> InputGrad:
     """An :class:`InputGrad` record from its named fields."""
     return _new(InputGrad, (node, position, local, contribution, unreduced, reduced_axes,
-                            grad_before, grad_after, differentiable))
+                            grad_before, grad_after, differentiable, needs_grad))
 
 
 def make_backward_step(*, index: int, node: int, upstream: Array,
@@ -385,10 +415,10 @@ def make_backward_step(*, index: int, node: int, upstream: Array,
 
 def sent(grads: list[Array | None], terms: list[list[tuple[int, Array]]], node: int, j: int,
          position: int, c: Array | None, local: Array | None, unreduced: Array | None,
-         axes: tuple[int, ...], shape: tuple[int, ...]) -> InputGrad:
+         axes: tuple[int, ...], shape: tuple[int, ...], needs_grad: bool = True) -> InputGrad:
     """Add what ``node``'s backward step sent to its input ``j`` (``c``; ``None`` for an input
     with no gradient, of ``shape``) to ``j``'s gradient and its list of terms; return the edge's
-    record."""
+    record (``needs_grad``: whether ``j`` has a backward step of its own)."""
     differentiable = c is not None
     if c is None:
         c = constant(0.0, shape)
@@ -401,7 +431,8 @@ def sent(grads: list[Array | None], terms: list[list[tuple[int, Array]]], node: 
     terms[j].append((node, c))
     return make_input_grad(node=j, position=position, local=local, contribution=c,
                            unreduced=unreduced, reduced_axes=axes, grad_before=before,
-                           grad_after=after, differentiable=differentiable)
+                           grad_after=after, differentiable=differentiable,
+                           needs_grad=needs_grad)
 
 
 def trace(root: Tensor) -> Trace:
@@ -415,8 +446,10 @@ def trace(root: Tensor) -> Trace:
     Returns
     -------
     Trace
-        Nodes in forward order, forward steps, backward steps in reverse topological order, and
-        the ``networkx.DiGraph``. As a side effect every tensor's ``.grad`` is set (replaced, never
+        Nodes in forward order, forward steps, backward steps in reverse topological order (one
+        for the root and for each node with a trainable parameter among its ancestors-or-self:
+        data, targets, constants and what is computed only from them get none), and the
+        ``networkx.DiGraph``. As a side effect every tensor's ``.grad`` is set (replaced, never
         accumulated, so tracing twice gives the same gradients); it is the record's read-only
         array: assign a new array rather than writing into it.
     """
@@ -432,6 +465,7 @@ def trace(root: Tensor) -> Trace:
     grads: list[Array | None] = [None] * n
     terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
     grads[n - 1] = constant(1.0, root.shape)
+    needs = needs_grad(order, inputs)
     backward = []
     with quiet():
         for i in range(n - 1, -1, -1):
@@ -439,6 +473,16 @@ def trace(root: Tensor) -> Trace:
             g = grads[i]
             if g is None:  # only reachable through non-differentiable inputs (labels)
                 g = grads[i] = constant(0.0, values[i].shape)
+            if not needs[i]:
+                # no parameter upstream: no step; its inputs' gradients are still computed so
+                # that every tensor's .grad is filled (∂L/∂X of the input data)
+                if t._op is not None:
+                    for j, (c, *_) in zip(inputs[i], _input_grads(t, t._args, values[i], g),
+                                          strict=True):
+                        if c is not None:
+                            grads[j] = c if grads[j] is None else frozen(grads[j] + c)
+                            terms[j].append((i, c))
+                continue
             if t._op is None:  # a leaf: its gradient is all there is to record
                 backward.append(make_backward_step(index=len(backward), node=i, upstream=g,
                                                    terms=tuple(terms[i]), inputs=()))
@@ -446,7 +490,7 @@ def trace(root: Tensor) -> Trace:
             ids = inputs[i]
             results = _input_grads(t, t._args, values[i], g)
             records = [sent(grads, terms, i, ids[pos], pos, c, local, unreduced, axes,
-                            values[ids[pos]].shape)
+                            values[ids[pos]].shape, needs_grad=needs[ids[pos]])
                        for pos, (c, local, unreduced, axes) in enumerate(results)]
             backward.append(make_backward_step(index=len(backward), node=i, upstream=g,
                                                terms=tuple(terms[i]), inputs=tuple(records)))

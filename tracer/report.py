@@ -138,6 +138,7 @@ def _backward_json(trace: Trace, step: BackwardStep) -> dict[str, Any]:
             "grad_before": jsonable(record.grad_before),
             "grad_after": jsonable(record.grad_after),
             "differentiable": record.differentiable,
+            "needs_grad": record.needs_grad,
             "formula": explain.formula(trace, step, record),
             "chain_rule": explain.chain_rule(trace, step, record),
         })
@@ -237,6 +238,8 @@ def _backward_lines(trace: Trace) -> list[str]:
             ends_with_result = edge.inline and not record.reduced_axes
             lines.append(line if record.contribution.size == 1 or ends_with_result
                          else f"{line}  → {explain.short(record.contribution)}")
+            if edge.note:
+                lines.append(f"  {edge.note}")
             if working and record is step.inputs[0]:  # the loss's gradient, worked out
                 lines.append(f"  that is {working}")
     return lines

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# The phases of a cycle, in timeline order. Forward and backward have one step per node
-# (see Trace.step_of / Trace.node_of); update one moment per parameter; the outcome one moment.
+# The phases of a cycle, in timeline order. Forward has one step per node, backward one per node
+# that needs a gradient (a parameter upstream, or the root; see Trace.step_of / Trace.node_of);
+# update one moment per parameter; the outcome one moment.
 PHASES = ("forward", "backward", "update", "outcome")
 STEP_PHASES = ("forward", "backward")  # the phases whose moments are a node's step
 

@@ -49,7 +49,7 @@ from .custom import remember_origin
 from .network import Cycle, Network, leaf_changes
 from .ops import Op
 from .optim import SGD, Adam, Momentum, Optimizer, UpdateRecord
-from .record import BackwardStep, Node, Trace, _input_grads, _names, sent
+from .record import BackwardStep, Node, Trace, _input_grads, _names, needs_grad, sent
 from .tensor import Tensor, as_tensor, quiet
 from .torch_ops import TORCH_ROLES, table_op
 
@@ -520,8 +520,10 @@ def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Te
 
 def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, ...]],
              plan_of: dict[int, _Plan], lines: list[int | None]) -> TorchTrace:
-    """Backward steps in reverse forward order, each input's gradient the one PyTorch sent."""
+    """Backward steps in reverse forward order, each input's gradient the one PyTorch sent;
+    a node no parameter is upstream of gets no step (as in :func:`tracer.record.trace`)."""
     n = len(order)
+    needs = needs_grad(order, inputs)
     grads: list[Array | None] = [None] * n
     terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
     backward = []
@@ -534,7 +536,8 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
             g = grads[i] = (constant(1.0, t.shape) if i == n - 1 else grads[i]
                             if grads[i] is not None else constant(0.0, t.shape))
             if plan is None:  # a leaf
-                backward.append(BackwardStep(n - 1 - i, i, g, tuple(terms[i]), ()))
+                if needs[i]:
+                    backward.append(BackwardStep(len(backward), i, g, tuple(terms[i]), ()))
                 continue
             k = call_index[id(plan.call)]
             # The op table's local derivatives and products, for the formulas; and the
@@ -550,8 +553,10 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                     got = recorder.grads.get((k, edge))
                     c = _array(got) if got is not None else constant(0.0, order[j].shape)
                 records.append(sent(grads, terms, i, j, pos, c, local, unreduced, axes,
-                                    order[j].shape))
-            backward.append(BackwardStep(n - 1 - i, i, g, tuple(terms[i]), tuple(records)))
+                                    order[j].shape, needs_grad=needs[j]))
+            if needs[i]:
+                backward.append(BackwardStep(len(backward), i, g, tuple(terms[i]),
+                                             tuple(records)))
     names = _names(order)
     nodes = tuple(Node(i, names[i], t._op.name if t._op is not None else t.kind,
                        "loss" if i == n - 1 else t.kind, inputs[i], t._data, grads[i],

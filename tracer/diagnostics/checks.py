@@ -189,9 +189,9 @@ def node_checks(trace: Trace, node: int, tolerance: float = TOLERANCE,
     gradient is not finite, are not checked (the non-finite findings cover them); inputs that
     could not be compared come back with a NaN ``excess`` (:func:`unchecked` names them)."""
     op = trace.op(node)
-    step = trace.backward_step(node)
     if not _checkable(trace, node):
         return []
+    step = trace.backward_step(node)
     checks = []
     for r in step.inputs:
         if not r.differentiable:
@@ -217,7 +217,9 @@ def node_checks(trace: Trace, node: int, tolerance: float = TOLERANCE,
 
 def _checkable(trace: Trace, node: int) -> bool:
     nd = trace.nodes[node]
-    return (trace.op(node) is not None and finite(trace.backward_step(node).upstream)
+    # a node with no backward step (no parameter upstream) has no backward step to check
+    return (trace.op(node) is not None and trace.step_of(node) is not None
+            and finite(trace.backward_step(node).upstream)
             and bool(np.any(np.isfinite(nd.value))))
 
 

@@ -31,6 +31,8 @@ def _blockers(trace: Trace, node: int) -> list[tuple[int, InputGrad]]:
     while stack:
         n = stack.pop()
         for k in sorted(set(trace.graph.successors(n))):
+            if trace.step_of(k) is None:  # no parameter upstream of k: not on a path to one
+                continue
             step = trace.backward_step(k)
             if not np.any(step.upstream):
                 if k not in seen:

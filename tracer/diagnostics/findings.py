@@ -133,7 +133,7 @@ def make_finding(kind: str, severity: str, trace: Trace | None, node: int | None
     step = None
     at = node if shows_at is None else shows_at
     if trace is not None and at is not None and phase is not None:
-        step = at if phase == "forward" else trace.backward_step(at).index
+        step = trace.step_of(at, phase)
     if name is None and trace is not None and node is not None:
         name = trace.nodes[node].name
     source = trace.source(node) if trace is not None and node is not None else None

@@ -111,6 +111,7 @@ def unchecked_nodes(trace: Trace, checks: list[NodeCheck]) -> dict[str, Any]:
     domain = sorted({c.node for c in checks if not c.checked})
     nonfinite = [nd.id for nd in trace.nodes
                  if trace.op(nd.id) is not None and nd.id not in checked
+                 and trace.step_of(nd.id) is not None
                  and any(r.differentiable for r in trace.backward_step(nd.id).inputs)]
     return {"nonfinite": nonfinite, "domain": domain}
 

@@ -63,7 +63,7 @@ def saturated_units(trace: Trace, node: int, slope: float = THRESHOLDS.saturated
     whose recorded local derivative is below ``slope`` for every example (``[]`` for other
     nodes)."""
     op = trace.op(node)
-    if op is None or op.peak_slope is None:
+    if op is None or op.peak_slope is None or trace.step_of(node) is None:
         return []
     (record,) = trace.backward_step(node).inputs
     return _stuck(np.asarray(record.local) < slope)
