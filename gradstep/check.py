@@ -17,7 +17,7 @@ import sys
 
 from tracer import diagnostics
 
-from .common import add_command, load_and_run
+from .common import add_command, load_and_run, write_stdout
 
 EXIT_CLEAN = 0
 EXIT_PROBLEMS = 1
@@ -64,6 +64,5 @@ def run(args: argparse.Namespace) -> int:
                           allow_nan=False) + "\n"
     else:
         text = diagnostics.to_text(findings, heading)
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    write_stdout(text)
     return EXIT_PROBLEMS if diagnostics.problems(findings) else EXIT_CLEAN

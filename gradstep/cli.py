@@ -25,8 +25,11 @@ import os
 import sys
 import textwrap
 from collections.abc import Sequence
+from typing import NoReturn
 
 from scenarios import LoadError, catalog, load
+from scenarios.loader import SUFFIXES
+from scenarios.time_limit import set_timeout, watch_ctrl_c
 from tracer import report
 from tracer.training import MAX_STEPS, StopCondition, parse_until
 
@@ -34,26 +37,16 @@ from . import __version__
 from . import check as check_command
 from . import export as export_command
 from . import serve as serve_command
-from .common import add_command, load_and_run
+from .common import OutputError, add_command, load_and_run, whole_number, write_stdout
 from .progress import training_progress
 
 COMMANDS = ("list", "trace", "check", "open", "serve", "export")
 EXIT_CONDITION = 1  # trace --until: a condition fired (check uses 1 for a problem found)
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # Ctrl+C, as a shell reports a process ended by SIGINT
 
 TARGET_HELP = ("a built-in scenario name (see `gradstep list`) or the path of a .py or .toml "
                "network file")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_STEPS:
-        raise argparse.ArgumentTypeError(f"must be a whole number of iterations from 1 to "
-                                         f"{MAX_STEPS:,}, not {text!r}")
-    return value
 
 
 def _until(text: str) -> StopCondition:
@@ -84,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(toggle in the app with P)")
     opener.add_argument("--quiz", action="store_true",
                         help="quiz mode: each backward step asks for its gradient first")
+    # A visitor's debugger under `gradstep serve`: only the built-ins and these files open.
+    opener.add_argument("--served", action="store_true", help=argparse.SUPPRESS)
+    opener.add_argument("--serve-file", action="append", default=[], help=argparse.SUPPRESS)
 
     lister = commands.add_parser(
         "list", help="list the built-in scenarios",
@@ -101,9 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="print JSON (the same as --format json)")
     form.add_argument("--format", choices=("text", "markdown", "json"),
                       help="text (the default), markdown (a handout) or json")
-    tracer_.add_argument("--steps", type=_positive, metavar="N",
+    tracer_.add_argument("--steps", type=whole_number(1, MAX_STEPS), metavar="N",
                          help=f"train for N iterations in all (the first is the one shown in "
-                              f"full; at most {MAX_STEPS:,}) and add the loss of each iteration")
+                              f"full) and add the loss of each iteration; at most "
+                              f"{MAX_STEPS:,}")
     tracer_.add_argument("--until", type=_until, action="append", metavar="CONDITION",
                          help="with --steps: stop at the first iteration where CONDITION fires "
                               "and say where: nan (the loss turns NaN or infinite), "
@@ -118,7 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _normalise(argv: list[str]) -> list[str]:
-    """``gradstep`` -> ``open``; ``gradstep TARGET`` -> ``open TARGET``."""
+    """``gradstep`` -> ``open``; ``gradstep TARGET`` -> ``open TARGET``; a network file whose
+    name starts with ``-`` (``-net.toml``) -> ``./-net.toml``, so it is not read as an option."""
+    argv = [f"./{arg}" if arg.startswith("-") and arg.lower().endswith(SUFFIXES) else arg
+            for arg in argv]
     if not argv:
         return ["open"]
     if argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
@@ -132,47 +132,89 @@ def main(argv: Sequence[str] | None = None) -> int:
     Parameters
     ----------
     argv
-        The arguments after the program name (``sys.argv[1:]`` when ``None``).
+        The arguments after the program name. ``None``: ``sys.argv[1:]``, run as the program
+        itself, which then also ends the process when done (see :func:`_end_process`).
 
     Returns
     -------
     int
         0 on success, 1 when ``check`` finds a problem or a ``trace --until`` condition fires,
-        2 for bad input (a message has been printed on stderr).
+        2 for bad input (a message has been printed on stderr), 130 when interrupted with
+        Ctrl+C; the debugger's own exit status.
     """
-    args = build_parser().parse_args(_normalise(list(sys.argv[1:] if argv is None else argv)))
+    if argv is None:
+        watch_ctrl_c()  # a KeyboardInterrupt the network file raises is its error, not Ctrl+C
+    status = _run(list(sys.argv[1:] if argv is None else argv))
+    if argv is None:
+        _end_process(status)
+    return status
+
+
+def _run(argv: list[str]) -> int:
     try:
-        if args.command == "list":
-            return _list(args.long)
-        if args.command == "trace":
-            if args.until and args.steps is None:
-                print("gradstep: --until needs --steps N (how many iterations to train at "
-                      "most)", file=sys.stderr)
-                return EXIT_BAD_INPUT
-            return _trace(args.target, args.format or "text", args.steps, args.until or ())
-        if args.command == "check":
-            return check_command.run(args)
-        if args.command == "serve":
-            return serve_command.run(args)
-        if args.command == "export":
-            return export_command.run(args)
-        return _open(args.target, present=args.present, quiz=args.quiz)
+        args = build_parser().parse_args(_normalise(argv))
+        if getattr(args, "timeout", None) is not None:
+            set_timeout(args.timeout)
+        return _dispatch(args)
     except LoadError as exc:
-        print(f"gradstep: {exc}", file=sys.stderr)
+        _complain(f"gradstep: {exc}")
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # Ctrl+C: the user knows; no message, no traceback
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `gradstep trace … | head`: the reader left; that is fine
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OutputError as exc:
+        _complain(f"gradstep: {exc}")
+        return EXIT_BAD_INPUT
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "list":
+        return _list(args.long)
+    if args.command == "trace":
+        if args.until and args.steps is None:
+            print("gradstep: --until needs --steps N (how many iterations to train at most)",
+                  file=sys.stderr)
+            return EXIT_BAD_INPUT
+        return _trace(args.target, args.format or "text", args.steps, args.until or ())
+    if args.command == "check":
+        return check_command.run(args)
+    if args.command == "serve":
+        return serve_command.run(args)
+    if args.command == "export":
+        return export_command.run(args)
+    served = tuple(args.serve_file) if args.served else None
+    return _open(args.target, present=args.present, quiz=args.quiz, served=served)
+
+
+def _complain(message: str) -> None:
+    """Print ``message`` on stderr, if there is a stderr to print on."""
+    if sys.stderr is None:  # started with stderr closed (2>&-)
+        return
+    with contextlib.suppress(OSError, ValueError):
+        print(message, file=sys.stderr, flush=True)
+
+
+def _end_process(status: int) -> NoReturn:
+    """Exit now, with ``status``: a thread the network file started (or a forward() stuck in C
+    code past its time limit) must not keep the process alive once the command is done."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
+    os._exit(status)
 
 
 def _list(long: bool) -> int:
     scenarios = catalog()
     width = max(len(s.name) for s in scenarios)
+    lines = []
     for s in scenarios:
-        print(f"{s.name.ljust(width)}  {s.title}")
+        lines.append(f"{s.name.ljust(width)}  {s.title}")
         if long and s.description:
-            print(textwrap.indent(textwrap.fill(s.description, 80), " " * (width + 2)))
+            lines.append(textwrap.indent(textwrap.fill(s.description, 80), " " * (width + 2)))
+    write_stdout("\n".join(lines))
     return 0
 
 
@@ -183,18 +225,16 @@ def _trace(target: str, form: str, steps: int | None,
         _, result = load_and_run(
             target, lambda network: report.run_report(network, steps, until, progress))
     render = {"json": report.dumps, "markdown": report.to_markdown, "text": report.to_text}[form]
-    text = render(result)
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    sys.stdout.flush()
+    write_stdout(render(result))
     if result.stop is not None:
         print(f"gradstep: {result.stop.message}", file=sys.stderr)
         return EXIT_CONDITION
     return 0
 
 
-def _open(target: str | None, present: bool = False, quiz: bool = False) -> int:
+def _open(target: str | None, present: bool = False, quiz: bool = False,
+          served: tuple[str, ...] | None = None) -> int:
     network = load(target) if target is not None else None
     from tui.app import run_app  # imported here so that list and trace never load Textual
 
-    run_app(network, present=present, quiz=quiz)
-    return 0
+    return run_app(network, present=present, quiz=quiz, served=served)

@@ -39,6 +39,10 @@ BUILTIN_NAMES: tuple[str, ...] = (
     "digit-4-vs-9",
     "broadcast-bias",
     "xor",
+    "cnn-4-vs-9",
+    "attention-head",
+    "char-rnn",
+    "layer-norm",
     *PROBLEM_NAMES,
 )
 

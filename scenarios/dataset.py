@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import fail
+from .files import UnreadableFile, read_regular
 
 
 @dataclass(frozen=True)
@@ -81,26 +82,32 @@ def read_csv(csv_path: Path, shown: str, toml_path: str, line: int | None) -> Ta
         The TOML file and the line of its ``csv`` key, for a missing or unreadable file.
     """
     where = str(csv_path)  # content problems name the CSV file itself (with its lines)
-    if not csv_path.is_file():
-        problem = "is a directory" if csv_path.is_dir() else "does not exist"
-        raise fail(toml_path, f"the data file {shown!r} {problem} (looked for {csv_path}; a "
-                              f"relative csv path is relative to the TOML file's folder).", line)
     try:
-        text = csv_path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise fail(toml_path, f"cannot read the data file {shown!r}: {exc.strerror}.",
-                   line) from None
+        text = read_regular(csv_path).decode("utf-8-sig")
+    except UnreadableFile as exc:
+        raise fail(toml_path, f"the data file {shown!r} {exc} (looked for {csv_path}; a "
+                              f"relative csv path is relative to the TOML file's folder).", line
+                   ) from None
     except UnicodeDecodeError as exc:
         raise fail(where, f"the file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
                           f"save it as UTF-8 CSV.", exc.object.count(b"\n", 0, exc.start) + 1
                    ) from None
     reader = csv.reader(text.splitlines())
-    rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    try:
+        rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    except csv.Error as exc:  # a cell longer than csv's limit (131,072 characters), a NUL byte
+        raise fail(where, f"this is not a CSV file gradstep can read ({exc}). It needs a header "
+                          f"row of column names, then rows of numbers.", reader.line_num + 1
+                   ) from None
     if not rows:
         raise fail(where, "the CSV file is empty; it needs a header row of column names and at "
                           "least one row of numbers.")
     header_line, header = rows[0]
     header = [name.strip() for name in header]
+    repeated = next((name for i, name in enumerate(header) if name in header[:i]), None)
+    if repeated is not None:
+        raise fail(where, f"the header names the column {repeated!r} twice; every column needs "
+                          f"its own name (rename one of them).", header_line)
     if len(rows) == 1:
         raise fail(where, "the CSV file has a header but no rows of data.", header_line)
     values = []
@@ -118,12 +125,18 @@ def _cell(cell: str, column: str, where: str, lineno: int) -> float:
     try:
         value = float(cell)
     except ValueError:
-        raise fail(where, f"column {column!r} holds {cell.strip()!r}, which is not a number. "
+        raise fail(where, f"column {column!r} holds {_quote(cell)}, which is not a number. "
                           f"Every cell after the header must be a number.", lineno) from None
     if not math.isfinite(value):
-        raise fail(where, f"column {column!r} holds {cell.strip()}; gradstep needs finite "
+        raise fail(where, f"column {column!r} holds {_quote(cell)}; gradstep needs finite "
                           f"numbers (no nan or inf). Remove or fix that row.", lineno)
     return value
+
+
+def _quote(cell: str, limit: int = 40) -> str:
+    """A cell, quoted and cut short (a cell may be a million digits long)."""
+    cell = cell.strip()
+    return repr(cell) if len(cell) <= limit else f"{cell[:limit]!r}… ({len(cell):,} characters)"
 
 
 def pick_columns(table: Table, names: Sequence[str], what: str, path: str,

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from tracer.printable import MESSAGE_LIMIT, printable
+
+# An exception's own text is quoted up to this length (a message of 10 MB is cut, not printed).
+EXCEPTION_TEXT_LIMIT = 400
+
 
 class LoadError(ValueError):
     """A scenario name or network file that cannot be loaded or run.
@@ -15,7 +20,9 @@ class LoadError(ValueError):
     Parameters
     ----------
     message
-        The whole user-facing paragraph (``str(error)``).
+        The whole user-facing paragraph (``str(error)``). Control characters in it are shown as
+        escapes and newlines joined (it quotes file names, titles and exception text, which are
+        untrusted), and it is cut at ``MESSAGE_LIMIT`` characters.
     path
         The file at fault, when there is one.
     line
@@ -23,7 +30,7 @@ class LoadError(ValueError):
     """
 
     def __init__(self, message: str, path: str | None = None, line: int | None = None):
-        super().__init__(message)
+        super().__init__(printable(message, one_line=True, limit=MESSAGE_LIMIT))
         self.path = path
         self.line = line
 
@@ -36,6 +43,15 @@ def where(path: str, line: int | None = None) -> str:
 def fail(path: str, problem: str, line: int | None = None) -> LoadError:
     """A :class:`LoadError` whose message starts with the place: ``net.py, line 3: problem``."""
     return LoadError(f"{where(path, line)}: {problem}", path, line)
+
+
+def exception_text(exc: BaseException) -> str:
+    """``str(exc)``, cut to ``EXCEPTION_TEXT_LIMIT`` characters, even when its ``__str__`` fails."""
+    try:
+        text = str(exc)
+    except Exception as broken:  # the file's own exception class, with a broken __str__
+        text = f"(its message cannot be shown: its __str__ raised {type(broken).__name__})"
+    return printable(text, one_line=True, limit=EXCEPTION_TEXT_LIMIT)
 
 
 def innermost_line(tb: TracebackType | None, filename: str) -> int | None:

@@ -10,9 +10,12 @@ import os
 from pathlib import Path
 
 from tracer import GraphError, Network, Tensor
+from tracer.record import check_recorded
+from tracer.tensor import op_budget, too_many_nodes
 
 from .catalog import builtin_path, close_names, find_builtin
 from .errors import LoadError, fail, innermost_line
+from .files import PYTHON_LIMIT, READ_LIMIT, UnreadableFile, read_regular
 from .mlp import build_mlp
 from .pyfile import load_python, user_error
 from .tomlfile import parse_mlp
@@ -80,14 +83,18 @@ def load_file(path: str | os.PathLike[str], name: str | None = None) -> Network:
 
 
 def read_source(path: Path) -> str:
-    """The text of a network file, or a :class:`LoadError` saying why there is none."""
+    """The text of a network file, or a :class:`LoadError` saying why there is none.
+
+    Only a regular file is read, of at most :data:`~scenarios.files.PYTHON_LIMIT` bytes for
+    Python and :data:`~scenarios.files.READ_LIMIT` for TOML.
+    """
     shown = str(path)
     if path.is_dir():
         inside = sorted(p.name for p in path.iterdir() if p.suffix.lower() in SUFFIXES)
         listing = f" It holds: {', '.join(inside[:8])}." if inside else ""
         raise fail(shown, f"this is a directory, not a network file. Give the path of a .py or "
                           f".toml file.{listing}")
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise fail(shown, f"no such file (looked in {path.resolve().parent}). Check the path, "
                           f"or run `gradstep list` for the built-in scenarios.")
     if path.suffix.lower() not in SUFFIXES:
@@ -95,9 +102,11 @@ def read_source(path: Path) -> str:
                           f"{path.suffix or 'files without an extension'}. Rename the file or "
                           f"give another one.")
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise fail(shown, f"cannot read the file: {exc.strerror}.") from None
+        raw = read_regular(path, PYTHON_LIMIT if path.suffix.lower() == ".py" else READ_LIMIT)
+    except UnreadableFile as exc:
+        advice = ("Keep big data in a CSV or .npy file beside it, read by the code" if
+                  exc.too_big else "Give the path of a .py or .toml network file")
+        raise fail(shown, f"the file {exc}. {advice}.") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -128,12 +137,15 @@ def count_nodes(root: Tensor, limit: int | None = None) -> int:
 
 def check_size(network: Network, shown: str) -> None:
     """Run the forward pass once and refuse a graph too big to step through."""
-    nodes = count_nodes(network.forward(), NODE_LIMIT)
-    if nodes > NODE_LIMIT:
-        raise fail(shown, f"the network has more than {NODE_LIMIT:,} nodes, too many to step "
-                          f"through one by one. Make it smaller: fewer examples in the batch, "
-                          f"fewer or narrower layers, or matrix operations instead of Python "
-                          f"loops over scalars (one `X @ W` is a single node).")
+    with op_budget(NODE_LIMIT):  # stops forward() as soon as it crosses the limit
+        root = network.forward()
+    if count_nodes(root, NODE_LIMIT) > NODE_LIMIT:  # (leaves count too)
+        exc = too_many_nodes(NODE_LIMIT)
+        raise fail(shown, f"{exc}. {exc.advice}")
+    try:  # the first run is not traced: a value it changed after using it is refused here
+        check_recorded(root)
+    except GraphError as exc:
+        raise fail(shown, f"{exc.problem} inside forward(): {exc}. {exc.advice}") from None
 
 
 def user_code_failure(exc: BaseException, network: Network) -> LoadError | None:
@@ -150,7 +162,7 @@ def user_code_failure(exc: BaseException, network: Network) -> LoadError | None:
                     and not isinstance(exc, GraphError)):
         return None
     try:
-        source = Path(path).read_text(encoding="utf-8-sig")
+        source = read_regular(Path(path)).decode("utf-8-sig")
     except (OSError, UnicodeDecodeError):
         source = ""
     return user_error(exc, source, path, "during the backward pass or the update")

@@ -23,8 +23,10 @@ import numpy as np
 
 from tracer import GraphError, Network, Optimizer, Tensor, Trace, make_optimizer
 from tracer.optim import OPTIMIZERS
+from tracer.printable import MESSAGE_LIMIT, printable
 
-from .errors import LoadError, fail, innermost_line, quote_line
+from .errors import LoadError, exception_text, fail, innermost_line, quote_line
+from .time_limit import user_code
 
 DEFAULT_LR = 0.1
 _fresh = count(1)
@@ -86,6 +88,10 @@ def _parse(source: str, path: str) -> ast.Module:
         text = f" (`{exc.text.strip()}`)" if exc.text and exc.text.strip() else ""
         raise fail(path, f"Python syntax error: {exc.msg}{text}. Fix this line and load the file "
                          f"again.", line) from None
+    except (MemoryError, RecursionError):  # a huge literal, or expressions nested too deep
+        raise fail(path, "Python cannot compile this file (it ran out of memory or nesting "
+                         "depth: a huge literal?). Keep big data in a CSV or .npy file that the "
+                         "code reads.") from None
     except ValueError as exc:  # null bytes: a binary file with a .py name
         raise fail(path, f"this is not Python source ({exc}). Is it a binary file?") from None
 
@@ -110,7 +116,7 @@ def _execute(tree: ast.Module, source: str, path: str) -> dict[str, Any]:
     # Registered only while it runs (dataclasses and typing look their module up there).
     sys.modules[module.__name__] = module
     try:
-        with _beside(path):
+        with _beside(path), user_code(path, "while running the file"):
             exec(code, module.__dict__)
     except KeyboardInterrupt:
         raise
@@ -141,8 +147,8 @@ def user_error(exc: BaseException, source: str, path: str, when: str) -> LoadErr
     line = innermost_line(exc.__traceback__, path)
     if isinstance(exc, SystemExit):
         return fail(path, f"the file called exit() {when}; a network file must not exit.", line)
-    return fail(path, f"{type(exc).__name__} {when}: {exc}{quote_line(source, line)}. Fix the "
-                      f"error and load the file again.", line)
+    return fail(path, f"{type(exc).__name__} {when}: {exception_text(exc)}"
+                      f"{quote_line(source, line)}. Fix the error and load the file again.", line)
 
 
 def _forward(namespace: dict[str, Any], path: str) -> Callable[[], Any]:
@@ -176,12 +182,15 @@ def guard_forward(forward: Callable[[], Any], source: str, path: str) -> Callabl
 
     def checked_forward() -> Tensor:
         try:
-            out = forward()
+            with user_code(path, "inside forward()"):
+                out = forward()
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
             raise user_error(exc, source, path, "inside forward()") from exc
         if not isinstance(out, Tensor):
+            if inspect.iscoroutine(out):  # `async def forward`: never awaited, said once
+                out.close()
             raise fail(path, f"forward() returned {_a(type(out).__name__)}, not a Tensor. Return "
                              f"the loss built from tracer Tensors, e.g. `return mse(prediction, "
                              f"target)`.", _def_line(forward))
@@ -200,7 +209,8 @@ def guard_story(story: Callable[[Trace], Any], source: str, path: str) -> Callab
 
     def checked_story(trace: Trace) -> str:
         try:
-            return str(story(trace))
+            with user_code(path, "inside story()"):
+                return str(story(trace))
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
@@ -218,7 +228,7 @@ def _text(namespace: dict[str, Any], key: str, path: str, lines: dict[str, int])
     if not isinstance(value, str):
         raise fail(path, f"{key} must be a string, not {_a(type(value).__name__)}.",
                    lines.get(key))
-    return " ".join(value.split())
+    return printable(" ".join(value.split()), limit=MESSAGE_LIMIT)
 
 
 def _optimizer(namespace: dict[str, Any], path: str, lines: dict[str, int]) -> Optimizer:

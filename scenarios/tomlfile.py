@@ -21,6 +21,7 @@ import numpy as np
 from tracer.functional import LOSS_FUNCTIONS
 from tracer.ops import OPS
 from tracer.optim import OPTIMIZERS
+from tracer.printable import MESSAGE_LIMIT, printable
 
 from .dataset import inline_rows, pick_columns, read_csv, select_rows
 from .errors import LoadError, fail
@@ -157,7 +158,7 @@ _CHECKS = {
     "string": (lambda v: isinstance(v, str), "a string"),
     "positive": (lambda v: _is_number(v) and v > 0, "a positive number"),
     "fraction": (lambda v: _is_number(v) and 0 <= v < 1, "a number from 0 up to (not incl.) 1"),
-    "integer": (_is_int, "a whole number"),
+    "seed": (lambda v: _is_int(v) and v >= 0, "a whole number, 0 or more"),
     "sizes": (lambda v: isinstance(v, list) and len(v) >= 2 and all(_is_int(x) and x > 0
                                                                    for x in v),
               "an array of at least two positive whole numbers (inputs, …, outputs)"),
@@ -222,7 +223,10 @@ def parse_mlp(text: str, path: str) -> MlpSpec:
     inputs, targets = _data(doc, layers, loss)
     seed, scheme, std, given = _init(doc, layers)
     optimizer, lr, options = _optimizer(doc)
-    return MlpSpec(" ".join(title.split()), " ".join(description.split()), layers, activations,
+    # Shown on screen: no escape codes (a shared file must not be able to clear a terminal).
+    title, description = (printable(" ".join(text.split()), limit=MESSAGE_LIMIT)
+                          for text in (title, description))
+    return MlpSpec(title, description, layers, activations,
                    loss, inputs, targets, seed, scheme, std, given, optimizer, lr, options)
 
 
@@ -291,8 +295,7 @@ def _csv_data(doc: _Document, table: dict[str, Any]) -> tuple[np.ndarray, np.nda
                                                                 list[str]]:
     shown = doc.get(table, "data", "csv", "string")
     line = doc.line("data", "csv")
-    csv_path = Path(doc.path).parent / shown
-    data = read_csv(csv_path, shown, doc.path, line)
+    data = read_csv(_inside_folder(doc, shown), shown, doc.path, line)
     targets = doc.get(table, "data", "target_columns", "names", [data.columns[-1]])
     targets = [targets] if isinstance(targets, str) else targets
     inputs = doc.get(table, "data", "input_columns", "names",
@@ -306,6 +309,27 @@ def _csv_data(doc: _Document, table: dict[str, Any]) -> tuple[np.ndarray, np.nda
     y = pick_columns(data, targets, "[data] target_columns", doc.path,
                      doc.line("data", "target_columns") or line)
     return x, y, inputs
+
+
+def _inside_folder(doc: _Document, shown: str) -> Path:
+    """The ``csv`` file, which must resolve inside the TOML file's folder (or one below it):
+    a TOML network file is safe to share only if it cannot read anything else."""
+    if Path(shown).is_absolute() or shown.startswith("~"):
+        raise doc.error("data", "csv", f"must be a path relative to the TOML file's folder, not "
+                                       f"{shown!r}: keep the CSV beside the TOML file (or in a "
+                                       f"folder below it) and name it, e.g. csv = \"data.csv\".")
+    folder = Path(doc.path).resolve().parent
+    csv_path = Path(doc.path).parent / shown
+    try:
+        resolved = csv_path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        resolved = None
+    if resolved is None or not resolved.is_relative_to(folder):
+        raise doc.error("data", "csv", f"{shown!r} is outside the TOML file's folder (through "
+                                       f"'..' or a symbolic link); a TOML network file may only "
+                                       f"read a CSV in its own folder or one below it, so that "
+                                       f"it is safe to share. Move the CSV beside it.")
+    return csv_path
 
 
 def _fit_targets(doc: _Document, y: np.ndarray, outputs: int, loss: str) -> np.ndarray:
@@ -328,7 +352,7 @@ def _init(doc: _Document, layers: tuple[int, ...]) -> tuple[int, str, float,
                                                             dict[str, np.ndarray]]:
     arrays = tuple(f"{kind}{k}" for k in range(1, len(layers)) for kind in ("W", "b"))
     table = doc.table("init", KEYS["init"] + arrays)
-    seed = doc.get(table, "init", "seed", "integer", 0)
+    seed = doc.get(table, "init", "seed", "seed", 0)
     scheme = _choice(doc, "init", "scheme", doc.get(table, "init", "scheme", "string", "xavier"),
                      SCHEMES)
     std = doc.get(table, "init", "std", "positive", 0.1)

@@ -154,8 +154,11 @@ def opened(monkeypatch):
     import tui.app
 
     calls = []
-    monkeypatch.setattr(tui.app, "run_app", lambda network=None, **options: calls.append(
-        (network, options)))
+    def run_app(network=None, **options):
+        calls.append((network, options))
+        return 0
+
+    monkeypatch.setattr(tui.app, "run_app", run_app)
     return calls
 
 
@@ -164,12 +167,12 @@ def test_open_loads_then_starts_the_tui(argv, opened):
     assert main(argv) == 0
     ((network, options),) = opened
     assert network.name == "cookies" and network.iteration == 0
-    assert options == {"present": False, "quiz": False}
+    assert options == {"present": False, "quiz": False, "served": None}
 
 
 def test_no_arguments_opens_the_picker(opened):
     assert main([]) == 0
-    assert opened == [(None, {"present": False, "quiz": False})]
+    assert opened == [(None, {"present": False, "quiz": False, "served": None})]
 
 
 @pytest.mark.parametrize("argv", [["--present", "mazur"], ["open", "mazur", "--present"],

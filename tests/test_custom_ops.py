@@ -34,8 +34,8 @@ def sigmoid(x):
 
 def make_softplus(local=None):
     """Softplus, ln(1 + eˣ), whose derivative is σ(x) (or ``local``, to plant a bug)."""
-    return type("Softplus", (CustomOp,), {
-        "formulas": "∂softplus(x)/∂x = σ(x)",
+    return type("SmoothRelu", (CustomOp,), {  # (softplus by hand: tracer.nn has it built in)
+        "formulas": "∂smooth_relu(x)/∂x = σ(x)",
         "sentence": "{out} is a smooth ReLU of {x}",
         "forward": staticmethod(lambda x: np.logaddexp(0.0, x)),
         "local": staticmethod(local or (lambda x, out: sigmoid(x))),
@@ -123,7 +123,7 @@ def test_a_binary_custom_op_sums_a_broadcast_input_back_to_its_shape(fd):
 
 
 def test_a_custom_op_is_traced_explained_and_registered_like_a_built_in():
-    class LeakyRelu(CustomOp):
+    class Leaky(CustomOp):  # (tracer.nn has a built-in leaky_relu)
         formulas = "∂leaky(x)/∂x = 1 if x > 0 else slope"
         sentence = "{out} keeps {x} where positive and scales it by a small slope elsewhere"
         symbol = "leaky({x}, {slope:g})"
@@ -134,15 +134,15 @@ def test_a_custom_op_is_traced_explained_and_registered_like_a_built_in():
         def local(x, out, *, slope):
             return np.where(x > 0, 1.0, slope)
 
-    assert LeakyRelu.op.name == "leaky_relu" and tracer.ops.OPS["leaky_relu"] is LeakyRelu.op
-    assert is_custom(LeakyRelu.op) and not is_custom(tracer.ops.MUL)
-    assert origin(LeakyRelu.op).startswith(__file__) and origin(tracer.ops.MUL) is None
+    assert Leaky.op.name == "leaky" and tracer.ops.OPS["leaky"] is Leaky.op
+    assert is_custom(Leaky.op) and not is_custom(tracer.ops.MUL)
+    assert origin(Leaky.op).startswith(__file__) and origin(tracer.ops.MUL) is None
     z = param([1.5, -2.0], name="z")
-    h = LeakyRelu.apply(z, slope=0.1)
+    h = Leaky.apply(z, slope=0.1)
     h.name = "h"
     trace = h.sum().backward()
     node = trace.find("h")
-    assert node.op == "leaky_relu" and node.attrs == {"slope": 0.1}
+    assert node.op == "leaky" and node.attrs == {"slope": 0.1}
     np.testing.assert_allclose(z.grad, [1.0, 0.1])
     assert explain.expression(trace, node) == "h = leaky(z, 0.1)"
     assert explain.describe(trace, node).startswith("h keeps z where positive")
@@ -165,7 +165,7 @@ def test_check_node_passes_a_correct_custom_op():
     w = param([0.4, -0.9, 1.3], name="w")
     out = softplus.apply(Cumsum.apply(w))
     trace = (out * out).sum().backward()
-    for name in ("softplus_1", "cumsum_1"):
+    for name in ("smooth_relu_1", "cumsum_1"):
         checks = check_node(trace, trace.find(name).id)
         assert checks and all(c.ok for c in checks), name
 
@@ -209,7 +209,7 @@ def test_a_wrong_local_derivative_is_flagged_at_its_node_with_both_numbers(bug, 
     assert error == pytest.approx(np.max(np.abs(np.subtract(analytic, numeric))
                                          / np.maximum(np.abs(analytic), np.abs(numeric))),
                                   rel=1e-2)
-    assert "softplus, a custom op defined at" in finding.message
+    assert "smooth_relu, a custom op defined at" in finding.message
     if factor == -1.0:
         assert "a flipped sign" in finding.message
     elif factor is not None:
@@ -393,7 +393,7 @@ def test_the_documented_example_runs_has_right_gradients_and_its_bug_is_found(tm
     path.write_text(code, encoding="utf-8")
     network = load_file(path)
     trace = network.trace()
-    assert [trace.nodes[i].op for i in range(len(trace.nodes))].count("softplus") == 1
+    assert [trace.nodes[i].op for i in range(len(trace.nodes))].count("smooth_relu") == 1
     x, y, w = (trace.find(n).value for n in ("X", "y", "W"))
 
     def loss(weights):

@@ -47,8 +47,9 @@ def test_a_first_steps_command_runs(argv, monkeypatch, capsys):
         argv = argv[:argv.index(">")]
     args = build_parser().parse_args(_normalise(argv))
     if args.command not in HEADLESS:
-        if args.target is not None:
-            load(args.target)  # raises LoadError for a name or file that does not exist
+        for target in args.targets if args.command == "serve" else [args.target]:
+            if target is not None:
+                load(target)  # raises LoadError for a name or file that does not exist
         return
     expected = 1 if args.command == "check" and args.target in PROBLEM_NAMES else 0
     assert main(argv) == expected

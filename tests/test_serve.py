@@ -93,38 +93,47 @@ def test_serve_serves_the_page_and_a_debugger_per_visitor_on_a_loopback_port():
 
 
 class FakeServer:
-    """Stands in for textual_serve's Server: records how it was made, serves nothing."""
+    """Stands in for the guarded server: records how it was made, serves nothing."""
 
     made: list[dict] = []
 
     def __init__(self, command: str, **options) -> None:
         FakeServer.made.append({"command": command, **options})
 
-    def serve(self) -> None:
+    def serve(self, sock=None) -> None:
         pass
 
 
 @pytest.fixture
 def fake_server(monkeypatch):
-    import textual_serve.server
+    import gradstep.webserver
 
     FakeServer.made = []
-    monkeypatch.setattr(textual_serve.server, "Server", FakeServer)
+    monkeypatch.setattr(gradstep.webserver, "GuardedServer", FakeServer)
+    monkeypatch.setattr(gradstep.webserver, "listening_socket", lambda host, port: None)
     return FakeServer.made
+
+
+def visitor_argv(server: dict) -> list[str]:
+    """The visitor's ``gradstep`` arguments, after ``python -m gradstep``."""
+    command = shlex.split(server["command"])
+    assert command[:3] == [sys.executable, "-m", "gradstep"]
+    return command[3:]
 
 
 def test_serve_runs_the_debugger_once_per_visitor_on_loopback_by_default(fake_server, capsys):
     assert main(["serve", "mazur"]) == 0
     [server] = fake_server
     assert server["host"] == "127.0.0.1" and server["port"] == 8000
-    assert shlex.split(server["command"]) == [sys.executable, "-m", "gradstep", "open", "mazur"]
+    assert visitor_argv(server) == ["open", "--timeout", "15", "--served", "mazur"]
+    assert server["token"] is None  # loopback: no token needed
     assert "warning" not in capsys.readouterr().err
 
 
 def test_serve_without_a_target_serves_the_picker(fake_server):
     assert main(["serve", "--port", "8123"]) == 0
     [server] = fake_server
-    assert shlex.split(server["command"]) == [sys.executable, "-m", "gradstep", "open"]
+    assert visitor_argv(server) == ["open", "--timeout", "15", "--served"]
     assert server["port"] == 8123 and server["public_url"] == "http://127.0.0.1:8123"
 
 
@@ -135,8 +144,8 @@ def test_a_network_file_is_served_by_absolute_path(fake_server, tmp_path, monkey
                                    "def forward():\n    return w * w\n")
     monkeypatch.chdir(folder)
     assert main(["serve", "net.py"]) == 0
-    command = shlex.split(fake_server[0]["command"])
-    assert command[-1] == str(folder / "net.py")
+    argv = visitor_argv(fake_server[0])
+    assert argv[-3:] == ["--serve-file", str(folder / "net.py"), str(folder / "net.py")]
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10"])
@@ -144,8 +153,11 @@ def test_a_non_loopback_address_gets_a_warning(fake_server, capsys, host):
     assert main(["serve", "chain-rule", "--host", host, "--port", "8080"]) == 0
     err = capsys.readouterr().err
     assert f"warning: serving on http://{host}:8080" in err
-    assert "Python code" in err and "--host 127.0.0.1" in err
+    assert "built-in scenarios and the files named on the command line" in err
     assert fake_server[0]["host"] == host
+    token = fake_server[0]["token"]
+    assert token and len(token) >= 20  # off loopback the page needs a secret
+    assert f"http://{host}:8080/?token={token}" in fake_server[0]["banner"]
 
 
 def test_a_wildcard_host_is_told_about_public_url(fake_server, capsys):
@@ -174,19 +186,20 @@ def test_urls_bracket_ipv6():
     assert url("::1", 8000) == "http://[::1]:8000"
 
 
-def test_app_command_quotes_for_the_shell():
-    command = app_command("it's a scenario")
-    assert shlex.split(command)[-1] == "it's a scenario"
+def test_app_command_quotes_for_the_shell(tmp_path):
+    command = app_command([str(tmp_path / "it's a net.py")])
+    assert shlex.split(command)[-1] == str(tmp_path / "it's a net.py")
 
 
 def test_presenter_and_quiz_modes_reach_every_visitor(fake_server):
     assert main(["serve", "mazur", "--present", "--quiz"]) == 0
-    command = shlex.split(fake_server[0]["command"])
-    assert command[3:] == ["open", "--present", "--quiz", "mazur"]
+    argv = visitor_argv(fake_server[0])
+    assert argv == ["open", "--present", "--quiz", "--timeout", "15", "--served", "mazur"]
     # The visitor's command line is one gradstep itself accepts.
     from gradstep.cli import _normalise, build_parser
-    args = build_parser().parse_args(_normalise(command[4:]))
+    args = build_parser().parse_args(_normalise(argv))
     assert args.command == "open" and args.present and args.quiz and args.target == "mazur"
+    assert args.served and args.serve_file == []
 
 
 def test_the_served_page_asks_nothing_of_other_hosts_and_focuses_the_debugger(tmp_path):

@@ -9,6 +9,7 @@
 [1.0, 2.0]
 """
 
+from . import nn
 from .custom import CustomOp, CustomOpError
 from .diagnostics import Finding, diagnose
 from .dot import to_dot
@@ -23,10 +24,43 @@ from .stepper import Stepper
 from .tensor import GraphError, Tensor, param, quiet
 
 __all__ = [
-    "OPS", "SGD", "Adam", "BackwardStep", "CustomOp", "CustomOpError", "Cycle", "Finding",
-    "ForwardStep", "GraphError", "InputGrad",
-    "Moment", "Momentum", "Network", "NetworkError", "Node", "Op", "Optimizer", "Outcome",
-    "Stepper", "Tensor", "Trace", "UpdateRecord", "bce", "bce_with_logits", "check_node",
-    "check_params", "cross_entropy", "diagnose", "make_optimizer", "mse", "narrate", "param",
-    "quiet", "register", "softmax", "to_dot", "trace",
+    "OPS",
+    "SGD",
+    "Adam",
+    "BackwardStep",
+    "CustomOp",
+    "CustomOpError",
+    "Cycle",
+    "Finding",
+    "ForwardStep",
+    "GraphError",
+    "InputGrad",
+    "Moment",
+    "Momentum",
+    "Network",
+    "NetworkError",
+    "Node",
+    "Op",
+    "Optimizer",
+    "Outcome",
+    "Stepper",
+    "Tensor",
+    "Trace",
+    "UpdateRecord",
+    "bce",
+    "bce_with_logits",
+    "check_node",
+    "check_params",
+    "cross_entropy",
+    "diagnose",
+    "make_optimizer",
+    "mse",
+    "narrate",
+    "nn",
+    "param",
+    "quiet",
+    "register",
+    "softmax",
+    "to_dot",
+    "trace",
 ]

@@ -7,8 +7,8 @@ formula the debugger's inspector shows and a sentence, and call it with ``.apply
     import numpy as np
     from tracer import CustomOp
 
-    class Softplus(CustomOp):
-        formulas = ("∂softplus(x)/∂x = σ(x)",)
+    class SmoothRelu(CustomOp):       # ln(1 + eˣ) (built in as tracer.nn.softplus)
+        formulas = ("∂smooth_relu(x)/∂x = σ(x)",)
         sentence = "{out} is a smooth ReLU of {x}: ln(1 + eˣ)"
 
         def forward(x):
@@ -17,7 +17,7 @@ formula the debugger's inspector shows and a sentence, and call it with ``.apply
         def local(x, out):
             return 1.0 / (1.0 + np.exp(-x))
 
-    h = Softplus.apply(z)        # a Tensor, traced and stepped like a built-in op
+    h = SmoothRelu.apply(z)      # a Tensor, traced and stepped like a built-in op
 
 The class builds a :class:`tracer.ops.Op` and registers it in the same op table as the built-in
 ops, so the graph, the backward records, the inspector, the Jacobian view and the gradient checks

@@ -60,14 +60,21 @@ def summary(a: Array) -> str:
 def array_lines(a: Array, digits: int = 4, full: bool = False) -> list[str]:
     """An array as aligned lines: in full when small (or ``full``), else a summary line.
 
-    Scalars are one number; vectors one row; matrices one row per line with the columns aligned.
-    Higher dimensions and large arrays are summarised unless ``full``.
+    Scalars are one number; vectors one row; matrices one row per line with the columns aligned;
+    higher dimensions as their 2-D slices, each under its index (``[0, 1, :, :]``, a 4-D kernel
+    as its 3×3 matrices). Large arrays are summarised unless ``full``.
     """
     a = np.asarray(a)
     if a.ndim == 0 or (a.size == 1 and a.ndim <= 1):
         return [number(a.item(), digits)]
-    if (a.size > SMALL and not full) or a.ndim > 2:
+    if a.size > SMALL and not full:
         return [summary(a)]
+    if a.ndim > 2:
+        lines = [summary(a)]
+        for index in np.ndindex(a.shape[:-2]):
+            lines.append(f"[{', '.join(map(str, index))}, :, :]")
+            lines += ["  " + row for row in array_lines(a[index], digits, full=True)]
+        return lines
     rows = a.reshape(1, -1) if a.ndim == 1 else a
     cells = [[number(v, digits) for v in row] for row in rows]
     width = max(len(c) for row in cells for c in row)
@@ -86,7 +93,7 @@ def local_name(trace: Trace, out: int, node: int) -> str:
 def formula(trace: Trace, step: BackwardStep, record: InputGrad) -> str:
     """The op's local-derivative formula for this input (``∂(a·b)/∂a = b``)."""
     op = trace.op(step.node)
-    return op.formulas[record.position] if op else ""
+    return op.formula(record.position) if op else ""
 
 
 def chain_rule(trace: Trace, step: BackwardStep, record: InputGrad, digits: int = 4) -> str:
@@ -100,7 +107,7 @@ def chain_rule(trace: Trace, step: BackwardStep, record: InputGrad, digits: int 
     up, loc = grad_name(trace, step.node), local_name(trace, step.node, record.node)
     edge = EdgeView(trace, step, record)
     if edge.kind == "label":
-        return f"{trace.nodes[record.node].name} gets no gradient (it is a label, not a value)"
+        return no_gradient(trace, step, record)
     times = " × " if edge.scalar else " ⊙ "
     if edge.kind == "structural":  # a vector-Jacobian product
         text = f"{lhs} = {up} · {loc}"
@@ -136,8 +143,7 @@ def describe(trace: Trace, node: Node) -> str:
         role = {"param": "a trainable parameter", "input": "an input",
                 "constant": "a constant"}[node.kind]
         return f"{node.name} is {role}: {short(node.value)}"
-    names = {letter: trace.nodes[i].name for letter, i in zip(op.letters, node.inputs, strict=True)}
-    return op.sentence.format(out=node.name, **names)
+    return op.sentence.format(out=node.name, **_named(trace, node), **node.attrs)
 
 
 def expression(trace: Trace, node: Node) -> str:
@@ -145,8 +151,28 @@ def expression(trace: Trace, node: Node) -> str:
     op = trace.op(node.id)
     if op is None:
         return f"{node.name} = {short(node.value)}"
-    names = {letter: trace.nodes[i].name for letter, i in zip(op.letters, node.inputs, strict=True)}
-    return f"{node.name} = {op.symbol.format(**names, **node.attrs)}"
+    return f"{node.name} = {op.symbol.format(**_named(trace, node), **node.attrs)}"
+
+
+def _named(trace: Trace, node: Node) -> dict[str, str]:
+    return trace.op(node.id).named([trace.nodes[i].name for i in node.inputs])
+
+
+def detail(trace: Trace, node: Node) -> str | None:
+    """What the op's formula cannot say about this use of it (which element won a max, how a
+    batched matmul shares a weight), with the node's names filled in; ``None`` if nothing."""
+    op = trace.op(node.id)
+    if op is None or op.detail is None:
+        return None
+    text = op.detail(*(trace.nodes[i].value for i in node.inputs), node.value, **node.attrs)
+    return text.format(out=node.name, **_named(trace, node)) if text else None
+
+
+def no_gradient(trace: Trace, step: BackwardStep, record: InputGrad) -> str:
+    """Why an input gets no gradient, in the op's words (a label, a mask, indices)."""
+    op = trace.op(step.node)
+    reason = op.no_gradient if op is not None else "it is a label, not a value"
+    return f"{trace.nodes[record.node].name} gets no gradient ({reason})"
 
 
 # --- whole steps, as lines with a role (the TUI styles them, the CLI prints them) ---------------
@@ -185,6 +211,9 @@ def backward_lines(trace: Trace, step: BackwardStep, full: bool = False) -> list
     nd = trace.nodes[step.node]
     lines = [Line(f"{nd.name}  ({nd.op}, shape {nd.shape})", "heading"),
              Line(describe(trace, nd), "sentence")]
+    said = detail(trace, nd)
+    if said:
+        lines.append(Line(said, "note"))
     lines += _array_block(f"upstream {grad_name(trace, step.node)} =", step.upstream, full)
     total = gradient_sum(trace, step)
     if total:

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .edges import EdgeView
-from .explain import describe, grad_name, loss_value, number, short, signed
+from .explain import describe, detail, grad_name, loss_value, no_gradient, number, short, signed
 from .network import Cycle, Moment, Outcome
 from .optim import UpdateRecord
 from .record import BackwardStep, ForwardStep, InputGrad, Node, Trace
@@ -228,8 +228,7 @@ def _forward(trace: Trace, node: Node, prediction: str | None) -> str:
         return text + "."
     inputs = [trace.nodes[i] for i in node.inputs]
     if all(x.value.size <= INLINE for x in inputs) and node.value.size <= INLINE:
-        values = {letter: _operand(x.value)
-                  for letter, x in zip(op.letters, inputs, strict=True)}
+        values = op.named([_operand(x.value) for x in inputs])
         what = _what(trace, node)
         sep = "; here " if ":" in what else ": "
         text = f"{what}{sep}{op.symbol.format(**values, **node.attrs)}"
@@ -273,7 +272,8 @@ def _arrival(trace: Trace, step: BackwardStep, prediction: str | None) -> str:
                 f"{story}: ∂L/∂{node.name} = 1")
     name = grad_name(trace, node.id)
     if _label_only(trace, step):
-        return f"{node.name} gets no gradient: it is only used as a label, not as a value"
+        k, _ = step.terms[0]  # (every use gives none: the first one says why)
+        return no_gradient(trace, trace.backward_step(k), _record_into(trace, k, node.id)[0])
     broadcast = [(k, r) for k, _ in step.terms for r in _record_into(trace, k, node.id)
                  if r.reduced_axes]
     if len(step.terms) > 1:
@@ -298,7 +298,7 @@ def _sends(trace: Trace, step: BackwardStep, record: InputGrad) -> str:
     """What one input receives: ``w5 gets 0.1385 × 0.5933 = 0.08217``, plus its role."""
     x = trace.nodes[record.node]
     if not record.differentiable:
-        return f"{x.name} gets no gradient (it is a label, not a value)"
+        return no_gradient(trace, step, record)
     edge = EdgeView(trace, step, record)
     g, c, local, product = edge.upstream, edge.contribution, edge.factor, edge.product
     inline = local is not None and max(g.size, local.size, product.size) <= INLINE
@@ -346,7 +346,9 @@ def _backward(trace: Trace, step: BackwardStep, prediction: str | None) -> str:
         return f"{first}. {second}."
     sentence = describe(trace, node)
     sep = "; " if ":" in sentence else ": "
-    return f"{first}. {sentence}{sep}{_join([_sends(trace, step, r) for r in step.inputs])}."
+    text = f"{first}. {sentence}{sep}{_join([_sends(trace, step, r) for r in step.inputs])}."
+    said = detail(trace, node)
+    return f"{text} {said[0].upper()}{said[1:]}." if said else text
 
 
 # --- the update and its outcome ---------------------------------------------------------------

@@ -1,6 +1,10 @@
 """The op table: every operation's forward, derivative, formula and explanation, side by side.
 
-Adding an op touches only this module. An op is either
+The table is one dict, :data:`OPS`, filled by family: this module holds arithmetic, the classic
+nonlinearities, matmul, the basic shape ops, sum and mean, softmax and the losses;
+:mod:`tracer.ops_elementwise`, :mod:`tracer.ops_reduce`, :mod:`tracer.ops_shape` and
+:mod:`tracer.ops_nn` hold the rest (imported at the end of this module). Adding an op touches
+only its family's module. An op is either
 
 * *elementwise*: it gives ``local(*inputs, out)``, the derivative of each output element with
   respect to the matching element of each input (broadcast to the output's shape). The engine
@@ -11,7 +15,8 @@ Adding an op touches only this module. An op is either
   enough to show, is the Jacobian the engine assembles from that same ``vjp``.
 
 Formulas use ``a``/``b`` (or ``x``) for the inputs. Sentences are templates over ``{out}`` and the
-input letters (``{a}``, ``{b}`` / ``{x}``); symbols may also use the op's attributes (``{p:g}``).
+input letters (``{a}``, ``{b}`` / ``{x}``); sentences and symbols may also use the op's attributes
+(``{p:g}``).
 :mod:`tracer.explain` fills them in with names and numbers.
 """
 
@@ -70,6 +75,17 @@ class Op:
     probability_input
         A loss whose first input is a probability, with a gradient 1/(p(1−p)) that cancels a
         sigmoid's flat slope (so a saturated sigmoid feeding it is not a problem).
+    variadic
+        The op takes any number of inputs of one kind (stack, concatenate): its one formula
+        applies to each, and its one letter stands for all of them.
+    accepts
+        What the op accepts, said in a shape error next to the shapes it got (the rule that
+        failed).
+    detail
+        ``detail(*arrays, out, **attrs) -> str``: a sentence about this application that the
+        formula cannot say, such as which element won a max or which axes a matmul summed.
+    no_gradient
+        Why an input whose gradient is ``None`` gets none (a label, a mask, an index).
     probability_output
         An activation whose output is a probability (sigmoid): a loss on it is better computed
         from its input, the score.
@@ -94,6 +110,10 @@ class Op:
     peak_slope: float | None = None
     can_die: bool = False
     probability_input: bool = False
+    variadic: bool = False
+    accepts: str = ""
+    detail: Callable[..., str] | None = None
+    no_gradient: str = "it is a label, not a value"
     probability_output: bool = False
     nonfinite: Callable[..., NonFinite | None] | None = None
     scaled_by_other: bool = False
@@ -102,17 +122,26 @@ class Op:
     def elementwise(self) -> bool:
         return self.local is not None
 
-    @property
-    def arity(self) -> int:
-        return len(self.formulas)
+    def formula(self, position: int) -> str:
+        """The local-derivative formula for the input at ``position``."""
+        return self.formulas[0 if self.variadic else position]
+
+    def named(self, names: list[str]) -> dict[str, str]:
+        """The op's letters mapped to the inputs' ``names`` (or values as text), to fill its
+        sentence and symbol; a variadic op's one letter stands for all of them."""
+        if self.variadic:
+            return {self.letters[0]: ", ".join(names)}
+        return dict(zip(self.letters, names, strict=True))
 
 
 # arithmetic: + − · / and powers; activation: a layer's nonlinearity; elementwise: another
-# function applied per element; linear: a weighted sum (matmul); shape: moves elements without
-# computing; reduction: sums or averages elements; loss: compares a prediction with a target;
-# custom: defined by a network file.
-ROLES = ("arithmetic", "activation", "elementwise", "linear", "shape", "reduction", "loss",
-         "custom")
+# function applied per element; linear: a weighted sum (matmul, convolution); shape: moves
+# elements without computing; reduction: sums, averages or picks among elements (pooling too);
+# normalization: rescales values by statistics of their own (layer norm); comparison: a mask,
+# through which no gradient flows; loss: compares a prediction with a target; custom: defined by
+# a network file.
+ROLES = ("arithmetic", "activation", "elementwise", "linear", "shape", "reduction",
+         "normalization", "comparison", "loss", "custom")
 
 OPS: dict[str, Op] = {}
 
@@ -146,29 +175,34 @@ def _unary(name: str, forward, local, formula: str, sentence: str, symbol: str,
 
 # --- elementwise arithmetic -------------------------------------------------------------------
 
+# numpy's broadcasting rule, said in every elementwise op's shape error.
+BROADCAST = ("two arrays that broadcast: their shapes are compared from the last axis, and "
+             "each pair of sizes must be equal or one of them 1")
+
 ADD = register(Op(
     "add", lambda a, b: a + b,
     ("∂(a+b)/∂a = 1", "∂(a+b)/∂b = 1"),
     "{out} adds {a} and {b}; a sum passes its gradient to both inputs unchanged",
-    local=lambda a, b, out: (1.0, 1.0), symbol="{a} + {b}"))
+    local=lambda a, b, out: (1.0, 1.0), symbol="{a} + {b}", accepts=BROADCAST))
 
 SUB = register(Op(
     "sub", lambda a, b: a - b,
     ("∂(a−b)/∂a = 1", "∂(a−b)/∂b = −1"),
     "{out} subtracts {b} from {a}; {a} gets the gradient as is, {b} gets it with its sign flipped",
-    local=lambda a, b, out: (1.0, -1.0), symbol="{a} − {b}"))
+    local=lambda a, b, out: (1.0, -1.0), symbol="{a} − {b}", accepts=BROADCAST))
 
 MUL = register(Op(
     "mul", lambda a, b: a * b,
     ("∂(a·b)/∂a = b", "∂(a·b)/∂b = a"),
     "{out} multiplies {a} by {b}; each input's slope is the other input",
-    local=lambda a, b, out: (b, a), symbol="{a} · {b}", scaled_by_other=True))
+    local=lambda a, b, out: (b, a), symbol="{a} · {b}", accepts=BROADCAST,
+    scaled_by_other=True))
 
 DIV = register(Op(
     "div", lambda a, b: a / b,
     ("∂(a/b)/∂a = 1/b", "∂(a/b)/∂b = −a/b²"),
     "{out} divides {a} by {b}",
-    local=lambda a, b, out: (1.0 / b, -out / b), symbol="{a} / {b}",
+    local=lambda a, b, out: (1.0 / b, -out / b), symbol="{a} / {b}", accepts=BROADCAST,
     nonfinite=lambda a, b: NonFinite("division-by-zero", 1) if b == 0 else None))
 
 
@@ -229,35 +263,87 @@ LOG = _unary("log", np.log, lambda x, out: (1.0 / x,), "∂ln(x)/∂x = 1/x",
 
 
 def _matmul_vjp(g: Array, a: Array, b: Array, out: Array) -> tuple[Array, Array]:
+    # numpy.matmul's rules: a 1-D operand is a row (left) or a column (right) whose added axis
+    # is dropped from the result; axes before the last two are batch axes, broadcast. Each
+    # gradient comes back in the broadcast batch shape, and the engine sums it over the batch
+    # axes its operand was broadcast along (a weight shared by every example of a batch).
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
-    g2 = g.reshape(a2.shape[0], b2.shape[1])
-    return (g2 @ b2.T).reshape(a.shape), (a2.T @ g2).reshape(b.shape)
+    if b.ndim == 1:
+        g = g[..., None]
+    if a.ndim == 1:
+        g = g[..., None, :]
+    da = g @ b2.swapaxes(-1, -2)
+    db = a2.swapaxes(-1, -2) @ g
+    return (da[..., 0, :] if a.ndim == 1 else da), (db[..., 0] if b.ndim == 1 else db)
 
 
 def _matmul(a: Array, b: Array) -> Array:
-    if a.ndim not in (1, 2) or b.ndim not in (1, 2):
-        raise ValueError("matmul takes vectors and matrices (1-D or 2-D)")
-    return a @ b
+    try:
+        return a @ b
+    except ValueError:
+        pass  # say which of numpy.matmul's rules failed, in words
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("a number is not a matrix: use * to scale")
+    k_a, k_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(f"the last axis of the left operand ({k_a}) must equal the "
+                         f"{'only' if b.ndim == 1 else 'second-to-last'} axis of the right "
+                         f"operand ({k_b})")
+    raise ValueError(f"the batch axes {a.shape[:-2]} and {b.shape[:-2]} (all but the last "
+                     f"two) do not broadcast")
+
+
+def _matmul_detail(a: Array, b: Array, out: Array) -> str:
+    if out.ndim <= 2 and a.ndim <= 2 and b.ndim <= 2:
+        return ""
+    batch = out.shape[:-2] if a.ndim > 1 and b.ndim > 1 else out.shape[:-1]
+    return (f"a batch of {'×'.join(map(str, batch))} matrix products, one per index of the "
+            f"leading axes; an operand with fewer batch axes is shared by all of them, so its "
+            f"gradient adds up over the batch")
 
 
 MATMUL = register(Op(
     "matmul", _matmul,
     ("∂(A@B)/∂A: ∂L/∂A = ∂L/∂out @ Bᵀ", "∂(A@B)/∂B: ∂L/∂B = Aᵀ @ ∂L/∂out"),
     "{out} is the matrix product of {a} and {b}: each output is a weighted sum of inputs",
-    vjp=_matmul_vjp, symbol="{a} @ {b}", role="linear", scaled_by_other=True))
+    vjp=_matmul_vjp, symbol="{a} @ {b}", role="linear", detail=_matmul_detail,
+    scaled_by_other=True,
+    accepts="numpy.matmul's operands: A (…, n, k) @ B (…, k, m) -> (…, n, m), a 1-D operand "
+            "as a row (left) or column (right), the leading batch axes broadcast"))
+
+
+def _transpose(x: Array, axes: tuple[int, ...] | None = None) -> Array:
+    return np.transpose(x, axes)
+
+
+def _transpose_vjp(g: Array, x: Array, out: Array, axes: tuple[int, ...] | None = None
+                   ) -> tuple[Array]:
+    return (np.transpose(g, None if axes is None else np.argsort(axes)),)
+
+
+def _transpose_detail(x: Array, out: Array, axes: tuple[int, ...] | None = None) -> str:
+    if x.ndim <= 2:
+        return ""
+    order = axes if axes is not None else tuple(range(x.ndim))[::-1]
+    return (f"axis k of {{out}} is axis order[k] of {{x}}, order = {order}: shape {x.shape} "
+            f"becomes {out.shape}, and the gradient goes back through the inverse order "
+            f"{tuple(int(a) for a in np.argsort(order))}")
+
 
 TRANSPOSE = register(Op(
-    "transpose", lambda x: x.T, ("∂(xᵀ)/∂x: the gradient is transposed back",),
-    "{out} is {x} transposed", vjp=lambda g, x, out: (g.T,), symbol="{x}ᵀ", letters=("x",),
-    role="shape"))
+    "transpose", _transpose, ("∂transpose(x)/∂x: the gradient's axes are put back in order",),
+    "{out} is {x} with its axes reordered (reversed when no order is given)",
+    vjp=_transpose_vjp, symbol="{x}ᵀ", letters=("x",), role="shape", detail=_transpose_detail,
+    accepts="a permutation of the array's axes (each axis once)"))
 
 RESHAPE = register(Op(
     "reshape", lambda x, shape: x.reshape(shape),
     ("∂reshape(x)/∂x: the gradient is reshaped back",),
     "{out} is {x} with its elements rearranged into a new shape",
     vjp=lambda g, x, out, shape: (g.reshape(x.shape),), symbol="reshape({x})", letters=("x",),
-    role="shape"))
+    role="shape", accepts="a shape with the same number of elements (one axis may be −1: "
+                          "whatever is left)"))
 
 
 def _index_vjp(g: Array, x: Array, out: Array, key: Any) -> tuple[Array]:
@@ -270,35 +356,42 @@ INDEX = register(Op(
     "index", lambda x, key: x[key],
     ("∂x[i]/∂x = 1 at i, 0 elsewhere (an element picked twice adds up)",),
     "{out} picks elements out of {x}; only the picked elements get gradient",
-    vjp=_index_vjp, symbol="{x}[{key}]", letters=("x",), role="shape"))
+    vjp=_index_vjp, symbol="{x}[{key}]", letters=("x",), role="shape",
+    accepts="numpy indexing: integers, slices or index arrays within each axis's length"))
 
 
-def _expand_reduced(g: Array, x: Array, axis: Any) -> Array:
-    """A reduction's gradient ``g`` spread back over the axes that were summed away (a new
-    array, so each record owns its own)."""
+def expand_reduced(g: Array, x: Array, axis: Any, keepdims: bool = False) -> Array:
+    """A reduction's gradient ``g`` spread back over the axes of ``x`` that were reduced away
+    (a new array, so each record owns its own)."""
     if axis is None:
-        return np.full(x.shape, g)
-    return np.array(np.broadcast_to(np.expand_dims(g, axis), x.shape))
+        return np.full(x.shape, g)  # (a 0-d g, or all ones with keepdims: it broadcasts)
+    return np.array(np.broadcast_to(g if keepdims else np.expand_dims(g, axis), x.shape))
 
 
-def _mean_count(x: Array, axis: Any) -> int:
+def reduced_count(x: Array, axis: Any) -> int:
+    """How many elements of ``x`` each result of a reduction over ``axis`` comes from."""
     if axis is None:
         return x.size
     axes = axis if isinstance(axis, tuple) else (axis,)
     return int(np.prod([x.shape[a] for a in axes]))
 
 
+REDUCE_ACCEPTS = "axis=None (all), an axis or a tuple of distinct axes of the input"
+
 SUM = register(Op(
-    "sum", lambda x, axis: x.sum(axis=axis), ("∂Σx/∂xᵢ = 1",),
+    "sum", lambda x, axis, keepdims=False: x.sum(axis=axis, keepdims=keepdims),
+    ("∂Σx/∂xᵢ = 1",),
     "{out} adds up the elements of {x}; every element gets the same gradient",
-    vjp=lambda g, x, out, axis: (_expand_reduced(g, x, axis),),
-    symbol="Σ{x}", letters=("x",), role="reduction"))
+    vjp=lambda g, x, out, axis, keepdims=False: (expand_reduced(g, x, axis, keepdims),),
+    symbol="Σ{x}", letters=("x",), role="reduction", accepts=REDUCE_ACCEPTS))
 
 MEAN = register(Op(
-    "mean", lambda x, axis: x.mean(axis=axis), ("∂mean(x)/∂xᵢ = 1/n",),
+    "mean", lambda x, axis, keepdims=False: x.mean(axis=axis, keepdims=keepdims),
+    ("∂mean(x)/∂xᵢ = 1/n",),
     "{out} averages the elements of {x}; each element gets 1/n of the gradient",
-    vjp=lambda g, x, out, axis: (_expand_reduced(g / _mean_count(x, axis), x, axis),),
-    symbol="mean({x})", letters=("x",), role="reduction"))
+    vjp=lambda g, x, out, axis, keepdims=False: (
+        expand_reduced(g / reduced_count(x, axis), x, axis, keepdims),),
+    symbol="mean({x})", letters=("x",), role="reduction", accepts=REDUCE_ACCEPTS))
 
 
 def _softmax(x: Array, axis: int) -> Array:
@@ -313,7 +406,8 @@ def _softmax_vjp(g: Array, x: Array, out: Array, axis: int) -> tuple[Array]:
 SOFTMAX = register(Op(
     "softmax", _softmax, ("∂sᵢ/∂xⱼ = sᵢ·(δᵢⱼ − sⱼ)",),
     "{out} turns the scores {x} into probabilities that sum to 1",
-    vjp=_softmax_vjp, symbol="softmax({x})", letters=("x",), role="activation"))
+    vjp=_softmax_vjp, symbol="softmax({x})", letters=("x",), role="activation",
+    accepts="an axis of the input"))
 
 # --- losses (each averages over its elements, as PyTorch's default reduction does) -------------
 
@@ -347,7 +441,7 @@ MSE = register(Op(
     "mse", lambda p, t: np.mean((p - t) ** 2),
     ("∂mean((p−t)²)/∂p = 2(p−t)/n", "∂mean((p−t)²)/∂t = −2(p−t)/n"),
     "{out} is the mean squared error between the prediction {p} and the target {t}",
-    vjp=_mse_vjp, symbol="mse({p}, {t})", letters=("p", "t"), role="loss"))
+    vjp=_mse_vjp, symbol="mse({p}, {t})", letters=("p", "t"), role="loss", accepts=BROADCAST))
 
 
 def _xlogy(x: Array, y: Array) -> Array:
@@ -373,7 +467,7 @@ BCE = register(Op(
     ("∂BCE/∂p = −(y/p − (1−y)/(1−p))/n", "∂BCE/∂y = −(ln p − ln(1−p))/n"),
     "{out} is the binary cross-entropy of the probability {p} against the label {y}",
     vjp=_bce_vjp, symbol="bce({p}, {y})", letters=("p", "y"), role="loss",
-    probability_input=True))
+    probability_input=True, accepts=BROADCAST))
 
 
 def _bce_logits(z: Array, y: Array) -> Array:
@@ -387,7 +481,7 @@ BCE_LOGITS = register(Op(
     ("∂BCE/∂z = (σ(z) − y)/n", "∂BCE/∂y = −z/n"),
     "{out} is the binary cross-entropy of the score {z} (a logit) against the label {y}",
     vjp=lambda g, z, y, out: _per_operand(g, _sigmoid(z) - y, -z, z, y),
-    symbol="bce_logits({z}, {y})", letters=("z", "y"), role="loss"))
+    symbol="bce_logits({z}, {y})", letters=("z", "y"), role="loss", accepts=BROADCAST))
 
 
 def _onehot(target: Array, logits: Array) -> Array:
@@ -415,4 +509,9 @@ CROSS_ENTROPY = register(Op(
     ("∂CE/∂z = (softmax(z) − onehot(y))/n", "labels get no gradient"),
     "{out} is the softmax cross-entropy of the scores {z} against the class {y}",
     vjp=_cross_entropy_vjp, symbol="cross_entropy({z}, {y})", letters=("z", "y"),
-    role="loss"))
+    role="loss", accepts="scores (…, classes) and, for each row, a class index (…) or a one-hot "
+                         "row of the scores' shape"))
+
+
+# The other families register into the same table (each module holds one family's entries).
+from . import ops_elementwise, ops_nn, ops_reduce, ops_shape  # noqa: E402, F401

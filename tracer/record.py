@@ -19,6 +19,7 @@ import numpy as np
 
 from .arrays import constant, frozen, shared
 from .ops import Op, sum_to_shape
+from .printable import printable
 from .sizes import JACOBIAN_LIMIT
 from .tensor import GraphError, Tensor, quiet
 
@@ -259,6 +260,16 @@ def _values(order: list[Tensor], index: dict[int, int]
     return values, inputs
 
 
+def check_recorded(root: Tensor) -> None:
+    """Raise :class:`GraphError` if a value below ``root`` changed after an op used it.
+
+    The check :func:`trace` makes, without the backward pass: for a forward pass that is run
+    but not traced (a network's first run, which only measures it).
+    """
+    order = _topological(root)
+    _values(order, {id(t): i for i, t in enumerate(order)})
+
+
 def _same(a: Array, b: Array) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
 
@@ -279,6 +290,8 @@ def _names(order: list[Tensor]) -> list[str]:
     names = []
     for t in order:
         base = t.name
+        if base and not base.isprintable():  # a name from a file: no escape codes on screen
+            base = printable(base, one_line=True)
         if not base:
             stem = t._op.name if t._op is not None else t.kind
             k = per_op[stem] = per_op.get(stem, 0) + 1
@@ -309,8 +322,12 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
     """
     op = t._op
     if op.local is None:
-        return [(c if c is None else frozen(c), None, None, ())
-                for c in op.vjp(g, *values, out, **t._attrs)]
+        # A vjp may give an input's gradient in the shape the op broadcast it to (a weight
+        # shared by a batch of matrix products): it is summed back here, as for elementwise ops.
+        return [(None, None, None, ()) if c is None
+                else (frozen(c), None, None, ()) if c.shape == x.shape
+                else _summed_back(c, x.shape)
+                for x, c in zip(values, op.vjp(g, *values, out, **t._attrs), strict=True)]
     grads = []
     for x, local in zip(values, op.local(*values, out, **t._attrs), strict=True):
         full = upstream_times(g, local)
@@ -325,6 +342,12 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
             contribution, axes = sum_to_shape(full, x.shape)
             grads.append((frozen(contribution), local, frozen(full), axes))
     return grads
+
+
+def _summed_back(c: Array, shape: tuple[int, ...]
+                 ) -> tuple[Array, None, Array, tuple[int, ...]]:
+    contribution, axes = sum_to_shape(c, shape)
+    return frozen(contribution), None, frozen(c), axes
 
 
 # Records are made through these keyword helpers, which build the tuple with tuple.__new__: a

@@ -19,12 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from . import explain, narration
 from . import handout_extras as extras
 from .dot import to_dot
 from .edges import EdgeView
+from .jsonable import jsonable
 from .network import Cycle, Network
 from .record import BackwardStep, InputGrad, Trace
 from .training import History, Stop, StopCondition, run
@@ -112,19 +111,6 @@ def stop_json(stop: Stop) -> dict[str, Any]:
 
 
 # --- JSON ---------------------------------------------------------------------------------------
-
-
-def jsonable(value: Any) -> Any:
-    """Numbers and arrays as JSON values: nested lists, non-finite numbers as strings."""
-    if isinstance(value, np.ndarray | np.generic):
-        value = value.tolist()
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
 
 
 def _local(trace: Trace, step: BackwardStep, record: InputGrad) -> tuple[Any, str | None]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
+from . import ops, ops_elementwise, ops_reduce
 from .arrays import frozen_copy, shared
 from .ops import Op
 
@@ -61,7 +61,6 @@ class Tensor:
     """
 
     __slots__ = ("_args", "_attrs", "_data", "_inputs", "_op", "_run", "grad", "kind", "name")
-    __array_priority__ = 1000  # so ndarray + Tensor defers to Tensor.__radd__
 
     def __init__(self, data: Any, name: str | None = None, kind: str = "input"):
         if kind not in KINDS[:3]:
@@ -178,19 +177,117 @@ class Tensor:
     # --- shape --------------------------------------------------------------------------------
 
     @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def size(self) -> int:
+        return self._data.size
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        """The slices along the first axis (``q, k, v = qkv``), each an indexing op."""
+        return (self[i] for i in range(len(self)))
+
+    @property
     def T(self) -> Tensor:
         return apply(ops.TRANSPOSE, self)
 
+    def transpose(self, *axes: Any) -> Tensor:
+        """The axes in the order given (``t.transpose(0, 2, 1)`` or a tuple); none: reversed."""
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], tuple | list)):
+            axes = axes[0] or ()
+        if not axes:
+            return apply(ops.TRANSPOSE, self)
+        return apply(ops.TRANSPOSE, self, axes=tuple(int(a) for a in axes))
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        order = list(range(self.ndim))
+        try:
+            order[axis1], order[axis2] = order[axis2], order[axis1]
+        except IndexError:
+            raise _graph_error(ops.TRANSPOSE, (self,), ValueError(
+                f"swapaxes({axis1}, {axis2}) names an axis a {self.ndim}-D array does not "
+                f"have")) from None
+        return apply(ops.TRANSPOSE, self, axes=tuple(order))
+
     def reshape(self, *shape: Any) -> Tensor:
+        """numpy's reshape; one axis may be −1 (whatever is left)."""
         if len(shape) == 1 and isinstance(shape[0], tuple | list):
             shape = tuple(shape[0])
         return apply(ops.RESHAPE, self, shape=tuple(shape))
 
-    def sum(self, axis: int | tuple[int, ...] | None = None) -> Tensor:
-        return apply(ops.SUM, self, axis=axis)
+    def flatten(self) -> Tensor:
+        return self.reshape(-1)
 
-    def mean(self, axis: int | tuple[int, ...] | None = None) -> Tensor:
-        return apply(ops.MEAN, self, axis=axis)
+    def squeeze(self, axis: int | tuple[int, ...] | None = None) -> Tensor:
+        """Drop axes of length 1 (all of them, or those named)."""
+        return self.reshape(self._reshaped(np.squeeze, axis))
+
+    def expand_dims(self, axis: int | tuple[int, ...]) -> Tensor:
+        """Insert axes of length 1 at ``axis``."""
+        return self.reshape(self._reshaped(np.expand_dims, axis))
+
+    def _reshaped(self, function: Any, axis: Any) -> tuple[int, ...]:
+        """The shape ``function`` (np.squeeze, np.expand_dims) gives this tensor's shape."""
+        try:
+            return function(np.broadcast_to(0.0, self.shape), _axes(axis)).shape
+        except (ValueError, TypeError) as exc:
+            raise _graph_error(ops.RESHAPE, (self,), exc) from None
+
+    # --- reductions (numpy's axis and keepdims) -------------------------------------------------
+
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return apply(ops.SUM, self, axis=_axes(axis), keepdims=keepdims)
+
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return apply(ops.MEAN, self, axis=_axes(axis), keepdims=keepdims)
+
+    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        """The largest element (along ``axis``); the gradient goes to it, shared where tied."""
+        return apply(ops_reduce.MAX, self, axis=_axes(axis), keepdims=keepdims)
+
+    def min(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        """The smallest element (along ``axis``); the gradient goes to it, shared where tied."""
+        return apply(ops_reduce.MIN, self, axis=_axes(axis), keepdims=keepdims)
+
+    def var(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        """The variance, numpy's default ddof=0 (divides by n)."""
+        return apply(ops_reduce.VAR, self, axis=_axes(axis), keepdims=keepdims)
+
+    def std(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        """The standard deviation, numpy's default ddof=0 (divides by n)."""
+        return apply(ops_reduce.STD, self, axis=_axes(axis), keepdims=keepdims)
+
+    # --- comparisons: masks, constants to the backward pass -------------------------------------
+
+    def __lt__(self, other: Any) -> Tensor:
+        return apply(ops_elementwise.COMPARE, self, other, relation="<")
+
+    def __le__(self, other: Any) -> Tensor:
+        return apply(ops_elementwise.COMPARE, self, other, relation="<=")
+
+    def __gt__(self, other: Any) -> Tensor:
+        return apply(ops_elementwise.COMPARE, self, other, relation=">")
+
+    def __ge__(self, other: Any) -> Tensor:
+        return apply(ops_elementwise.COMPARE, self, other, relation=">=")
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return apply(ops_elementwise.COMPARE, self, other, relation="==")
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return apply(ops_elementwise.COMPARE, self, other, relation="!=")
+
+    __hash__ = object.__hash__  # (defining == would drop it): a tensor hashes by identity
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous: "
+                             f"use (t > 0).data.any() or .all()")
+        return bool(self._data)
 
     # --- functions ----------------------------------------------------------------------------
 
@@ -209,8 +306,60 @@ class Tensor:
     def log(self) -> Tensor:
         return apply(ops.LOG, self)
 
+    def sqrt(self) -> Tensor:
+        return apply(ops_elementwise.SQRT, self)
+
+    def abs(self) -> Tensor:
+        return apply(ops_elementwise.ABS, self)
+
+    __abs__ = abs
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """Limit to [min, max] (either may be None); no gradient where a value was cut off."""
+        return apply(ops_elementwise.CLIP, self, a_min=_bound(min), a_max=_bound(max))
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
+        return apply(ops_elementwise.LEAKY_RELU, self, negative_slope=float(negative_slope))
+
+    def gelu(self) -> Tensor:
+        return apply(ops_elementwise.GELU, self)
+
+    def silu(self) -> Tensor:
+        return apply(ops_elementwise.SILU, self)
+
+    def softplus(self) -> Tensor:
+        return apply(ops_elementwise.SOFTPLUS, self)
+
     def softmax(self, axis: int = -1) -> Tensor:
         return apply(ops.SOFTMAX, self, axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return apply(ops_reduce.LOG_SOFTMAX, self, axis=axis)
+
+    # --- numpy functions on tensors -------------------------------------------------------------
+    # (ndarray + Tensor comes here too: numpy hands an operator with a Tensor operand to
+    # __array_ufunc__, which records the same op as Tensor.__radd__ would.)
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return numpy_api.call_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        return numpy_api.call_function(func, args, kwargs)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise numpy_api.untraced(
+            "numpy.asarray (or numpy.array)", "turning a Tensor into a plain array takes it "
+            "out of the graph, so no gradient would flow back through it. Use t.data for a "
+            "value you mean as a constant, np.stack for a list of Tensors")
+
+
+def _axes(axis: Any) -> Any:
+    """numpy's ``axis`` argument with a list made a tuple (records keep hashable settings)."""
+    return tuple(int(a) for a in axis) if isinstance(axis, list | tuple) else axis
+
+
+def _bound(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def param(data: Any, name: str | None = None) -> Tensor:
@@ -228,12 +377,14 @@ def as_tensor(x: Any) -> Tensor:
 
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+_NUMPY = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
 
 
 def _user_frame() -> traceback.FrameSummary | None:
     """The innermost stack frame outside this package: the line of the user's code."""
     for frame in reversed(traceback.extract_stack()):
-        if not os.path.abspath(frame.filename).startswith(_HERE + os.sep):
+        path = os.path.abspath(frame.filename)
+        if not path.startswith((_HERE + os.sep, _NUMPY)):  # (numpy's own Python calling us)
             return frame
     return None
 
@@ -248,6 +399,40 @@ _runs = itertools.count()
 # Inside ``quiet()`` numpy's floating-point warnings are already off, so ops skip their own
 # ``np.errstate`` (a microsecond or so per op, a tenth of a small op's whole cost).
 _QUIET: ContextVar[bool] = ContextVar("gradstep_quiet", default=False)
+
+
+# Inside ``op_budget(n)``: the ``_run`` number past which an op refuses to run, so that a forward
+# pass building a graph far too big to step through stops as soon as it crosses the limit.
+_STOP_AT: ContextVar[tuple[float, int]] = ContextVar("gradstep_stop_at",
+                                                     default=(float("inf"), 0))
+
+
+@contextmanager
+def op_budget(limit: int) -> Iterator[None]:
+    """Run a block (a forward pass) that may create at most ``limit`` op results.
+
+    The op past the limit raises :class:`GraphError` (``problem="too many nodes"``) at the
+    user's line, before the graph grows any further.
+    """
+    token = _STOP_AT.set((next(_runs) + limit, limit))  # (gaps in the count are fine)
+    try:
+        yield
+    finally:
+        _STOP_AT.reset(token)
+
+
+def too_many_nodes(limit: int) -> GraphError:
+    """The error for a graph of more than ``limit`` nodes, at the user's line."""
+    where = _user_frame()
+    error = GraphError(
+        f"the graph has more than {limit:,} nodes, too many to step through one by one",
+        problem="too many nodes",
+        advice="Make it smaller: fewer examples in the batch, fewer or narrower layers, or "
+               "matrix operations instead of Python loops over scalars (one `X @ W` is a "
+               "single node).")
+    if where is not None:
+        error.filename, error.lineno = where.filename, where.lineno
+    return error
 
 
 @contextmanager
@@ -302,12 +487,14 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
     out._attrs = attrs
     out._args = arrays  # what it computed from: the trace records these, and checks them
     out._run = next(_runs)
+    stop_at, limit = _STOP_AT.get()
+    if out._run >= stop_at:
+        raise too_many_nodes(limit)
     return out
 
 
 def _graph_error(op: Op, inputs: tuple[Tensor, ...], exc: Exception) -> GraphError:
     """Why ``op`` could not run on ``inputs``, pointing at the line of the user's code."""
-    where = _user_frame()
     if isinstance(exc, ValueError) and "read-only" in str(exc):  # (only a custom op can)
         error = GraphError(
             f"{op.name}'s forward wrote into one of its inputs ({exc})",
@@ -316,8 +503,20 @@ def _graph_error(op: Op, inputs: tuple[Tensor, ...], exc: Exception) -> GraphErr
                    "array instead of writing into x.")
     else:
         shapes = " and ".join(_describe(t) for t in inputs)
-        error = GraphError(f"{op.name} cannot combine {shapes}: {exc}")
+        rule = f"; {op.name} takes {op.accepts}" if op.accepts else ""
+        error = GraphError(f"{op.name} cannot combine {shapes}: {exc}{rule}")
+    return at_user_line(error)
+
+
+def at_user_line(error: GraphError) -> GraphError:
+    """``error`` pointing at the line of the user's code that led to it (message and fields)."""
+    where = _user_frame()
     if where is not None:
         error.args = (f"{error} (at {where.filename}, line {where.lineno}: {where.line})",)
         error.filename, error.lineno = where.filename, where.lineno
     return error
+
+
+# numpy's dispatch lands in Tensor's __array_ufunc__/__array_function__, which hand it to this
+# module (imported last: it builds on everything above).
+from . import numpy_api  # noqa: E402

@@ -371,8 +371,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
             inspector.moved(self.debugger)
 
     def action_screenshot(self) -> None:
-        path = self.app.save_screenshot()
-        self.notify(f"saved {path}", markup=False)
+        self.app.screenshot()
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.BINDINGS))

@@ -11,6 +11,7 @@ from textual.widgets import OptionList, Static
 from tracer import Finding
 from tracer.diagnostics import verdict
 
+from .paged_option_list import PagedOptionList
 from .state import Debugger
 
 SEVERITY_STYLE = {"error": ("✖", "bold red"), "warning": ("⚠", "bold yellow"),
@@ -37,7 +38,7 @@ class DiagnosticsPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="verdict", markup=False)
-        yield OptionList(id="findings")
+        yield PagedOptionList(id="findings")
         yield Static(id="finding-message", markup=False)
 
     def show(self, debugger: Debugger) -> None:

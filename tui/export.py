@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def file_name(position: int, label: str) -> str:
     return f"step-{position + 1:03d}-{slug(label)}.svg"
 
 
-async def export_steps(network: Network, directory: str | Path,
+async def export_steps(network: Network, write: Callable[[str, str], Path],
                        size: tuple[int, int] = DEFAULT_SIZE, present: bool = False) -> list[Shot]:
     """Run the app headless on ``network`` and save one SVG per step of its first cycle.
 
@@ -61,8 +62,9 @@ async def export_steps(network: Network, directory: str | Path,
     ----------
     network
         The network to trace; the app runs one cycle of it (its parameters move, as in the app).
-    directory
-        Created if missing. Files already there with other names are left alone.
+    write
+        ``write(file_name, svg)`` saves one step and returns where (the CLI's checked folder,
+        :class:`gradstep.output_files.StepFolder`).
     size
         Terminal size in cells, ``(width, height)``.
     present
@@ -79,8 +81,6 @@ async def export_steps(network: Network, directory: str | Path,
     RuntimeError
         If the debugger could not run the network; the message is the one the app would show.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     app = _ExportApp(network, present=present)
     shots: list[Shot] = []
     async with app.run_test(size=size) as pilot:
@@ -106,13 +106,11 @@ async def export_steps(network: Network, directory: str | Path,
             label = title(debugger.cycle, moment)
             svg = app.export_screenshot(
                 title=f"{network.name} · step {position + 1}/{len(debugger.timeline)} · {label}")
-            path = directory / file_name(position, label)
-            path.write_text(svg, encoding="utf-8")
-            shots.append(Shot(position, label, path))
+            shots.append(Shot(position, label, write(file_name(position, label), svg)))
     return shots
 
 
-def export_svgs(network: Network, directory: str | Path,
+def export_svgs(network: Network, write: Callable[[str, str], Path],
                 size: tuple[int, int] = DEFAULT_SIZE, present: bool = False) -> list[Shot]:
     """:func:`export_steps` from synchronous code (it runs its own event loop)."""
-    return asyncio.run(export_steps(network, directory, size, present))
+    return asyncio.run(export_steps(network, write, size, present))

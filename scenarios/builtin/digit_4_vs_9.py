@@ -6,6 +6,7 @@ heavily than the 9 detector does, so the 4 wins. Softmax cross-entropy pushes th
 
 import numpy as np
 
+from scenarios.digits import FOUR, NINE, ink
 from tracer import Tensor, cross_entropy, param
 
 TITLE = "Digit 4 or 9? Softmax cross-entropy"
@@ -18,25 +19,11 @@ DESCRIPTION = (
 LR = 0.05
 
 CLASSES = ("4", "9")
-FOUR = """
-#...#
-#...#
-#####
-....#
-....#
-"""
-NINE = """
-#####
-#...#
-#####
-....#
-#####
-"""
 
 
 def grid(drawing):
     """A drawing of ``#`` (ink) and ``.`` (paper), as 25 pixel values (1 and 0)."""
-    return np.array([[1.0 if c == "#" else 0.0 for c in row] for row in drawing.split()]).ravel()
+    return ink(drawing).astype(float).ravel()
 
 
 pixels = Tensor(grid(NINE), name="pixels")

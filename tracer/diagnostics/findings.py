@@ -15,6 +15,7 @@ import numpy as np
 from .. import explain
 from ..custom import origin
 from ..gradcheck import TOLERANCE
+from ..jsonable import jsonable
 from ..record import Trace
 
 Array = np.ndarray
@@ -236,7 +237,6 @@ def to_text(findings: Sequence[Finding], title: str = "", width: int = 100) -> s
 
 def to_json(findings: Sequence[Finding]) -> list[dict[str, Any]]:
     """The findings as JSON values (the ``gradstep check --json`` list)."""
-    from ..report import jsonable  # report renders cycles; imported here to keep this module light
 
     def plain(value: Any) -> Any:
         if isinstance(value, Mapping):

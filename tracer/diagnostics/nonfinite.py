@@ -31,6 +31,9 @@ _FIXES = {
                    "(x + 1e-12).log().",
     "log-of-negative": "The log of a negative number is not a real number. Make sure the "
                        "argument is positive (a probability, a softplus, an exp) before the log.",
+    "sqrt-of-negative": "The square root of a negative number is not a real number. Make sure "
+                        "the argument cannot go below 0 (a variance plus an epsilon, a square, "
+                        "an abs) before the sqrt.",
     "exp-overflow": "e^x overflows a float64 above x ≈ 709.8. Subtract the maximum before exp "
                     "(as softmax does), or use a loss that takes raw scores (cross_entropy, "
                     "bce_with_logits).",
