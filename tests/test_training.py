@@ -96,6 +96,19 @@ def test_the_fast_path_is_exact_with_optimizer_state_and_random_minibatches(opti
     assert params_of(fast) == params_of(recorded)
 
 
+def test_the_fast_path_gives_the_recorded_parameter_gradients_and_skips_the_inputs():
+    cycle = minibatch_mlp(Adam(0.05)).cycle()
+    fast = minibatch_mlp(Adam(0.05))  # (seeds the mini-batches again)
+    fast.fast_step()
+    grads = {u.name: u.grad.tobytes() for u in cycle.updates}
+    leaves = {t.name: t for t in fast._leaves}
+    assert {n: leaves[n].grad.tobytes() for n in grads} == grads
+    assert not any(leaves[n].grad.flags.writeable for n in grads)
+    # ∂L/∂X and ∂L/∂y lead to no parameter: not computed on the fast path, filled when recorded
+    assert leaves["X"].grad is None and leaves["y"].grad is None
+    assert cycle.trace.find("X").grad.shape == (8, 4)
+
+
 def test_one_forward_pass_per_iteration():
     calls = []
     network = load("xor")

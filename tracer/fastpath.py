@@ -6,8 +6,9 @@ the same products (:func:`tracer.record.upstream_times`) and broadcast sums
 (:func:`tracer.ops.sum_to_shape`) and adds them up in the same order, so every gradient, and
 so every parameter after the optimizer's step, is bit for bit what a recorded cycle gives (the
 tests compare them on every built-in scenario). What it skips: the step
-and node records, names, and the check that no value changed under the graph (the recorded
-cycles run that check).
+and node records, names, the check that no value changed under the graph (the recorded
+cycles run that check), the optimizer's update records, and every gradient that leads to no
+parameter (the inputs' ``.grad``, which it leaves ``None``).
 """
 
 from __future__ import annotations
@@ -15,69 +16,91 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from operator import itemgetter
 
 import numpy as np
 
 from .arrays import constant, frozen
 from .ops import sum_to_shape
-from .record import _run_order, upstream_times
+from .record import upstream_times
 from .tensor import Tensor, quiet
 
 
 def gradients(root: Tensor) -> list[Tensor]:
-    """Fill ``.grad`` on the leaves below the scalar ``root`` (∂root/∂leaf) and return them.
+    """Fill ``.grad`` on the parameters below the scalar ``root`` (∂root/∂param); return the
+    graph's leaves.
 
     The ops run backward in the reverse of the order they ran, as :func:`trace` takes them, so
-    each value's gradient adds up its consumers' contributions in the same order. Op results'
-    ``.grad`` are left as they were: nobody reads them on the fast path.
+    each parameter's gradient adds up its consumers' contributions in the same order. Only
+    gradients that reach a parameter are worked out: an op none of whose inputs leads to one is
+    skipped, as is a contribution to an input that leads to none (the batch's ∂L/∂X is all an
+    op's derivative may still compute, when its op returns every input's gradient at once).
+    Other leaves' ``.grad`` is set to ``None`` and op results' left as they were: nobody reads
+    them on the fast path (a recorded cycle fills every one).
     """
-    ops: list[Tensor] = []
+    # (when it ran, its id, the op result, its inputs' ids): each id() taken once
+    ops: list[tuple[int, int, Tensor, tuple[int, ...]]] = []
     leaves: list[Tensor] = []
     seen = {id(root)}
     stack = [root]
     while stack:
         t = stack.pop()
-        (leaves if t._op is None else ops).append(t)
-        for x in t._inputs:
-            if id(x) not in seen:
-                seen.add(id(x))
+        if t._op is None:
+            leaves.append(t)
+            continue
+        inputs = t._inputs
+        ids = tuple(map(id, inputs))
+        ops.append((t._run, id(t), t, ids))
+        for x, k in zip(inputs, ids, strict=True):
+            if k not in seen:
+                seen.add(k)
                 stack.append(x)
-    ops.sort(key=_run_order, reverse=True)
+    ops.sort(key=itemgetter(0))
+    # what leads to a parameter, in the order the ops ran (an op's inputs ran before it)
+    needed = {id(t) for t in leaves if t.kind == "param"}
+    for _, k, _, ids in ops:
+        if not needed.isdisjoint(ids):
+            needed.add(k)
     grads = {id(root): constant(1.0, root.shape)}
     with quiet():
-        for t in ops:
-            g = grads.pop(id(t), None)
+        for _, k, t, ids in reversed(ops):
+            if k not in needed:
+                continue
+            g = grads.pop(k, None)
             if g is None:  # only reachable through non-differentiable inputs (labels)
                 g = constant(0.0, t._data.shape)
-            for x, c in zip(t._inputs, _contributions(t, g), strict=True):
+            for i, x, c in zip(ids, t._inputs, _contributions(t, g, ids, needed), strict=True):
+                if i not in needed:
+                    continue
                 if c is None:  # as trace() records it: a zero contribution, still added
                     c = constant(0.0, x._data.shape)
-                before = grads.get(id(x))
-                if before is None:
-                    grads[id(x)] = c
-                else:
-                    total = before + c
-                    total.setflags(write=False)
-                    grads[id(x)] = total
+                before = grads.get(i)
+                grads[i] = c if before is None else before + c
     for leaf in leaves:
+        if leaf.kind != "param":
+            leaf.grad = None
+            continue
         g = grads.get(id(leaf))
-        leaf.grad = constant(0.0, leaf._data.shape) if g is None else g
+        leaf.grad = constant(0.0, leaf._data.shape) if g is None else frozen(g)
     return leaves
 
 
-def _contributions(t: Tensor, g: np.ndarray) -> list[np.ndarray | None]:
+def _contributions(t: Tensor, g: np.ndarray, ids: tuple[int, ...], needed: set[int]
+                   ) -> list[np.ndarray | None]:
     """What op result ``t`` sends each of its inputs, given its upstream gradient ``g``: the
-    contributions :func:`tracer.record._input_grads` records, without the rest of the record."""
+    contributions :func:`tracer.record._input_grads` records, without the rest of the record,
+    and ``None`` for an elementwise op's input that leads to no parameter (not computed)."""
     op, args = t._op, t._args
     if op.local is None:
-        return [c if c is None else frozen(c) for c in op.vjp(g, *args, t._data, **t._attrs)]
+        return op.vjp(g, *args, t._data, **t._attrs)
     grads = []
-    for x, local in zip(args, op.local(*args, t._data, **t._attrs), strict=True):
+    for i, a, local in zip(ids, args, op.local(*args, t._data, **t._attrs), strict=True):
+        if i not in needed:
+            grads.append(None)
+            continue
         full = upstream_times(g, local)
-        if full.shape != x.shape:
-            full = sum_to_shape(full, x.shape)[0]
-        if full is not g:
-            full.setflags(write=False)  # (a new array, or a read-only broadcast of one)
+        if full.shape != a.shape:
+            full = sum_to_shape(full, a.shape)[0]
         grads.append(full)
     return grads
 

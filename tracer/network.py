@@ -295,18 +295,18 @@ class Network:
             root = self._start()
             leaves = gradients(root)
             pairs = self._trainable([("", t) for t in leaves if t.kind == "param"], leaves)
-            _, after = self._step(root, pairs, self.optimizer.snapshot())
+            _, after = self._step(root, pairs, self.optimizer.snapshot(), record=False)
             return float(root._data.item()), after
 
     def _step(self, root: Tensor, pairs: list[tuple[str, Tensor]], state: Any,
-              nodes: Sequence[int | None] | None = None
+              nodes: Sequence[int | None] | None = None, record: bool = True
               ) -> tuple[tuple[UpdateRecord, ...], float]:
         """Update the parameters and run the forward pass the next iteration starts from;
         return the update records and its loss. If that forward pass fails (the network's own
         code may raise), the update is undone: the iteration did not happen, and running it
         again starts from ``root`` as before."""
         values = [(p, p._data) for _, p in pairs]
-        updates = self.optimizer.step(pairs, nodes)
+        updates = self.optimizer.step(pairs, nodes, record=record)
         self.iteration += 1
         try:
             return updates, self._advance()

@@ -53,11 +53,13 @@ class Optimizer:
         self.iteration = 0
 
     def step(self, params: Iterable[tuple[str, Tensor]],
-             nodes: Sequence[int | None] | None = None) -> tuple[UpdateRecord, ...]:
+             nodes: Sequence[int | None] | None = None, *, record: bool = True
+             ) -> tuple[UpdateRecord, ...]:
         """Update every ``(name, tensor)`` whose kind is ``"param"``; skip the rest.
 
         ``nodes``, if given, are the parameters' node ids in the trace (one per pair, ``None``
-        for one outside it); each record carries its own.
+        for one outside it); each record carries its own. With ``record=False`` (the fast
+        path) the same update makes no records and returns ``()``.
         """
         self.iteration += 1
         records = []
@@ -66,6 +68,11 @@ class Optimizer:
                 continue  # inputs and constants are never trained
             grad = constant(0.0, p.shape) if p.grad is None else shared(p.grad)
             state = self._state.setdefault(id(p), {})
+            if not record:  # the same sum as below, nothing kept beside it
+                change = self._change(grad, state)
+                with DATA_LOCK:
+                    p._data = frozen(p._data + change)
+                continue
             change = frozen(self._change(grad, state))
             with DATA_LOCK:  # read and replace in one go (see Tensor.data)
                 before = shared(p._data)
