@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch", reason="PyTorch network files need torch "
                                             "(pip install 'gradstep[torch]')")
 
 from scenarios import load  # noqa: E402
+from tracer.ops import OPS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NETS_DIR = ROOT / "tests" / "torch_nets"
@@ -28,6 +29,7 @@ NETS = {
     "attention": NETS_DIR / "attention.py",
     "embedding": NETS_DIR / "embedding.py",
     "chunks": NETS_DIR / "chunks.py",
+    "activations": NETS_DIR / "activations.py",
 }
 
 
@@ -80,6 +82,14 @@ def test_a_call_with_several_results_is_a_node_per_result():
     np.testing.assert_allclose(sum(sent), linear.grad, rtol=1e-6)
     for third, c in enumerate(sent):
         np.testing.assert_array_equal(np.delete(c, np.s_[3 * third:3 * third + 3], axis=1), 0)
+
+
+def test_modern_activations_are_ops_of_the_table():
+    recorded = load(NETS["activations"]).trace()
+    table = {n.op for n in recorded.nodes if recorded.op(n.id) is OPS.get(n.op)}
+    assert {"gelu", "silu", "softplus", "leaky_relu", "log_softmax"} <= table
+    leaky = next(n for n in recorded.nodes if n.op == "leaky_relu")
+    assert leaky.attrs == {"negative_slope": 0.2}
 
 
 def test_float32_values_are_the_models_own():

@@ -75,6 +75,26 @@ def _softmax(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operand
     return [args[0]], {"axis": dim}
 
 
+def _gelu(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
+    # the table's GELU is the exact one (x Φ(x)), not the tanh approximation
+    extra = {k: v for k, v in kwargs.items() if k != "approximate"}
+    if len(args) != 1 or extra or kwargs.get("approximate", "none") != "none":
+        return None
+    return [args[0]], {}
+
+
+def _softplus(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
+    beta = args[1] if len(args) > 1 else kwargs.get("beta", 1)
+    return [args[0]], {} if beta == 1 else None  # the forward guard covers the threshold
+
+
+def _leaky_relu(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
+    slope = args[1] if len(args) > 1 else kwargs.get("negative_slope", 0.01)
+    if len(args) > 2 or set(kwargs) - {"negative_slope"} or not isinstance(slope, int | float):
+        return None
+    return [args[0]], {"negative_slope": float(slope)}
+
+
 def _loss(*allowed: str) -> Rule:
     """A loss with PyTorch's default mean reduction and none of its other options."""
 
@@ -116,7 +136,9 @@ TABLE: dict[str, tuple[str, Rule]] = {
     "reshape": ("reshape", _reshape), "view": ("reshape", _reshape),
     "flatten": ("reshape", _reshape),
     "sum": ("sum", _reduction), "mean": ("mean", _reduction),
-    "softmax": ("softmax", _softmax),
+    "softmax": ("softmax", _softmax), "log_softmax": ("log_softmax", _softmax),
+    "gelu": ("gelu", _gelu), "silu": ("silu", _unary), "softplus": ("softplus", _softplus),
+    "leaky_relu": ("leaky_relu", _leaky_relu),
     "mse_loss": ("mse", _loss()),
     "binary_cross_entropy": ("bce", _loss()),
     "binary_cross_entropy_with_logits": ("bce_logits", _loss()),
