@@ -403,8 +403,10 @@ _QUIET: ContextVar[bool] = ContextVar("gradstep_quiet", default=False)
 
 # Inside ``op_budget(n)``: the ``_run`` number past which an op refuses to run, so that a forward
 # pass building a graph far too big to step through stops as soon as it crosses the limit.
-_STOP_AT: ContextVar[tuple[float, int]] = ContextVar("gradstep_stop_at",
-                                                     default=(float("inf"), 0))
+# Inside ``capturing_lines()`` the number is -1 and the third field a dict: every op result then
+# takes the budget's branch and records its user line there, so the hot path reads nothing more.
+_STOP_AT: ContextVar[tuple[float, int, dict[int, tuple[str, int]] | None]] = ContextVar(
+    "gradstep_stop_at", default=(float("inf"), 0, None))
 
 
 @contextmanager
@@ -414,9 +416,24 @@ def op_budget(limit: int) -> Iterator[None]:
     The op past the limit raises :class:`GraphError` (``problem="too many nodes"``) at the
     user's line, before the graph grows any further.
     """
-    token = _STOP_AT.set((next(_runs) + limit, limit))  # (gaps in the count are fine)
+    token = _STOP_AT.set((next(_runs) + limit, limit, None))  # (gaps in the count are fine)
     try:
         yield
+    finally:
+        _STOP_AT.reset(token)
+
+
+@contextmanager
+def capturing_lines() -> Iterator[dict[int, tuple[str, int]]]:
+    """Run a block recording, for each op result it creates, the user's line that made it.
+
+    Yields a dict from each result's ``_run`` number to ``(filename, line)``. Off by default:
+    finding a frame costs microseconds per op. (No op budget applies inside the block.)
+    """
+    lines: dict[int, tuple[str, int]] = {}
+    token = _STOP_AT.set((-1.0, 0, lines))
+    try:
+        yield lines
     finally:
         _STOP_AT.reset(token)
 
@@ -487,9 +504,13 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
     out._attrs = attrs
     out._args = arrays  # what it computed from: the trace records these, and checks them
     out._run = next(_runs)
-    stop_at, limit = _STOP_AT.get()
+    stop_at, limit, lines = _STOP_AT.get()
     if out._run >= stop_at:
-        raise too_many_nodes(limit)
+        if lines is None:
+            raise too_many_nodes(limit)
+        where = _user_frame()
+        if where is not None and where.lineno is not None:
+            lines[out._run] = (where.filename, where.lineno)
     return out
 
 

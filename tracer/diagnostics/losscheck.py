@@ -201,9 +201,12 @@ def locate(trace: Trace, param: int, limits: Thresholds) -> tuple[int, int] | No
     return chain[low], chain[high]
 
 
-def place(trace: Trace, node: int) -> str:
-    """``bad (custom_op, a custom op defined at net.py, line 12)`` or ``mul_3 (mul)``."""
+def place(trace: Trace, node: int, line: str | None = None) -> str:
+    """``bad (custom_op, a custom op defined at net.py, line 12)``, ``mul_3 (mul, at net.py,
+    line 14)`` given the ``line`` that computes it, or ``mul_3 (mul)``."""
     nd = trace.nodes[node]
     op = trace.op(node)
     where = origin(op) if op is not None else None
-    return f"{nd.name} ({nd.op}{', defined at ' + where if where else ''})"
+    if where:
+        return f"{nd.name} ({nd.op}, defined at {where})"
+    return f"{nd.name} ({nd.op}{', at ' + line if line else ''})"

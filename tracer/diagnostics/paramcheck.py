@@ -3,6 +3,7 @@ check covered (``unchecked``), so that a verdict never claims a pass it did not 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 
@@ -10,6 +11,7 @@ import networkx as nx
 import numpy as np
 
 from .. import explain
+from ..lines import lines_of
 from ..record import Trace
 from ..tensor import Tensor
 from .findings import Array, Finding, Thresholds, listing, make_finding
@@ -28,7 +30,18 @@ def _worst_element(analytic: Array, numeric: Array) -> tuple[tuple[int, ...] | N
     return tuple(int(i) for i in np.unravel_index(flat, error.shape)), float(error.flat[flat])
 
 
-def _cause(trace: Trace, node: int, culprits: Sequence[Finding], limits: Thresholds) -> str:
+def _line(trace: Trace, node: int, lines: Callable[[], dict[int, str] | None]) -> str | None:
+    """The line computing ``node``: the trace's own, else ``lines()``, the capture of one extra
+    forward pass (cached: at most one per diagnosis, and only when a finding needs a line)."""
+    known = trace.source(node)
+    if known is not None or trace.op(node) is None:
+        return known
+    captured = lines()
+    return None if captured is None else captured.get(node)
+
+
+def _cause(trace: Trace, node: int, culprits: Sequence[Finding], limits: Thresholds,
+           lines: Callable[[], dict[int, str] | None]) -> str:
     below = nx.descendants(trace.graph, node)
     pinned = [f.name or "" for f in culprits if f.node in below]
     if pinned:
@@ -42,9 +55,10 @@ def _cause(trace: Trace, node: int, culprits: Sequence[Finding], limits: Thresho
                 f"numbers, a counter, data changed between calls). Make forward() a function "
                 f"of the parameters alone.")
     wrong, right = spot
+    culprit = place(trace, right, _line(trace, right, lines))
     return (f"Bisecting the path from {name} to the loss, replaying the recorded ops from each "
             f"node: ∂L/∂{trace.nodes[wrong].name} is wrong while ∂L/∂{trace.nodes[right].name}"
-            f" is right, so the backward of {place(trace, right)} sends "
+            f" is right, so the backward of {culprit} sends "
             f"{trace.nodes[wrong].name} the wrong gradient.")
 
 
@@ -57,8 +71,10 @@ def param_findings(trace: Trace, forward: Callable[[], Tensor], limits: Threshol
         whole, failing = failing_params(trace, forward, limits)
         measured = [(k, result, element_differences(trace, forward, k, limits.param_check_limit))
                     for k, result in failing]
+        lines = functools.cache(lambda: lines_of(trace, forward))
+        causes = [_cause(trace, k, culprits, limits, lines) for k, _, _ in measured]
     found = []
-    for k, result, numeric in measured:
+    for (k, result, numeric), cause in zip(measured, causes, strict=True):
         nd = trace.nodes[k]
         analytic = np.asarray(nd.grad, dtype=float)
         worst, error = _worst_element(analytic, numeric)
@@ -77,7 +93,7 @@ def param_findings(trace: Trace, forward: Callable[[], Tensor], limits: Threshol
             f"{nd.value.size} elements, uᵀ·∂L/∂{nd.name} = "
             f"{explain.number(result.analytic)} but the loss changes at the rate "
             f"{explain.number(result.numeric)}, beyond what rounding and the step size explain "
-            f"at both step sizes tried.{element} {_cause(trace, k, culprits, limits)}",
+            f"at both step sizes tried.{element} {cause}",
             analytic=analytic.tolist(), numeric=numeric.tolist(),
             element=None if worst is None else list(worst), error=error,
             directional={"analytic": result.analytic, "numeric": result.numeric,
