@@ -158,17 +158,6 @@ class Cycle:
             return moment.index + 1
         return len(self.updates) if moment.phase == "outcome" else 0
 
-    def done_before(self, moment: Moment) -> tuple[int | None, int | None]:
-        """The nodes done at ``moment`` as id bounds ``(below, above)``: every node with an id
-        below ``below`` is done (the forward pass runs up the ids), and every node with an id
-        above ``above`` (the backward pass runs down them); ``None`` where there is no bound."""
-        phase, n = moment.phase, len(self.trace.nodes)
-        if phase == "forward":
-            return self.trace.node_of(moment.index, phase), None
-        if phase == "backward":
-            return None, self.trace.node_of(moment.index, phase)
-        return n, None
-
     def position_of(self, phase: str, node: int) -> int | None:
         """Timeline position of ``node``'s step in ``phase`` (``"forward"`` or ``"backward"``),
         ``None`` if it has no step there."""

@@ -494,10 +494,12 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
         key = (scroll_x, scroll_y, view_w, view_h, id(minimap))
         if self._minimap_rows is None or self._minimap_rows[0] != key:
             debugger = self.debugger
-            below, above = debugger.cycle.done_before(debugger.moment)
+            cycle, moment = debugger.cycle, debugger.moment
             current = self.view.box_of.get(debugger.current_node)
+            # A cell is done as a group box of its nodes would be: the cycle's one answer.
             rows = minimap.rows((scroll_x, scroll_y, view_w, view_h),
-                                () if current is None else (current,), below, above)
+                                () if current is None else (current,),
+                                lambda nodes: cycle.group_status(nodes, moment)[0] == "done")
             self._minimap_rows = (key, rows)
         return self._minimap_rows[1]
 
