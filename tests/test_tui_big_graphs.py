@@ -357,7 +357,7 @@ async def test_a_5000_node_network_opens_collapsed_without_freezing():
 
 async def test_step_list_marks_and_chooses_steps():
     app = GradstepApp(load("mazur"))
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(200, 50)) as pilot:  # the graph fits beside the steps
         await settle(pilot)
         debugger = app.screen.debugger
         steps = app.screen.query_one(StepList)
