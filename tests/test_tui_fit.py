@@ -218,3 +218,19 @@ async def test_a_presenter_slide_shows_the_whole_loss_box(name, steps):
                 assert [line[:box.w].rstrip() for line in drawn] == [
                     line.rstrip() for line in label], drawn
             assert all(line[box.w:] == " " * (len(line) - box.w) for line in drawn), drawn
+
+
+@pytest.mark.parametrize("name", ["digit-4-vs-9", "house-price"])
+def test_full_boxes_with_room_to_spare_show_every_number_whole(name):
+    """Presenter mode at 120x40: small networks get full boxes as wide as their numbers need
+    (digit-4-vs-9's scores read ``[2.65, 1.8]``, not ``[2.65, …``)."""
+    debugger = Debugger(load(name))
+    state = GraphState()
+    state.size = (120, 40 - 1 - 8 - 1)
+    layout = state.layout(debugger, FIT)
+    assert layout.zoom == "full" and layout.width < 120
+    for moment in (debugger.phase_bounds("backward")[1], debugger.phase_bounds("update")[0]):
+        debugger.goto(moment)
+        for node in debugger.trace.nodes:
+            label = node_label(debugger, node.id, layout.zoom, layout.boxes[node.id].w)
+            assert "…" not in "".join(label), label

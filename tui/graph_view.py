@@ -523,7 +523,7 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
             cycle, moment = debugger.cycle, debugger.moment
             current = self.view.box_of.get(debugger.current_node)
             # A cell is done as a group box of its nodes would be: the cycle's one answer.
-            rows = minimap.rows((scroll_x, scroll_y, view_w, view_h),
+            rows = minimap.rows((scroll_x, scroll_y, view_w, view_h - self._band()),
                                 () if current is None else (current,),
                                 lambda nodes: cycle.group_status(nodes, moment)[0] == "done")
             self._minimap_rows = (key, rows)
@@ -547,7 +547,8 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
         if cell is not None:  # jump the window there
             x, y = self._minimap.canvas_point(*cell)
             view_w, view_h = self.scrollable_content_region.size
-            self.scroll_to(x - view_w // 2, y - view_h // 2, animate=False, immediate=True)
+            shown_h = view_h - self._band()  # the graph's rows above the minimap
+            self.scroll_to(x - view_w // 2, y - shown_h // 2, animate=False, immediate=True)
             return
         x, y = event.x + int(self.scroll_x), event.y + int(self.scroll_y)
         box = self.layout_.node_at(x, y)

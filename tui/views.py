@@ -53,6 +53,7 @@ COMPACT_WIDTH = 9  # a compact box's widest, when compact is chosen by hand
 COMPACT_MOST = 16  # nor does room to spare make one wider than this
 NORMAL, TIGHT = Spacing(), Spacing(lead=0)  # room between boxes: as drawn always; packed
 PARAM_WIDTH = 20  # a parameter's full box: room for "v 0.4 → 0.3589" at its update
+FULL_ROOMY = 30  # a full box's widest where the window has room for every number in full
 KIND_LABEL = {"param": "param", "input": "input", "constant": "const", "loss": "loss"}
 BIG_GRAPH = 300  # nodes; bigger graphs open with their groups collapsed
 GROUP_MARK = "▸"  # starts a collapsed group's name
@@ -68,6 +69,10 @@ def box_size(node: Node, zoom: str, natural: int = 0) -> tuple[int, int]:
     caller caps it), at least 4, and never so narrow that a word of its name is cut (up to
     :data:`COMPACT_MOST` cells): numbers round to any width, a name cut mid-word misleads
     (``weighte`` / ``d_h1``, or ``weight…`` for four different boxes).
+
+    A full box is as wide as its name and kind need, up to 22 cells; given ``natural``
+    (where the window has room: the fit zoom's first choice), as wide as its numbers need
+    too, up to :data:`FULL_ROOMY`.
     """
     if zoom == CHIPS:
         return min(max(len(node.name) + 2, 6), 16), 1
@@ -76,6 +81,8 @@ def box_size(node: Node, zoom: str, natural: int = 0) -> tuple[int, int]:
         return width, 2 + len(name_lines(node.name, width))
     shown = KIND_LABEL.get(node.kind, node.op)  # what node_label writes after the name
     least = PARAM_WIDTH if node.kind == "param" else 14
+    if natural:  # "v " or "g " before a number, a border and a space of padding on each side
+        return min(max(len(node.name) + len(shown) + 5, natural + 6, least), FULL_ROOMY), 5
     return min(max(len(node.name) + len(shown) + 5, least), 22), 5
 
 
@@ -312,7 +319,8 @@ class GraphState:
         width, height = size[0] - FIT_MARGIN, size[1]
         if len(view.graph) > FIT_LIMIT or width <= 0:
             return None
-        for zoom, cap, spacing in [(FULL, 0, NORMAL), (FULL, 0, TIGHT), (COMPACT, 99, NORMAL),
+        for zoom, cap, spacing in [(FULL, FULL_ROOMY, NORMAL), (FULL, 0, NORMAL),
+                                   (FULL, 0, TIGHT), (COMPACT, 99, NORMAL),
                                    *((COMPACT, c, TIGHT) for c in COMPACT_WIDTHS)]:
             layout = self._cached(debugger, view, zoom, cap, spacing)
             if layout.width <= width and layout.height <= height:
@@ -347,7 +355,7 @@ class GraphState:
 def box_sizes(debugger: Debugger, view: View, zoom: str, cap: int | dict[int, int]
               ) -> dict[int, tuple[int, int]]:
     """Every box's size at ``zoom``; compact boxes are as wide as their numbers need, up to
-    ``cap`` cells (one for all, or per box)."""
+    ``cap`` cells (one for all, or per box); full boxes too with ``cap`` :data:`FULL_ROOMY`."""
     trace = debugger.trace
     sizes = {}
     for box in view.graph:
@@ -357,6 +365,8 @@ def box_sizes(debugger: Debugger, view: View, zoom: str, cap: int | dict[int, in
             sizes[box] = group_box_size(group, zoom, most)
         elif zoom == COMPACT:
             sizes[box] = box_size(trace.nodes[box], zoom, min(natural_width(debugger, box), most))
+        elif zoom == FULL and most == FULL_ROOMY:  # every number in full, where there is room
+            sizes[box] = box_size(trace.nodes[box], zoom, natural_width(debugger, box))
         else:
             sizes[box] = box_size(trace.nodes[box], zoom)
     return sizes
