@@ -21,7 +21,7 @@ from operator import itemgetter
 import numpy as np
 
 from .arrays import constant, frozen
-from .ops import sum_to_shape
+from .ops import sum_to_shape, vjp_for
 from .record import upstream_times
 from .tensor import Tensor, quiet
 
@@ -69,11 +69,13 @@ def gradients(root: Tensor) -> list[Tensor]:
             g = grads.pop(k, None)
             if g is None:  # only reachable through non-differentiable inputs (labels)
                 g = constant(0.0, t._data.shape)
-            for i, x, c in zip(ids, t._inputs, _contributions(t, g, ids, needed), strict=True):
-                if i not in needed:
+            wanted = tuple([i in needed for i in ids])
+            for i, w, a, c in zip(ids, wanted, t._args, _contributions(t, g, wanted),
+                                  strict=True):
+                if not w:
                     continue
                 if c is None:  # as trace() records it: a zero contribution, still added
-                    c = constant(0.0, x._data.shape)
+                    c = constant(0.0, a.shape)
                 before = grads.get(i)
                 grads[i] = c if before is None else before + c
     for leaf in leaves:
@@ -85,24 +87,20 @@ def gradients(root: Tensor) -> list[Tensor]:
     return leaves
 
 
-def _contributions(t: Tensor, g: np.ndarray, ids: tuple[int, ...], needed: set[int]
+def _contributions(t: Tensor, g: np.ndarray, wanted: tuple[bool, ...]
                    ) -> list[np.ndarray | None]:
-    """What op result ``t`` sends each of its inputs, given its upstream gradient ``g``: the
-    contributions :func:`tracer.record._input_grads` records, without the rest of the record,
-    and ``None`` for an elementwise op's input that leads to no parameter (not computed)."""
+    """What op result ``t`` sends each of its inputs, given its upstream gradient ``g``, each in
+    its input's shape: the contributions :func:`tracer.record._input_grads` records, without
+    the rest of the record; ``None`` for an input ``wanted`` does not mark (not computed, where
+    the op can skip it: see :attr:`tracer.ops.Op.selective`) or that has no gradient."""
     op, args = t._op, t._args
     if op.local is None:
-        return op.vjp(g, *args, t._data, **t._attrs)
-    grads = []
-    for i, a, local in zip(ids, args, op.local(*args, t._data, **t._attrs), strict=True):
-        if i not in needed:
-            grads.append(None)
-            continue
-        full = upstream_times(g, local)
-        if full.shape != a.shape:
-            full = sum_to_shape(full, a.shape)[0]
-        grads.append(full)
-    return grads
+        parts = vjp_for(op, g, args, t._data, t._attrs, wanted)
+    else:
+        parts = [upstream_times(g, local) if w else None
+                 for local, w in zip(op.local(*args, t._data, **t._attrs), wanted, strict=True)]
+    return [c if c is None or not w or c.shape == a.shape else sum_to_shape(c, a.shape)[0]
+            for a, c, w in zip(args, parts, wanted, strict=True)]
 
 
 @contextmanager
