@@ -1,7 +1,8 @@
 """The record-free backward pass: the same arithmetic as :func:`tracer.record.trace`, no records.
 
 Iterations nobody is looking at run through :func:`gradients`. It walks the graph in the order
-``trace`` does, asks each op of the op table for its derivatives (``local`` or ``vjp``), makes
+``trace`` does, asks each op of the op table for its derivatives (``local``, or ``vjp`` told
+which inputs need a gradient: :func:`tracer.ops.vjp_for`), makes
 the same products (:func:`tracer.record.upstream_times`) and broadcast sums
 (:func:`tracer.ops.sum_to_shape`) and adds them up in the same order, so every gradient, and
 so every parameter after the optimizer's step, is bit for bit what a recorded cycle gives (the
@@ -13,12 +14,7 @@ parameter (the inputs' ``.grad``, which it leaves ``None``).
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from operator import itemgetter
-
-import numpy as np
 
 from .arrays import constant, frozen
 from .ops import sum_to_shape, vjp_for
@@ -69,13 +65,21 @@ def gradients(root: Tensor) -> list[Tensor]:
             g = grads.pop(k, None)
             if g is None:  # only reachable through non-differentiable inputs (labels)
                 g = constant(0.0, t._data.shape)
-            wanted = tuple([i in needed for i in ids])
-            for i, w, a, c in zip(ids, wanted, t._args, _contributions(t, g, wanted),
-                                  strict=True):
+            op, args = t._op, t._args
+            wanted = tuple(map(needed.__contains__, ids))
+            elementwise = op.local is not None
+            # what the op sends each input (trace()'s contributions, without their records):
+            # an elementwise op's local factors times g, or a vjp that skips unwanted inputs
+            parts = (op.local(*args, t._data, **t._attrs) if elementwise
+                     else vjp_for(op, g, args, t._data, t._attrs, wanted))
+            for i, w, a, part in zip(ids, wanted, args, parts, strict=True):
                 if not w:
                     continue
+                c = upstream_times(g, part) if elementwise else part
                 if c is None:  # as trace() records it: a zero contribution, still added
                     c = constant(0.0, a.shape)
+                elif c.shape != a.shape:  # broadcast (a bias), or a batch of matrix products
+                    c = sum_to_shape(c, a.shape)[0]
                 before = grads.get(i)
                 grads[i] = c if before is None else before + c
     for leaf in leaves:
@@ -86,35 +90,3 @@ def gradients(root: Tensor) -> list[Tensor]:
         leaf.grad = constant(0.0, leaf._data.shape) if g is None else frozen(g)
     return leaves
 
-
-def _contributions(t: Tensor, g: np.ndarray, wanted: tuple[bool, ...]
-                   ) -> list[np.ndarray | None]:
-    """What op result ``t`` sends each of its inputs, given its upstream gradient ``g``, each in
-    its input's shape: the contributions :func:`tracer.record._input_grads` records, without
-    the rest of the record; ``None`` for an input ``wanted`` does not mark (not computed, where
-    the op can skip it: see :attr:`tracer.ops.Op.selective`) or that has no gradient."""
-    op, args = t._op, t._args
-    if op.local is None:
-        parts = vjp_for(op, g, args, t._data, t._attrs, wanted)
-    else:
-        parts = [upstream_times(g, local) if w else None
-                 for local, w in zip(op.local(*args, t._data, **t._attrs), wanted, strict=True)]
-    return [c if c is None or not w or c.shape == a.shape else sum_to_shape(c, a.shape)[0]
-            for a, c, w in zip(args, parts, wanted, strict=True)]
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Keep the cyclic garbage collector from running inside the block.
-
-    Building records allocates many small objects and no reference cycles; every 700
-    allocations CPython would otherwise walk all the objects alive, which for a big graph's
-    records is a large share of the cycle's time (see ``benchmarks/engine.py``).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

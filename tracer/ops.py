@@ -445,7 +445,7 @@ def sum_to_shape(g: Array, shape: tuple[int, ...]) -> tuple[Array, tuple[int, ..
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
-    return g.sum(axis=axes).reshape(shape), axes
+    return np.add.reduce(g, axis=axes).reshape(shape), axes  # (g.sum's own reduction)
 
 
 def _per_operand(g: Array, a: Array, b: Array, da: Callable[[], Array],

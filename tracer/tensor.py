@@ -21,6 +21,7 @@ from .arrays import frozen_copy, shared
 from .ops import Op
 
 KINDS = ("input", "param", "constant", "op")
+_FLOAT64 = np.dtype(np.float64)  # numpy's one native float64 dtype: an identity test suffices
 DATA_LOCK = threading.Lock()  # see Tensor.data
 
 
@@ -485,7 +486,7 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
                 data = op.forward(*arrays, **attrs)
     except (ValueError, IndexError, TypeError) as exc:
         raise _graph_error(op, inputs, exc) from None
-    if type(data) is not np.ndarray or data.dtype != np.float64:
+    if type(data) is not np.ndarray or data.dtype is not _FLOAT64:
         data = np.asarray(data, dtype=np.float64)
     # A view (transpose, reshape, slice) or an input itself (read-only, as every input array
     # is) would alias another array: the result gets its own.
