@@ -198,3 +198,33 @@ def test_nn_conv2d_of_data_on_the_fast_path_skips_the_images_gradient():
     network = Network(lambda: nn.conv2d(images, kernel).sum(), params=[kernel])
     network.fast_step()
     assert images.grad is None and kernel.grad.shape == (1, 1, 2, 2)
+
+
+def _bce_as_written(p, y):
+    """Binary cross-entropy and its slope the general way (every term, each dropped where its
+    coefficient is 0), as the op computed them for any labels before 0/1 labels got their own
+    shorter form."""
+    def xlogy(x, v):
+        return np.where(x == 0, 0.0, x * np.log(np.where(x == 0, 1.0, v)))
+
+    loss = -np.mean(xlogy(y, p) + xlogy(1 - y, 1 - p))
+    slope = -(np.where(y == 0, 0.0, y / np.where(y == 0, 1.0, p))
+              - np.where(y == 1, 0.0, (1 - y) / np.where(y == 1, 1.0, 1 - p)))
+    return loss, slope
+
+
+@pytest.mark.parametrize("p", [
+    np.array([[0.2], [0.9], [0.5], [1e-300]]), np.array([[0.0], [1.0], [0.3], [0.7]]),
+    np.array([[0.1, 0.4, 0.6]] * 4)], ids=["column", "sure-answers", "broadcast-rows"])
+def test_bce_on_0_1_labels_is_bit_for_bit_the_general_formula(p):
+    y = np.array([[0.0], [1.0], [1.0], [0.0]])
+    op = OPS["bce"]
+    with quiet():
+        out = np.asarray(op.forward(p, y))
+        expected_loss, slope = _bce_as_written(p, y)
+        n = np.broadcast(p, y).size
+        (dp, _) = op.vjp(np.array(1.0), p, y, out)
+        expected_dp = sum_to_shape(np.broadcast_to(slope / n, np.broadcast(p, y).shape),
+                                   p.shape)[0]
+    assert out.tobytes() == np.float64(expected_loss).tobytes()
+    assert dp.tobytes() == expected_dp.tobytes()

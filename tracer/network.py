@@ -294,7 +294,7 @@ class Network:
         """One iteration without records, through the same arithmetic as :meth:`cycle` (the
         parameters end bit for bit where a recorded cycle puts them); return the loss before
         and after its update."""
-        with self.lock:
+        with self.lock, quiet():  # (one quiet block for the backward and forward passes)
             root = self._start()
             leaves = gradients(root)
             pairs = self._trainable([("", t) for t in leaves if t.kind == "param"], leaves)

@@ -458,8 +458,12 @@ def quiet() -> Iterator[None]:
     """Run a block of tensor ops (a forward pass, a whole cycle) with numpy's floating-point
     warnings off: NaN and inf are diagnosed on the trace, not printed into the terminal.
 
-    Every op is quiet on its own anyway; a block is simply faster than op by op.
+    Every op is quiet on its own anyway; a block is simply faster than op by op, and a block
+    inside another one costs nothing more (the outer block's setting holds).
     """
+    if _QUIET.get():
+        yield
+        return
     token = _QUIET.set(True)
     try:
         with np.errstate(all="ignore"):
