@@ -14,12 +14,14 @@ parameter (the inputs' ``.grad``, which it leaves ``None``).
 
 from __future__ import annotations
 
-from operator import itemgetter
+from operator import attrgetter
 
 from .arrays import constant, frozen
 from .ops import sum_to_shape, vjp_for
 from .record import upstream_times
 from .tensor import Tensor, quiet
+
+_run_order = attrgetter("_run")
 
 
 def gradients(root: Tensor) -> list[Tensor]:
@@ -34,45 +36,45 @@ def gradients(root: Tensor) -> list[Tensor]:
     Other leaves' ``.grad`` is set to ``None`` and op results' left as they were: nobody reads
     them on the fast path (a recorded cycle fills every one).
     """
-    # (when it ran, its id, the op result, its inputs' ids): each id() taken once
-    ops: list[tuple[int, int, Tensor, tuple[int, ...]]] = []
+    # Tensors are the keys of these sets and dicts themselves (no id() calls): a tensor hashes
+    # by identity, and distinct live tensors never share a hash, so their == (which builds a
+    # comparison op) is never asked.
+    ops: list[Tensor] = []
     leaves: list[Tensor] = []
-    seen = {id(root)}
+    seen = {root}
     stack = [root]
     while stack:
         t = stack.pop()
         if t._op is None:
             leaves.append(t)
             continue
-        inputs = t._inputs
-        ids = tuple(map(id, inputs))
-        ops.append((t._run, id(t), t, ids))
-        for x, k in zip(inputs, ids, strict=True):
-            if k not in seen:
-                seen.add(k)
+        ops.append(t)
+        for x in t._inputs:
+            if x not in seen:
+                seen.add(x)
                 stack.append(x)
-    ops.sort(key=itemgetter(0))
+    ops.sort(key=_run_order)
     # what leads to a parameter, in the order the ops ran (an op's inputs ran before it)
-    needed = {id(t) for t in leaves if t.kind == "param"}
-    for _, k, _, ids in ops:
-        if not needed.isdisjoint(ids):
-            needed.add(k)
-    grads = {id(root): constant(1.0, root.shape)}
+    needed = {t for t in leaves if t.kind == "param"}
+    for t in ops:
+        if not needed.isdisjoint(t._inputs):
+            needed.add(t)
+    grads = {root: constant(1.0, root.shape)}
     with quiet():
-        for _, k, t, ids in reversed(ops):
-            if k not in needed:
+        for t in reversed(ops):
+            if t not in needed:
                 continue
-            g = grads.pop(k, None)
+            g = grads.pop(t, None)
             if g is None:  # only reachable through non-differentiable inputs (labels)
                 g = constant(0.0, t._data.shape)
-            op, args = t._op, t._args
-            wanted = tuple(map(needed.__contains__, ids))
+            op, args, inputs = t._op, t._args, t._inputs
+            wanted = tuple(map(needed.__contains__, inputs))
             elementwise = op.local is not None
             # what the op sends each input (trace()'s contributions, without their records):
             # an elementwise op's local factors times g, or a vjp that skips unwanted inputs
             parts = (op.local(*args, t._data, **t._attrs) if elementwise
                      else vjp_for(op, g, args, t._data, t._attrs, wanted))
-            for i, w, a, part in zip(ids, wanted, args, parts, strict=True):
+            for x, w, a, part in zip(inputs, wanted, args, parts, strict=True):
                 if not w:
                     continue
                 c = upstream_times(g, part) if elementwise else part
@@ -80,13 +82,13 @@ def gradients(root: Tensor) -> list[Tensor]:
                     c = constant(0.0, a.shape)
                 elif c.shape != a.shape:  # broadcast (a bias), or a batch of matrix products
                     c = sum_to_shape(c, a.shape)[0]
-                before = grads.get(i)
-                grads[i] = c if before is None else before + c
+                before = grads.get(x)
+                grads[x] = c if before is None else before + c
     for leaf in leaves:
         if leaf.kind != "param":
             leaf.grad = None
             continue
-        g = grads.get(id(leaf))
+        g = grads.get(leaf)
         leaf.grad = constant(0.0, leaf._data.shape) if g is None else frozen(g)
     return leaves
 

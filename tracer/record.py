@@ -229,25 +229,25 @@ def _topological(root: Tensor) -> list[Tensor]:
     the order they ran (the order of the user's code), each leaf just before the first op that
     uses it. An op always runs after its inputs exist, so this is a topological order."""
     ops: list[Tensor] = []
-    seen = {id(root)}
+    seen = {root}  # (tensors hash by identity: see tracer.fastpath.gradients)
     stack = [root]
     while stack:
         t = stack.pop()
         if t._op is not None:
             ops.append(t)
         for x in t._inputs:
-            if id(x) not in seen:
-                seen.add(id(x))
+            if x not in seen:
+                seen.add(x)
                 stack.append(x)
     if not ops:
         return [root]  # a leaf traced on its own
     ops.sort(key=_run_order)
     order: list[Tensor] = []
-    placed: set[int] = set()
+    placed: set[Tensor] = set()
     for t in ops:
         for x in t._inputs:
-            if x._op is None and id(x) not in placed:
-                placed.add(id(x))
+            if x._op is None and x not in placed:
+                placed.add(x)
                 order.append(x)
         order.append(t)
     return order
@@ -259,7 +259,7 @@ def forward_values(root: Tensor) -> tuple[Array, ...]:
     return tuple(shared(t._data) for t in _topological(root))
 
 
-def _values(order: list[Tensor], index: dict[int, int]
+def _values(order: list[Tensor], index: dict[Tensor, int]
             ) -> tuple[list[Array], list[tuple[int, ...]]]:
     """Each node's recorded value and its inputs' positions in ``order``.
 
@@ -272,7 +272,7 @@ def _values(order: list[Tensor], index: dict[int, int]
     inputs: list[tuple[int, ...]] = [()] * len(order)
     for i, t in enumerate(order):
         if t._op is not None:
-            ids = inputs[i] = tuple(map(index.__getitem__, map(id, t._inputs)))
+            ids = inputs[i] = tuple(map(index.__getitem__, t._inputs))
             for j, seen in zip(ids, t._args, strict=True):
                 if values[j] is None:
                     values[j] = seen
@@ -293,7 +293,7 @@ def check_recorded(root: Tensor) -> None:
     but not traced (a network's first run, which only measures it).
     """
     order = _topological(root)
-    _values(order, {id(t): i for i, t in enumerate(order)})
+    _values(order, {t: i for i, t in enumerate(order)})
 
 
 def _same(a: Array, b: Array) -> bool:
@@ -495,7 +495,7 @@ def trace(root: Tensor) -> Trace:
     with paused_gc():  # (records are many small objects, none in a cycle)
         order = _topological(root)
         n = len(order)
-        index = {id(t): i for i, t in enumerate(order)}
+        index = {t: i for i, t in enumerate(order)}
         values, inputs = _values(order, index)
         grads: list[Array | None] = [None] * n
         terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
