@@ -126,17 +126,23 @@ def _cases():
 CASES = _cases()
 
 
+def _applied(name):
+    """The op called ``name``, its case's inputs and settings, its output, and an upstream
+    gradient with every element different."""
+    op = OPS[name]
+    arrays, attrs = CASES[name]
+    out = np.asarray(op.forward(*arrays, **attrs))
+    return op, arrays, attrs, out, np.asarray(RNG.normal(size=out.shape))
+
+
 def test_every_selective_op_has_a_case_here():
     assert {name for name, op in OPS.items() if op.selective} == set(CASES)
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_a_selective_vjp_gives_exactly_the_wanted_gradients_and_none_for_the_rest(name):
-    op = OPS[name]
-    arrays, attrs = CASES[name]
     with quiet():
-        out = np.asarray(op.forward(*arrays, **attrs))
-        g = np.asarray(RNG.normal(size=out.shape))
+        op, arrays, attrs, out, g = _applied(name)
         full = op.vjp(g, *arrays, out, **attrs)  # the call form other code uses
         for needs in itertools.product((True, False), repeat=len(arrays)):
             got = vjp_for(op, g, arrays, out, attrs, needs)
@@ -149,11 +155,8 @@ def test_a_selective_vjp_gives_exactly_the_wanted_gradients_and_none_for_the_res
 
 @pytest.mark.parametrize("name", CASES)
 def test_a_selective_vjp_matches_central_finite_differences(name):
-    op = OPS[name]
-    arrays, attrs = CASES[name]
     with quiet():
-        out = np.asarray(op.forward(*arrays, **attrs))
-        g = np.asarray(RNG.normal(size=out.shape))
+        op, arrays, attrs, out, g = _applied(name)
         for k in range(len(arrays)):
             needs = tuple(j == k for j in range(len(arrays)))
             # (matmul gives a weight shared by a batch its per-example gradients: summed back

@@ -251,9 +251,9 @@ class Network:
         if not isinstance(out, Tensor):
             raise NetworkError(f"forward() must return a Tensor (the loss), but it returned "
                                f"{type(out).__name__}. Return the scalar to backpropagate from.")
-        if out.data.size != 1:
+        if out._data.size != 1:
             raise NetworkError(f"forward() must return a scalar (one number), but it returned "
-                               f"shape {out.data.shape}. Reduce it, e.g. with .sum() or .mean().")
+                               f"shape {out.shape}. Reduce it, e.g. with .sum() or .mean().")
         return out
 
     def loss(self) -> float:

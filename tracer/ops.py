@@ -388,8 +388,10 @@ INDEX = register(Op(
 def expand_reduced(g: Array, x: Array, axis: Any, keepdims: bool = False) -> Array:
     """A reduction's gradient ``g`` spread back over the axes of ``x`` that were reduced away
     (a new array, so each record owns its own)."""
-    if axis is None:
-        return np.full(x.shape, g)  # (a 0-d g, or all ones with keepdims: it broadcasts)
+    if axis is None:  # (a 0-d g, or all ones with keepdims: it broadcasts)
+        spread = np.empty(x.shape)
+        spread[...] = g  # what np.full does, without its Python wrapper (once per sum)
+        return spread
     return np.array(np.broadcast_to(g if keepdims else np.expand_dims(g, axis), x.shape))
 
 
