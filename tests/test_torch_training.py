@@ -179,3 +179,18 @@ def test_a_forward_pass_that_raises_after_an_update(tmp_path):
     assert len(history) == history.network.iteration == 3
     assert math.isnan(history.losses_after[-1])
     assert history.network.model.params["w"].item() == ws[3]
+
+
+def test_the_recorded_optimizer_state_of_a_float64_model_stays_as_recorded(tmp_path):
+    path = tmp_path / "momentum64.py"
+    path.write_text("import torch\n"
+                    "w = torch.tensor([2.0, 1.0], dtype=torch.float64, requires_grad=True)\n"
+                    "OPTIMIZER = torch.optim.SGD([w], lr=0.1, momentum=0.9)\n"
+                    "def forward():\n"
+                    "    return (w * w).sum()\n")
+    network = load(path)
+    first = network.cycle()
+    for _ in range(3):  # the optimizer updates its momentum buffer in place
+        network.cycle()
+    # the first step's buffer is its first gradient, 2w = [4, 2]
+    assert first.updates[0].state["momentum_buffer"].tolist() == [4.0, 2.0]

@@ -139,11 +139,6 @@ class _Call:
     part: int | None = None  # which result, of a call that gives several
 
 
-def _keep(grads: dict[tuple[int, int], torch.Tensor], key: tuple[int, int],
-          grad: torch.Tensor) -> None:
-    grads[key] = grad.detach()
-
-
 class _Recorder(TorchFunctionMode):
     """Records the torch calls of one forward pass, and collects their gradients later."""
 
@@ -152,7 +147,6 @@ class _Recorder(TorchFunctionMode):
         self.path = path
         self.module_names = modules
         self.calls: list[_Call] = []
-        self.grads: dict[tuple[int, int], torch.Tensor] = {}  # (call, argument) -> grad
         self.stack: list[str] = []
         self.busy = False
 
@@ -189,6 +183,10 @@ class _Recorder(TorchFunctionMode):
                 # gives it one where the call is a table op, as gradstep does natively.)
                 alias = t.view_as(t) if t.requires_grad else None
                 if alias is not None:
+                    # PyTorch keeps in alias.grad what the call sends along this edge (a hook
+                    # of its own, in C++: a Python hook per edge cost more than the rest of
+                    # the backward pass of a small model)
+                    alias.retain_grad()
                     items[k] = alias
                 aliases.append(alias)
             new_args, new_kwargs = rebuild(items)
@@ -201,14 +199,6 @@ class _Recorder(TorchFunctionMode):
             module = self.stack[-1] if self.stack else None
             tensors = [flat[k] for k in places]
             if isinstance(out, torch.Tensor):
-                index = len(self.calls)
-                # The hooks hold the dict of gradients only, not the recorder: a hook that
-                # held it would make a reference cycle (recorder, call, tensor, hook) per op,
-                # left for the garbage collector, which then ran every few cycles and cost
-                # more than recording did.
-                for k, alias in enumerate(aliases):
-                    if alias is not None:
-                        alias.register_hook(partial(_keep, self.grads, (index, k)))
                 self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
                                         tensors, aliases, out, module, line, custom))
                 return iter(out) if name == "__iter__" else out
@@ -343,7 +333,9 @@ def _torch_op(call: _Call, dtypes: Sequence[torch.dtype]) -> Op:
 
 
 def _array(t: torch.Tensor) -> Array:
-    return frozen(t.detach().numpy().astype(np.float64))
+    a = t.numpy(force=True).astype(np.float64)  # (a copy: the tensor may change later)
+    a.setflags(write=False)
+    return a
 
 
 def _agrees(op: Op, values: list[Array], attrs: dict[str, Any], out: Array) -> bool:
@@ -528,7 +520,6 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
     grads: list[Array | None] = [None] * n
     terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
     backward = []
-    call_index = {id(c): k for k, c in enumerate(recorder.calls)}
     with quiet():
         for i in range(n - 1, -1, -1):
             t = order[i]
@@ -540,7 +531,6 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                 if needs[i]:
                     backward.append(BackwardStep(len(backward), i, g, tuple(terms[i]), ()))
                 continue
-            k = call_index[id(plan.call)]
             # The op table's local derivatives and products, for the formulas; and the
             # gradients to the results of a call with several, which PyTorch does not keep
             # apart (an op computed by PyTorch, for that result alone).
@@ -551,7 +541,7 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                                                        strict=True)):
                 c, local, unreduced, axes = mine
                 if edge is not None:  # what PyTorch sent along this edge
-                    got = recorder.grads.get((k, edge))
+                    got = plan.call.aliases[edge].grad
                     c = _array(got) if got is not None else constant(0.0, order[j].shape)
                 records.append(sent(grads, terms, i, j, pos, c, local, unreduced, axes,
                                     order[j].shape, needs_grad=needs[j]))
@@ -603,12 +593,19 @@ class TorchOptimizer(Optimizer):
 
     def snapshot(self) -> Any:
         """The optimizer's state dict with its own copy of each state tensor (the optimizer
-        updates those in place)."""
-        state = self.torch.state_dict()
-        kept = {k: {name: v.clone() if isinstance(v, torch.Tensor) else v
-                    for name, v in entry.items()} for k, entry in state["state"].items()}
-        return self.iteration, {"state": kept,
-                                "param_groups": [dict(g) for g in state["param_groups"]]}
+        updates those in place). It is built here as ``state_dict()`` builds it (parameters
+        numbered in the order of the groups), in a third of the time: it is taken every
+        cycle."""
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.torch.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        kept = {index[id(p)]: {name: v.clone() if isinstance(v, torch.Tensor) else v
+                               for name, v in entry.items()}
+                for p, entry in self.torch.state.items()}
+        return self.iteration, {"state": kept, "param_groups": groups}
 
     def restore(self, snapshot: Any) -> None:
         """Put back the optimizer's memory (as gradstep's optimizers do, not its learning
@@ -651,8 +648,9 @@ class TorchOptimizer(Optimizer):
         for name, p, before in params:
             after = _array(p)
             grad = constant(0.0, before.shape) if p.grad is None else _array(p.grad)
-            state = {k: frozen(np.asarray(v.detach().numpy() if isinstance(v, torch.Tensor)
-                                          else v, dtype=np.float64))
+            # (copies: the optimizer updates its state tensors in place, and a float64
+            # tensor's numpy() shares their memory)
+            state = {k: _array(v) if isinstance(v, torch.Tensor) else frozen(np.float64(v))
                      for k, v in self.torch.state.get(p, {}).items()}
             records.append(UpdateRecord(name, before, grad, frozen(after - before), after,
                                         state))
@@ -798,10 +796,10 @@ class TorchModel:
                 t.grad = None  # a float64 gradient, from the copy
                 t.data = data
 
-    def sync(self) -> None:
-        """Give the parameters' leaves the parameters' current values."""
-        for name, p in self.params.items():
-            self.shells[name]._data = _array(p)
+    def sync(self, names: Iterable[str] | None = None) -> None:
+        """Give the parameters' leaves (those named, or all) the parameters' current values."""
+        for name in self.params if names is None else names:
+            self.shells[name]._data = _array(self.params[name])
 
 
 @contextmanager
@@ -856,11 +854,11 @@ class TorchNetwork(Network):
             return self.model.record_float64()
 
     def _cycle(self) -> Cycle:
-        self.model.sync()  # (fast steps leave the leaves behind)
         done = self.runs.current(record=True)
         recorded = self.runs.traced(done)
         in_graph = {n.name for n in recorded.params}
-        shells = self.model.shells  # (they hold the values the trace recorded)
+        shells = self.model.shells  # (the trace gave those in it the values it recorded)
+        self.model.sync(set(self.model.params) - in_graph)  # (fast steps leave them behind)
         params = sorted(((name, p, shells[name]._data) for name, p in self.model.params.items()),
                         key=lambda item: item[0] not in in_graph)
         state = self.optimizer.snapshot()
