@@ -58,12 +58,13 @@ class Start:
 
 @dataclass
 class Pass:
-    """A forward pass that ran: its loss, the recorder if it ran under one, the versions of
-    the model's tensors after it (it holds while they are unchanged: PyTorch counts every
-    in-place change) and where it started. After its backward pass, the parameters'
-    gradients and, for a recorded one, its trace."""
+    """A forward pass that ran: its loss (a tensor and a number), the recorder if it ran under
+    one, the versions of the model's tensors after it (it holds while they are unchanged:
+    PyTorch counts every in-place change) and where it started. After its backward pass, the
+    parameters' gradients and, for a recorded one, its trace."""
 
     loss: torch.Tensor
+    value: float  # the loss as a number
     recorder: _Recorder | None
     versions: tuple[int, ...]
     start: Start
@@ -135,7 +136,7 @@ class Iterations:
             raise
         if self.draws_host_random is None:
             self.draws_host_random = not same_random_state(start.host_random, random_state())
-        self.pending = Pass(loss, recorder, self.versions(), start)
+        self.pending = Pass(loss, float(loss.item()), recorder, self.versions(), start)
         return self.pending
 
     def versions(self) -> tuple[int, ...]:
@@ -156,7 +157,7 @@ class Iterations:
     def advance(self, record: bool) -> float:
         """Run the forward pass the next iteration starts from; return its loss (the loss
         after this iteration's update)."""
-        return float(self.forward(record).loss.item())
+        return self.forward(record).value
 
     def forget(self) -> None:
         """Let go of the forward pass that ran: the next iteration runs its own from where
@@ -199,7 +200,7 @@ class Iterations:
             after = self.advance(record=False)
         except Exception:
             after = math.nan
-        return float(done.loss.item()), after
+        return done.value, after
 
     # --- checkpoints ---------------------------------------------------------------------
 
