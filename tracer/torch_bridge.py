@@ -856,6 +856,8 @@ class TorchNetwork(Network):
     def _cycle(self) -> Cycle:
         done = self.runs.current(record=True)
         recorded = self.runs.traced(done)
+        start = done.start
+        del done  # (its graph goes before the next one is built: see Iterations.fast_step)
         in_graph = {n.name for n in recorded.params}
         shells = self.model.shells  # (the trace gave those in it the values it recorded)
         self.model.sync(set(self.model.params) - in_graph)  # (fast steps leave them behind)
@@ -874,7 +876,7 @@ class TorchNetwork(Network):
                     p.copy_(torch.from_numpy(np.array(before)))
             self.optimizer.restore(state)
             self.iteration -= 1
-            self.runs.go_to(done.start)
+            self.runs.go_to(start)
             raise
         for update in updates:
             shells[update.name]._data = update.after

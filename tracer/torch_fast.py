@@ -152,6 +152,7 @@ class Iterations:
             if done.versions == self.versions() and (done.recorder is not None or not record):
                 return done
             self.go_to(done.start)
+            del done  # (see fast_step)
         return self.forward(record)
 
     def advance(self, record: bool) -> float:
@@ -196,11 +197,15 @@ class Iterations:
         done = self.current(record=False)
         self.backward(done)
         self.optimizer.step_torch(())
+        loss = done.value
+        # Its graph goes before the next one is built: one alive at a time (the parameters'
+        # AccumulateGrad nodes, and any hooks on them, are made anew for each graph)
+        del done
         try:
             after = self.advance(record=False)
         except Exception:
             after = math.nan
-        return done.value, after
+        return loss, after
 
     # --- checkpoints ---------------------------------------------------------------------
 
