@@ -30,6 +30,7 @@ NETS = {
     "embedding": NETS_DIR / "embedding.py",
     "chunks": NETS_DIR / "chunks.py",
     "activations": NETS_DIR / "activations.py",
+    "table_ops": NETS_DIR / "table_ops.py",
 }
 
 

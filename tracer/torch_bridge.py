@@ -602,25 +602,21 @@ def firing_order(inputs: Sequence[tuple[int, ...]], keys: Sequence[Any],
     """
     when = {key: k for k, key in enumerate(fired)}
     n = len(inputs)
-    ran = len(when)
-
-    def rank(i: int) -> tuple[int, int]:
-        k = when.get(keys[i])
-        return (k, i) if k is not None else (ran + n - i, i)
-
+    late = len(when) + n  # the ones that did not run: after those that did, latest first
+    rank = [when.get(key, late - i) for i, key in enumerate(keys)]
     waiting = [0] * n  # consumers not yet stepped (x * x counts x twice)
     for ids in inputs:
         for j in ids:
             waiting[j] += 1
-    ready = [rank(n - 1)]
+    ready = [(rank[n - 1], n - 1)]
     steps: list[int] = []
     while ready:
         i = heapq.heappop(ready)[1]
         steps.append(i)
         for j in inputs[i]:
             waiting[j] -= 1
-            if waiting[j] == 0:
-                heapq.heappush(ready, rank(j))
+            if not waiting[j]:
+                heapq.heappush(ready, (rank[j], j))
     return steps
 
 

@@ -56,6 +56,7 @@ class Mismatch(NamedTuple):
     table: float
     difference: float
     tolerance: float
+    module: str | None
 
 
 def _magnitude(trace: Trace, node: int, values: list[Array], upstream: Array,
@@ -111,21 +112,20 @@ def mismatches(trace: Trace) -> list[Mismatch]:
                 worst = tuple(int(i) for i in np.unravel_index(np.argmax(difference),
                                                                 difference.shape))
                 found.append(Mismatch(sent.node, position, worst, float(pytorch[worst]),
-                                      float(table[worst]), float(difference[worst]), tolerance))
+                                      float(table[worst]), float(difference[worst]), tolerance,
+                                      sent.module))
     return found
 
 
 def torch_vjp_findings(trace: Trace) -> list[Finding]:
     """A ``torch-vjp-mismatch`` error for each edge where PyTorch's backward disagrees with the
     op table's derivative of the same op."""
-    modules = {sent.node: sent.module for sent in trace.pytorch_vjps()}
     found = []
     for m in mismatches(trace):
         nd = trace.nodes[m.node]
         x = trace.nodes[nd.inputs[m.position]]
         at = index_text(m.element)
-        module = modules.get(m.node)
-        inside = f" in the module {module}" if module else ""
+        inside = f" in the module {m.module}" if m.module else ""
         found.append(make_finding(
             KIND, "error", trace, m.node, "backward",
             f"{nd.name} ({nd.op}): PyTorch sent {sig(m.pytorch, 6)} to {x.name}{at}, the op "
@@ -141,5 +141,5 @@ def torch_vjp_findings(trace: Trace) -> list[Finding]:
             f"registered or overridden for this op (torch.library, a custom autograd kernel, "
             f"a patched function, an extension).",
             input=x.name, position=m.position, element=list(m.element), pytorch=m.pytorch,
-            table=m.table, difference=m.difference, tolerance=m.tolerance, module=module))
+            table=m.table, difference=m.difference, tolerance=m.tolerance, module=m.module))
     return found
