@@ -12,7 +12,12 @@ here is torch imported (the loader imports this module when it meets such a file
   (a view of the value) with a hook on it: in the backward pass PyTorch fills the alias with
   exactly the gradient that call sent along that edge. A value's gradient is the sum of what
   its uses sent, so a value that fed several places shows each use's share and their sum, from
-  PyTorch's own backward (run single-threaded, in the engine's order).
+  PyTorch's own backward.
+* The backward steps come in the order PyTorch's engine (run single-threaded) ran the autograd
+  Nodes: a pre-hook on the Node behind each call's result, and on each parameter's
+  ``AccumulateGrad``, notes when it ran and the upstream gradient it ran with
+  (:func:`firing_order`). A node that maps onto the op table keeps that gradient, for
+  :mod:`tracer.diagnostics.torchvjp` to compare the table's derivative with PyTorch's.
 * A call that is an op of gradstep's op table (:mod:`tracer.torch_ops`) is recorded as that op,
   so it shows the table's formula, sentence and local derivative; any other call is an op
   computed by PyTorch, whose Jacobian (when small) and finite-difference checks run that call
@@ -473,7 +478,7 @@ class TorchTrace(Trace):
     # it ran in); kept as
     # PyTorch gave them and converted only when a check asks (see pytorch_vjps)
     sent_by_pytorch: Mapping[int, tuple[Any, tuple[int, ...], Any, str | None]] = field(
-        default_factory=dict)
+        default_factory=dict, repr=False, compare=False)
     # the nodes whose autograd Node ran (op results, parameters), in the order PyTorch's
     # engine ran them: the backward steps' order (see firing_order)
     engine_order: tuple[int, ...] = ()
@@ -643,10 +648,15 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                     backward.append(BackwardStep(len(backward), i, g, tuple(terms[i]), ()))
                 continue
             k = keys[i]
-            # The op table's local derivatives and products, for the formulas; and the
-            # gradients to the results of a call with several, which PyTorch does not keep
-            # apart (an op computed by PyTorch, for that result alone).
-            ours = (_input_grads(t, t._args, t._data, g) if plan.table or plan.call.part is not None
+            # The op table's local derivatives and products, for the formulas, and its
+            # gradients to inputs PyTorch sends none (data); and the gradients to the results
+            # of a call with several, which PyTorch does not keep apart (an op computed by
+            # PyTorch, for that result alone). A table op with no local derivative to show
+            # whose every input has PyTorch's gradient needs none of it (a pooling layer's
+            # would cost more than recording it).
+            wanted = plan.call.part is not None or (plan.table and (
+                t._op.local is not None or None in plan.edges))
+            ours = (_input_grads(t, t._args, t._data, g) if wanted
                     else [(None, None, None, ())] * len(plan.inputs))
             records = []
             for pos, (j, edge, mine) in enumerate(zip(inputs[i], plan.edges, ours,
