@@ -19,8 +19,9 @@ from tracer.record import _input_grads  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 NET = ROOT / "tests" / "torch_nets" / "table_ops.py"
 # the table's op -> how many nodes of the net are one
-MAPPED = {"conv2d": 2, "max_pool2d": 1, "avg_pool2d": 1, "layer_norm": 1, "embedding": 1,
-          "stack": 1, "concatenate": 1, "where": 1, "max": 2, "min": 2, "var": 1, "std": 1}
+MAPPED = {"linear": 1, "conv2d": 2, "max_pool2d": 1, "avg_pool2d": 1, "layer_norm": 1,
+          "embedding": 1, "stack": 1, "concatenate": 1, "where": 1, "max": 2, "min": 2, "var": 1,
+          "std": 1}
 
 
 @pytest.fixture(scope="module")

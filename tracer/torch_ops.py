@@ -173,6 +173,13 @@ def _pool(*extra: str, **defaults: Any) -> Rule:
     return rule
 
 
+def _linear(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
+    a = _bound(args, kwargs, ("input", "weight", "bias"), bias=None)
+    if a is None or a["bias"] is None:  # (without a bias it is left to PyTorch)
+        return None
+    return [a["input"], a["weight"], a["bias"]], {}
+
+
 def _layer_norm(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
     # the table's layer norm has no weight and bias (natively they are a mul and an add)
     a = _bound(args, kwargs, ("input", "normalized_shape", "weight", "bias", "eps"),
@@ -261,6 +268,7 @@ TABLE: dict[str, tuple[str, Rule]] = {
     "binary_cross_entropy_with_logits": ("bce_logits", _loss()),
     "cross_entropy": ("cross_entropy", _loss()),
     "__getitem__": ("index", _index),
+    "linear": ("linear", _linear),
     "conv2d": ("conv2d", _conv2d),
     "max_pool2d": ("max_pool2d", _pool("dilation", "ceil_mode", "return_indices", dilation=1,
                                        ceil_mode=False, return_indices=False)),

@@ -1,6 +1,6 @@
-"""Layers and tensor functions that map onto gradstep's op table: a convolution without bias,
-max and average pooling, layer norm without affine, an embedding, stack, cat, where, max and
-min reductions, and the population variance and standard deviation."""
+"""Layers and tensor functions that map onto gradstep's op table: a linear layer, a convolution
+without bias, max and average pooling, layer norm without affine, an embedding, stack, cat,
+where, max and min reductions, and the population variance and standard deviation."""
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +11,7 @@ conv = nn.Conv2d(1, 2, 3, padding=1, bias=False)
 pool = nn.MaxPool2d(2)
 norm = nn.LayerNorm(4, elementwise_affine=False)
 embed = nn.Embedding(5, 4)
-W = torch.randn(4, 1, requires_grad=True)
+head = nn.Linear(4, 1)
 images = torch.randn(2, 1, 4, 4)
 tokens = torch.tensor([[0, 3], [4, 3]])
 target = torch.randn(2, 1)
@@ -29,5 +29,5 @@ def forward():
     spread = h.var(dim=1, keepdim=True, correction=0) + h.std(dim=1, keepdim=True,
                                                                unbiased=False)
     peak = both.amax(dim=1, keepdim=True) - both.amin(dim=1, keepdim=True)
-    score = h @ W + spread + 0.1 * peak + 0.01 * both.max() - 0.01 * both.min()
+    score = head(h) + spread + 0.1 * peak + 0.01 * both.max() - 0.01 * both.min()
     return F.mse_loss(score, target)
