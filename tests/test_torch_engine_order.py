@@ -20,17 +20,26 @@ NETS = ROOT / "tests" / "torch_nets"
 
 
 def spied_trace(path: Path, monkeypatch) -> tuple[object, list]:
-    """The trace of ``path``, and every call PyTorch's engine made to the bridge's pre-hooks,
-    in order: (the key, the gradient the Node ran with)."""
+    """The trace of ``path``, and the autograd Nodes PyTorch's engine ran, in order: each
+    call's Node as the bridge's pre-hook saw it (the gradient it ran with), and each
+    parameter's AccumulateGrad as a pre-hook of this test's own saw it (its name)."""
     network = load(path)  # (loading records a cycle of its own)
     calls = []
     original = torch_bridge._fired
 
     def spy(fired, key, output, grad_outputs):
-        calls.append((key, grad_outputs[output]))
+        if key not in fired:
+            calls.append(("op", grad_outputs[output]))
         original(fired, key, output, grad_outputs)
 
     monkeypatch.setattr(torch_bridge, "_fired", spy)
+    # A leaf's AccumulateGrad Node lives as long as something holds it: the forward pass
+    # about to run sends to these very Nodes.
+    accumulators = []
+    for name, p in network.model.params.items():
+        node = torch.autograd.graph.get_gradient_edge(p).node
+        node.register_prehook(lambda grads, name=name: calls.append(("param", name)))
+        accumulators.append(node)
     return network.trace(), calls
 
 
@@ -49,10 +58,17 @@ def test_steps_follow_the_order_the_hooks_fired(net, monkeypatch):
     trace, calls = spied_trace(NETS / net, monkeypatch)
     assert_valid_order(trace)
     ran = trace.engine_order
-    # what the hooks saw, call by call, is what the trace says ran (each Node's gradient)
+    # what the hooks saw, Node by Node, is what the trace says ran (each op's gradient, each
+    # parameter's name), unused parameters aside
+    calls = [(kind, seen) for kind, seen in calls
+             if kind == "op" or any(n.name == seen for n in trace.params)]
     assert len(ran) == len(calls)
-    for node, (_, grad) in zip(ran, calls, strict=True):
-        np.testing.assert_allclose(trace.nodes[node].grad, grad.numpy(), rtol=1e-6, atol=1e-7)
+    for node, (kind, seen) in zip(ran, calls, strict=True):
+        if kind == "param":
+            assert trace.nodes[node].name == seen
+        else:
+            np.testing.assert_allclose(trace.nodes[node].grad, seen.numpy(), rtol=1e-6,
+                                       atol=1e-7)
     # the steps of the nodes that ran come exactly in that order
     stepped = [s.node for s in trace.backward if s.node in set(ran)]
     assert stepped == [n for n in ran if trace.step_of(n) is not None]

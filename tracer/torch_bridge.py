@@ -14,10 +14,11 @@ here is torch imported (the loader imports this module when it meets such a file
   its uses sent, so a value that fed several places shows each use's share and their sum, from
   PyTorch's own backward.
 * The backward steps come in the order PyTorch's engine (run single-threaded) ran the autograd
-  Nodes: a pre-hook on the Node behind each call's result, and on each parameter's
-  ``AccumulateGrad``, notes when it ran and the upstream gradient it ran with
-  (:func:`firing_order`). A node that maps onto the op table keeps that gradient, for
-  :mod:`tracer.diagnostics.torchvjp` to compare the table's derivative with PyTorch's.
+  Nodes: a pre-hook on the Node behind each call's result notes when it ran and the upstream
+  gradient it ran with, and a parameter's turn is its ``AccumulateGrad``'s, right after the
+  last of its aliases' hooks (:func:`firing_order`). A node that maps onto the op table keeps
+  that gradient, for :mod:`tracer.diagnostics.torchvjp` to compare the table's derivative with
+  PyTorch's.
 * A call that is an op of gradstep's op table (:mod:`tracer.torch_ops`) is recorded as that op,
   so it shows the table's formula, sentence and local derivative; any other call is an op
   computed by PyTorch, whose Jacobian (when small) and finite-difference checks run that call
@@ -145,16 +146,23 @@ class _Call:
     part: int | None = None  # which result, of a call that gives several
 
 
-def _keep(grads: dict[tuple[int, int], torch.Tensor], key: tuple[int, int],
-          grad: torch.Tensor) -> None:
+def _keep(grads: dict[tuple[int, int], torch.Tensor], fired: dict[Any, torch.Tensor | None],
+          key: tuple[int, int], leaf: tuple[str, int] | None, grad: torch.Tensor) -> None:
+    """An alias's hook: what one call sent to one argument (``key``). For a leaf's alias it
+    also notes the leaf's turn: its gradient is complete once the last of its uses has sent
+    its share, and its AccumulateGrad Node, which PyTorch's engine runs before any other
+    ready Node, runs right after this alias's own (so each use moves the leaf to the end)."""
     grads[key] = grad.detach()
+    if leaf is not None:
+        fired.pop(leaf, None)
+        fired[leaf] = None
 
 
-def _fired(fired: dict[Any, torch.Tensor | None], key: Any, output: int,
+def _fired(fired: dict[Any, torch.Tensor | None], key: int, output: int,
            grad_outputs: tuple[torch.Tensor | None, ...]) -> None:
     """An autograd Node's pre-hook: the node is about to run, with its upstream gradient
     complete. ``fired`` keeps the order nodes ran in (a dict keeps insertion order) and, for
-    each, the gradient of the output ``key`` stands for (``output``: its place among the
+    each, the gradient of the output call ``key`` stands for (``output``: its place among the
     node's outputs)."""
     if key not in fired:
         grad = grad_outputs[output] if output < len(grad_outputs) else None
@@ -171,9 +179,9 @@ class _Recorder(TorchFunctionMode):
         self.calls: list[_Call] = []
         self.grads: dict[tuple[int, int], torch.Tensor] = {}  # (call, argument) -> grad
         # The autograd Nodes that ran, in the engine's order: a call's index (its result's
-        # node) or ("leaf", id(tensor)) (a parameter's AccumulateGrad) -> its upstream gradient
+        # node) -> its upstream gradient, or ("leaf", id(tensor)) (a parameter's
+        # AccumulateGrad) -> None
         self.fired: dict[Any, torch.Tensor | None] = {}
-        self.leaves: set[int] = set()  # the leaves whose AccumulateGrad is hooked
         self.stack: list[str] = []
         self.busy = False
 
@@ -227,10 +235,7 @@ class _Recorder(TorchFunctionMode):
                 # held it would make a reference cycle (recorder, call, tensor, hook) per op,
                 # left for the garbage collector, which then ran every few cycles and cost
                 # more than recording did.
-                for k, alias in enumerate(aliases):
-                    if alias is not None:
-                        alias.register_hook(partial(_keep, self.grads, (index, k)))
-                        self.hook_leaf(flat[places[k]], alias)
+                self.hook_aliases(index, aliases, tensors)
                 self.hook_node(index, out)
                 self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
                                         tensors, aliases, out, module, line, custom))
@@ -238,9 +243,7 @@ class _Recorder(TorchFunctionMode):
             # Several results (chunk, split, unbind, max with dim): a node per result. What
             # each sent back is not told apart by PyTorch (they share one backward node), so
             # it is computed by PyTorch for that result alone, from its recorded gradient.
-            for k, alias in enumerate(aliases):
-                if alias is not None:
-                    self.hook_leaf(flat[places[k]], alias)
+            self.hook_aliases(len(self.calls), aliases, tensors)  # (for the leaves' turns)
             for part, o in enumerate(outputs):
                 if isinstance(o, torch.Tensor) and o.grad_fn is not None:
                     self.hook_node(len(self.calls), o)
@@ -257,13 +260,16 @@ class _Recorder(TorchFunctionMode):
         its upstream gradient is complete: that order is the backward steps' order)."""
         out.grad_fn.register_prehook(partial(_fired, self.fired, index, out.output_nr))
 
-    def hook_leaf(self, tensor: torch.Tensor, alias: torch.Tensor) -> None:
-        """Note when a leaf's gradient is complete: its AccumulateGrad Node runs (the one its
-        alias sends to), as soon as every use has sent its share."""
-        if tensor.is_leaf and id(tensor) not in self.leaves:
-            self.leaves.add(id(tensor))
-            accumulate = alias.grad_fn.next_functions[0][0]
-            accumulate.register_prehook(partial(_fired, self.fired, ("leaf", id(tensor)), 0))
+    def hook_aliases(self, index: int, aliases: list[torch.Tensor | None],
+                     tensors: list[torch.Tensor]) -> None:
+        """Keep what call ``index`` sends each argument it was given an alias of (see
+        :func:`_keep`). (A hook on each parameter's AccumulateGrad Node would tell its turn
+        too, at one more hook per parameter per cycle.)"""
+        for k, alias in enumerate(aliases):
+            if alias is not None:
+                t = tensors[k]
+                alias.register_hook(partial(_keep, self.grads, self.fired, (index, k),
+                                            ("leaf", id(t)) if t.is_leaf else None))
 
     def line(self) -> int | None:
         """The innermost line of the network file on the stack."""
