@@ -2,7 +2,7 @@
 
 import pytest
 
-from tracer import Network, param
+from tracer import Network, Tensor, param
 
 
 @pytest.fixture
@@ -65,10 +65,41 @@ def test_progress_and_status_of_a_group(chain):
     assert chain.group_status(members, moment(chain, "update", 0)) == ("done", 4)
 
 
-def test_done_bounds_for_the_minimap(chain):
-    assert chain.done_before(moment(chain, "forward", 5)) == (5, None)
-    assert chain.done_before(moment(chain, "backward", 3)) == (None, 8)
-    assert chain.done_before(moment(chain, "outcome", 0)) == (12, None)
+def test_the_minimap_shades_a_cell_done_exactly_when_status_says_its_nodes_are():
+    """Data and labels get no backward step: done in the backward pass, on the map too."""
+    from tui.graph_layout import box_size, layout_graph
+    from tui.minimap import Minimap
+
+    w = param([0.5, -0.3], name="w")
+    x = Tensor([1.0, 2.0], name="x")  # data: no gradient needed, no backward step
+    y = Tensor(0.7, name="y")  # a label
+    cycle = Network(lambda: ((w * x).sum() - y) ** 2).cycle()
+    trace = cycle.trace
+    stepless = [n.id for n in trace.nodes if trace.step_of(n.id, "backward") is None]
+    assert trace.find("x").id in stepless and trace.find("y").id in stepless
+    layout = layout_graph(trace.graph, {n.id: box_size([n.name] * 3) for n in trace.nodes})
+    minimap = Minimap(layout, 60, 20)  # big enough to give each box cells of its own
+    for m in cycle.timeline:
+        rows = minimap.rows((0, 0, 1, 1),
+                            done=lambda nodes, m=m: cycle.group_status(nodes, m)[0] == "done")
+        flags = [run.done for row in rows for run in row for _ in run.text]
+        cells = [(col, row) for row in range(minimap.height) for col in range(minimap.width)]
+        for cell, done in zip(cells, flags, strict=True):
+            nodes = minimap.cell_nodes.get(cell)
+            if nodes is not None:
+                assert done == all(cycle.status(n, m).status == "done" for n in nodes), (m, cell)
+    first = next(m for m in cycle.timeline if m.phase == "backward")
+    rows = minimap.rows((0, 0, 1, 1),
+                        done=lambda nodes: cycle.group_status(nodes, first)[0] == "done")
+    shaded = 0
+    for node in stepless:  # at the loss's own step the data is already done, as status says
+        assert cycle.status(node, first).status == "done"
+        box = layout.boxes[node]
+        col, row = minimap.cell_of(box.x + box.w / 2, box.y + box.h / 2)
+        if set(minimap.cell_nodes[col, row]) <= set(stepless):
+            assert [r.done for r in rows[row] for _ in r.text][col]
+            shaded += 1
+    assert shaded  # a cell of data alone was looked at
 
 
 def test_updates_done_counts_the_applied_updates(chain):

@@ -311,6 +311,8 @@ async def test_main_screen_snapshots(mazur_app, moment):
             debugger.apply_update()
         mazur_app.screen.moved()
         await settle(pilot)
+        if moment == "backward-fork":  # the inspector's sum: i brings back the folded panel
+            await press(pilot, "i")
         await pilot.wait_for_scheduled_animations()  # the tabs' underline moving to Parameters
         # The narration bar's sentences have tests of their own (tests/test_narration.py):
         # here it must show the narration of the moment, and the rest of the screen its golden.

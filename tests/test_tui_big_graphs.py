@@ -199,9 +199,11 @@ def test_minimap_marks_boxes_and_the_window():
     assert all(len(row) == minimap.width for row in minimap.text)
     assert all(0x2800 <= ord(c) <= 0x28FF for row in minimap.text for c in row)
     assert any(c != "\u2800" for row in minimap.text for c in row)  # boxes made dots
-    rows = minimap.rows((0, 0, 30, 10), current=[0], done_below=1)
+    rows = minimap.rows((0, 0, 30, 10), current=[0], done=lambda nodes: max(nodes) < 10)
     first = rows[minimap.cell_of(0, 0)[1]][0]
     assert first.view and first.current
+    done = [run for row in rows for run in row if run.done]
+    assert 0 < sum(len(run.text) for run in done) < minimap.width  # the first nodes' cells
     assert not rows[-1][-1].view  # the window is at the left
     col, row = minimap.cell_of(*minimap.canvas_point(3, 1))
     assert (col, row) == (3, 1)
@@ -355,7 +357,7 @@ async def test_a_5000_node_network_opens_collapsed_without_freezing():
 
 async def test_step_list_marks_and_chooses_steps():
     app = GradstepApp(load("mazur"))
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(200, 50)) as pilot:  # the graph fits beside the steps
         await settle(pilot)
         debugger = app.screen.debugger
         steps = app.screen.query_one(StepList)

@@ -19,7 +19,9 @@ async def answer_prompt(pilot, text: str) -> None:
 
 async def test_presenter_mode_hides_the_detail_panels_and_uses_the_projector_theme():
     app = GradstepApp(load("mazur"), present=True)
-    async with app.run_test(size=(120, 40)) as pilot:
+    # wide enough for mazur's whole graph beside the side panel (at 120x40 the normal layout
+    # folds it away to fit the graph: tests/test_tui_fit.py)
+    async with app.run_test(size=(200, 50)) as pilot:
         await settle(pilot)
         assert app.theme == "gradstep-projector"
         assert app.screen.has_class("-present")

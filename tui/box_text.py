@@ -125,18 +125,37 @@ def value_text(numbers: BoxNumbers, width: int) -> str:
 SEPARATORS = "_·./-"  # where a long name is best split over two lines
 
 
-def name_lines(name: str, width: int) -> list[str]:
-    """``name`` on one line of ``width`` cells, or two split before a separator (``weighted``
-    / ``_h1``; a product's ``·`` first: ``w5·`` / ``out_h1``), else at the width; what still
-    does not fit is cut with ``…``."""
-    if len(name) <= width:
-        return [name]
-    splits = [k for k in range(1, min(len(name), width + 1))
-              if name[k] in SEPARATORS and len(name) - k <= width]
+def _split(name: str, width: int) -> int | None:
+    """Where ``name`` splits into two lines of ``width`` cells at a separator (a product's
+    ``·`` first: ``w5·`` / ``out_h1``, else before ``_ . / -``: ``weighted`` / ``_h1``),
+    or ``None`` when no separator gives two lines that fit."""
     products = [k + 1 for k in range(1, min(len(name) - 1, width))
                 if name[k] == "·" and len(name) - k - 1 <= width]
-    k = products[0] if products else splits[-1] if splits else width
+    if products:
+        return products[0]
+    splits = [k for k in range(1, min(len(name), width + 1))
+              if name[k] in SEPARATORS and len(name) - k <= width
+              and not name[k - 1 : k + 2].replace(".", "").isdigit()]  # not inside 0.5
+    return splits[-1] if splits else None
+
+
+def name_lines(name: str, width: int) -> list[str]:
+    """``name`` on one line of ``width`` cells, or two split at a separator (see
+    :func:`name_width` for the width that needs); in a box narrower than that, at the width,
+    and what still does not fit is cut with ``…``."""
+    if len(name) <= width:
+        return [name]
+    k = _split(name, width)
+    if k is None:
+        k = width
     return [name[:k], cut(name[k:], width)]
+
+
+def name_width(name: str) -> int:
+    """The narrowest box that shows ``name`` whole with no word cut: on one line, or on two
+    split at a separator (``weighted_h1`` needs 8 cells: ``weighted`` / ``_h1``)."""
+    return next((w for w in range(1, len(name))
+                 if _split(name, w) is not None), len(name))
 
 
 def grad_text(numbers: BoxNumbers, width: int) -> str:
@@ -156,7 +175,4 @@ def natural_width(debugger: Debugger, node: int) -> int:
     after = debugger.cycle.values_after
     if after is not None:
         numbers.append(explain.short(after[node]))
-    # the narrowest box that shows the whole name on two lines at most
-    name = next(w for w in range(1, len(nd.name) + 2)
-                if "…" not in "".join(name_lines(nd.name, w)))
-    return max(name, *map(len, numbers))
+    return max(name_width(nd.name), *map(len, numbers))

@@ -72,6 +72,7 @@ class ClassroomActions:
 
     def action_present(self) -> None:
         self.toggle_class("-present")
+        self._fold_side()  # leaving it, the graph may need the width again
 
     def action_quiz(self) -> None:
         self.quiz = not self.quiz

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, LoadingIndicator, Static, TabbedContent, TabPane
+from textual.widgets import LoadingIndicator, Static, TabbedContent, TabPane
 
 from tracer import Cycle, Network
 
@@ -23,6 +23,7 @@ from .graph_view import GraphView, compute_layout
 from .help_screen import HelpScreen
 from .inspector import Inspector
 from .iteration_list import IterationList
+from .key_bar import KeyBar
 from .narration_bar import NarrationBar
 from .node_commands import NodeCommands
 from .panel import DebuggerPanel
@@ -147,7 +148,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
                     with TabPane("Diagnostics", id="diagnostics-tab"):
                         yield DiagnosticsPanel(id="diagnostics")
         yield LoadingIndicator(id="loading")
-        yield Footer()
+        yield KeyBar()
 
     NARROW = 100  # columns; below this the side panel folds away (i brings it back)
 
@@ -162,15 +163,28 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         self._fold_side()
 
     def _fold_side(self) -> None:
+        """Fold the side panel away in a narrow window, or where the whole graph fits with its
+        numbers only without it (i brings it back either way)."""
         narrow = self.app.size.width < self.NARROW
-        self.set_class(narrow, "-narrow")
-        self.query_one(Footer).compact = narrow
+        self.set_class(narrow or self._graph_wants_width(), "-narrow")
+        self.query_one(KeyBar).compact = narrow
 
-    def _graph_size(self) -> tuple[int, int]:
-        """The graph's size in cells, worked out from the stylesheet's proportions."""
+    def _graph_wants_width(self) -> bool:
+        """The fit zoom shows every node with the window's whole width, not with the side
+        panel beside it."""
+        if self.debugger is None or self.zoom != FIT or self.has_class("-present"):
+            return False
+        state = self.query_one(GraphView).state
+        return (not state.fits(self.debugger, self._graph_size(side=True))
+                and state.fits(self.debugger, self._graph_size(side=False)))
+
+    def _graph_size(self, side: bool | None = None) -> tuple[int, int]:
+        """The graph's size in cells, worked out from the stylesheet's proportions: with the
+        side panel as the screen shows it now, or with it shown (``side``) or not."""
         width, height = self.app.size
         present = self.has_class("-present")
-        side = not present and (width >= self.NARROW) != self.has_class("-side-toggled")
+        if side is None:
+            side = not present and self.has_class("-narrow") == self.has_class("-side-toggled")
         side_width = min(max(2 * width // 5, 34), 64) if side else 0  # #side: 2fr, 34 to 64
         chrome = 1 + 1 + (8 if present else 3 + 1)  # status, footer, narration (and legend)
         return width - side_width, height - chrome
@@ -192,6 +206,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
 
     def ready(self, debugger: Debugger, layout: Layout) -> None:
         self.debugger = debugger
+        self._fold_side()  # the graph resizes, and is laid out again, if the side panel folds
         self.layouts[self.zoom] = layout
         self.query_one("#loading").display = False
         self.query_one("#main").display = True

@@ -4,7 +4,9 @@ The layout (where boxes and edges go) is computed off the UI thread by :mod:`tui
 :mod:`tui.graph_layout`; each repaint only styles the visible rows from the debugger's state, so
 stepping stays fast on big graphs. What is drawn is a :class:`~tui.views.View`: every node on its
 own, or groups (layers, neurons) collapsed into one box, or only the neighbourhood of the
-current node. A minimap in the bottom-right corner shows the whole picture and the window.
+current node. A minimap in the bottom-right corner shows the whole picture and the window; the
+rows it takes are kept free of the graph (the canvas grows by as many rows, so that scrolling
+still reaches every box), so it never covers a box or an arrow.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from rich.style import Style
 from textual import work
 from textual.events import Click
 from textual.geometry import Region, Size
+from textual.geometry import Spacing as Margins
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -151,8 +154,28 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
         self.view = layout.view if isinstance(layout.view, View) else whole_view(debugger.trace)
         self._minimap = self._minimap_key = None
         self._drawn = None  # a new picture: repaint it all
-        self.virtual_size = Size(layout.width, layout.height)
+        self._size_canvas()
         self.update_state()
+        focus = self.focus_node()
+        if focus is not None:  # again once the new canvas's scrollbars have come or gone
+            self.call_after_refresh(self.follow, focus)
+
+    def _size_canvas(self, again: bool = True) -> None:
+        """The canvas is the layout and, while the minimap shows, the band of rows it takes
+        below: scrolled to the end, the last boxes sit above the minimap, not under it."""
+        layout = self.layout_
+        if layout is None:
+            return
+        size = Size(layout.width, layout.height + self._band())
+        if size != self.virtual_size:
+            self.virtual_size = size
+            if again:  # the minimap's size follows the window's, which scrollbars change
+                self.call_after_refresh(self._size_canvas, False)
+
+    def _band(self) -> int:
+        """Rows at the bottom of the window the minimap takes (0 when it is hidden)."""
+        minimap = self._minimap_for_size()
+        return 0 if minimap is None else minimap.height + 1
 
     def moved(self, debugger: Debugger) -> None:
         self.update_state()
@@ -213,7 +236,7 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
         minimap = self._minimap_for_size()
         if minimap is not None:  # its current and done cells
             _, view_h = self.scrollable_content_region.size
-            top = int(self.scroll_y) + view_h - minimap.height - 1
+            top = int(self.scroll_y) + view_h - self._band()
             bands.append((top, top + minimap.height))
         return bands
 
@@ -225,7 +248,9 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
         return self.debugger.selected
 
     def on_resize(self) -> None:
-        """Fitting the graph to the window: lay it out again for the new size."""
+        """Fitting the graph to the window: lay it out again for the new size (the minimap
+        may show or hide at it too)."""
+        self._size_canvas()
         if self.zoom == FIT and self.debugger is not None and self.state.size != tuple(self.size):
             self.state.size = tuple(self.size)
             self.relayout()
@@ -240,9 +265,11 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
         if not self.scrollable_content_region.size:  # not laid out yet: once it is
             self.call_after_refresh(self.follow, node)
             return
-        # The neighbourhood view is about the box at its centre: keep it in the middle.
-        self.scroll_to_region(Region(box.x, box.y, box.w, box.h), animate=False, spacing=None,
-                              immediate=True, center=self.view.hops is not None)
+        # The neighbourhood view is about the box at its centre: keep it in the middle. Never
+        # in the minimap's band: as many rows below the box must be in the window too.
+        self.scroll_to_region(Region(box.x, box.y, box.w, box.h), animate=False,
+                              spacing=Margins(0, 0, self._band(), 0), immediate=True,
+                              center=self.view.hops is not None)
 
     # --- changing the view (the layout runs in a worker) ----------------------------------------
 
@@ -316,6 +343,7 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
         shown = not self.minimap_shown
         self.state.minimap = shown
         self._minimap_rows = None
+        self._size_canvas()
         self.refresh()
         return "minimap " + ("on" if shown else "off")
 
@@ -393,15 +421,13 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
         frame = self._frame or (self.rich_style, self.scroll_offset, self.size.width,
                                 self.scrollable_content_region.size, self._minimap_for_size())
         base, (scroll_x, scroll_y), width, (view_w, view_h), minimap = frame
-        strip = self._graph_line(y, scroll_x, scroll_y, width, base)
-        if minimap is None:
-            return strip
-        top = view_h - minimap.height - 1
+        top = view_h if minimap is None else view_h - minimap.height - 1  # the minimap's band
         if y < top or y >= view_h:
-            return strip
+            return self._graph_line(y, scroll_x, scroll_y, width, base)
+        # The band: no graph in it (it is drawn above), the minimap at its right.
         left = view_w - minimap.width - 2
         panel = base + self._styles["graph--minimap"]
-        segments = list(strip.crop(0, left)) if left > 0 else []
+        segments = [Segment(" " * left, base)] if left > 0 else []
         row = y - top - 1
         segments.append(Segment(" ", panel))
         if row >= 0:
@@ -478,7 +504,7 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
             return None
         view_w, view_h = self.scrollable_content_region.size
         max_w = min(MINIMAP_MAX[0], view_w // 3)
-        max_h = min(MINIMAP_MAX[1], view_h // 3)
+        max_h = min(MINIMAP_MAX[1], view_h // 4)  # its band takes rows from the graph
         if max_w < 6 or max_h < 3:
             return None  # the window is too small to spare a corner
         key = (id(self.layout_), max_w, max_h)
@@ -494,10 +520,12 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
         key = (scroll_x, scroll_y, view_w, view_h, id(minimap))
         if self._minimap_rows is None or self._minimap_rows[0] != key:
             debugger = self.debugger
-            below, above = debugger.cycle.done_before(debugger.moment)
+            cycle, moment = debugger.cycle, debugger.moment
             current = self.view.box_of.get(debugger.current_node)
-            rows = minimap.rows((scroll_x, scroll_y, view_w, view_h),
-                                () if current is None else (current,), below, above)
+            # A cell is done as a group box of its nodes would be: the cycle's one answer.
+            rows = minimap.rows((scroll_x, scroll_y, view_w, view_h - self._band()),
+                                () if current is None else (current,),
+                                lambda nodes: cycle.group_status(nodes, moment)[0] == "done")
             self._minimap_rows = (key, rows)
         return self._minimap_rows[1]
 
@@ -519,7 +547,8 @@ class GraphView(DebuggerPanel, ScrollView, can_focus=True, inherit_bindings=Fals
         if cell is not None:  # jump the window there
             x, y = self._minimap.canvas_point(*cell)
             view_w, view_h = self.scrollable_content_region.size
-            self.scroll_to(x - view_w // 2, y - view_h // 2, animate=False, immediate=True)
+            shown_h = view_h - self._band()  # the graph's rows above the minimap
+            self.scroll_to(x - view_w // 2, y - shown_h // 2, animate=False, immediate=True)
             return
         x, y = event.x + int(self.scroll_x), event.y + int(self.scroll_y)
         box = self.layout_.node_at(x, y)

@@ -8,7 +8,7 @@ widget asks :meth:`Minimap.rows` for runs of text with flags and styles them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from math import ceil, floor
 from typing import NamedTuple
 
@@ -36,6 +36,9 @@ class Minimap:
     it lets :meth:`rows` mark the cells whose nodes are all done.
     """
 
+    cell_nodes: dict[tuple[int, int], tuple[int, ...]]
+    """The node ids each cell stands for, sorted (what :meth:`rows` asks ``done`` about)."""
+
     def __init__(self, layout: Layout, max_width: int, max_height: int,
                  members=None) -> None:
         w, h = max(layout.width, 1), max(layout.height, 1)
@@ -54,14 +57,12 @@ class Minimap:
         bits = [[0] * self.width for _ in range(self.height)]
         self._cells: dict[tuple[int, int], list] = {}  # (col, row) -> boxes there
         self._box_cells: dict[object, list[tuple[int, int]]] = {}
-        low: dict[tuple[int, int], int] = {}
-        high: dict[tuple[int, int], int] = {}
+        nodes_at: dict[tuple[int, int], set] = {}
         for box, b in layout.boxes.items():
             # The middle half of each box: neighbours stay apart when the scale is coarse.
             x0, x1 = self._dot_x(b.x + b.w / 4), self._dot_x(b.x + b.w * 3 / 4 - 0.5)
             y0, y1 = self._dot_y(b.y + b.h / 4), self._dot_y(b.y + b.h * 3 / 4 - 0.5)
             nodes = members(box) if members is not None else (box,)
-            lo, hi = min(nodes), max(nodes)
             for dy in range(y0, y1 + 1):
                 for dx in range(x0, x1 + 1):
                     bits[dy // 4][dx // 2] |= _DOT[dx % 2][dy % 4]
@@ -69,9 +70,8 @@ class Minimap:
                 for col in range(x0 // 2, x1 // 2 + 1):
                     self._cells.setdefault((col, row), []).append(box)
                     self._box_cells.setdefault(box, []).append((col, row))
-                    low[col, row] = min(low.get((col, row), lo), lo)
-                    high[col, row] = max(high.get((col, row), hi), hi)
-        self._low, self._high = low, high
+                    nodes_at.setdefault((col, row), set()).update(nodes)
+        self.cell_nodes = {cell: tuple(sorted(ns)) for cell, ns in nodes_at.items()}
         self.text = ["".join(chr(0x2800 + b) for b in row) for row in bits]
 
     def _dot_x(self, x: float) -> int:
@@ -92,12 +92,12 @@ class Minimap:
         return self._cells.get((col, row), [])
 
     def rows(self, window: tuple[int, int, int, int], current: Iterable = (),
-             done_below: int | None = None, done_above: int | None = None) -> list[list[Run]]:
+             done: Callable[[Sequence[int]], bool] = lambda nodes: False) -> list[list[Run]]:
         """The map's rows as runs of cells with the same flags.
 
         ``window`` is the visible part of the canvas ``(x, y, width, height)``; ``current`` the
-        boxes to mark as current; a cell is done when all its nodes are below ``done_below``
-        (forward pass) or above ``done_above`` (backward pass).
+        boxes to mark as current; a cell is done when ``done`` says so of its nodes (sorted ids:
+        the cycle's answer, :meth:`tracer.network.Cycle.group_status`).
         """
         x, y, w, h = window
         c0, r0 = self.cell_of(x, y)
@@ -108,10 +108,9 @@ class Minimap:
             runs: list[Run] = []
             for col, char in enumerate(text):
                 cell = (col, row)
-                done = cell in self._low and (
-                    (done_below is not None and self._high[cell] < done_below)
-                    or (done_above is not None and self._low[cell] > done_above))
-                flags = (r0 <= row <= r1 and c0 <= col <= c1, done, cell in marked)
+                nodes = self.cell_nodes.get(cell)
+                flags = (r0 <= row <= r1 and c0 <= col <= c1, nodes is not None and done(nodes),
+                         cell in marked)
                 if runs and runs[-1][1:] == flags:
                     runs[-1] = runs[-1]._replace(text=runs[-1].text + char)
                 else:

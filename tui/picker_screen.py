@@ -13,12 +13,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from scenarios import catalog
 from tracer.printable import printable
 
+from .key_bar import KeyBar
 from .paged_option_list import PagedOptionList
 
 
@@ -67,7 +68,7 @@ class PickerScreen(Screen):
                 yield Input(placeholder="open a file: path/to/network.py or .toml, then Enter",
                             id="path-input")
             yield Static("", id="picker-error", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#scenario-list", PagedOptionList).focus()

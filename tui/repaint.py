@@ -63,7 +63,8 @@ class TextPanel(ScrollView):
         size = Size(width, len(self._strips))
         if size != self.virtual_size:
             overflows = size.height > self.container_size.height
-            if overflows != self.show_vertical_scrollbar:
+            # A folded-away panel (no size) lays nothing out: shown, it is resized and wraps.
+            if overflows != self.show_vertical_scrollbar and self.size:
                 self.virtual_size = size  # the scrollbar appears or goes: a layout
             else:
                 self.set_reactive(ScrollView.virtual_size, size)

@@ -94,6 +94,9 @@ class StepList(DebuggerPanel, LineList):
 
     PAGE_CONTEXT = 2  # rows kept on the far side of the current step when the list pages
 
+    def on_resize(self) -> None:
+        self._page_to_highlight()
+
     def _page_to_highlight(self) -> None:
         """Keep the current step in sight by pages: while it is in the window nothing scrolls
         (a scroll repaints every row); past the bottom the list scrolls to show it near the
@@ -102,7 +105,7 @@ class StepList(DebuggerPanel, LineList):
             return
         top, height = round(self.scroll_y), self.scrollable_content_region.height
         k = self.highlighted
-        if top <= k < top + height:
+        if not height or top <= k < top + height:  # folded away: paged when shown (resize)
             return
         context = min(self.PAGE_CONTEXT, max(height - 1, 0) // 2)
         y = k - context if k >= top + height else k - height + 1 + context

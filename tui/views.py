@@ -25,6 +25,7 @@ from .box_text import (
     cut,
     grad_text,
     name_lines,
+    name_width,
     natural_width,
     value_text,
 )
@@ -46,11 +47,13 @@ ZOOMS = (FIT, FULL, COMPACT, CHIPS)  # the order z goes through them
 ZOOM_NAMES = {FIT: "fit the window", FULL: "boxes", COMPACT: "compact, with numbers",
               CHIPS: "names only"}
 FIT_LIMIT = 150  # boxes; bigger pictures are not fitted (they scroll, collapse, minimap)
+FIT_MARGIN = 1  # a blank column right of a fitted graph: a box flush with the edge reads as cut
 COMPACT_WIDTHS = (12, 10, 9, 8, 7, 6)  # widest first: the first that fits the window wins
 COMPACT_WIDTH = 9  # a compact box's widest, when compact is chosen by hand
 COMPACT_MOST = 16  # nor does room to spare make one wider than this
 NORMAL, TIGHT = Spacing(), Spacing(lead=0)  # room between boxes: as drawn always; packed
 PARAM_WIDTH = 20  # a parameter's full box: room for "v 0.4 → 0.3589" at its update
+FULL_ROOMY = 30  # a full box's widest where the window has room for every number in full
 KIND_LABEL = {"param": "param", "input": "input", "constant": "const", "loss": "loss"}
 BIG_GRAPH = 300  # nodes; bigger graphs open with their groups collapsed
 GROUP_MARK = "▸"  # starts a collapsed group's name
@@ -62,16 +65,24 @@ BADGES = {"error": "✖ ", "warning": "⚠ "}
 def box_size(node: Node, zoom: str, natural: int = 0) -> tuple[int, int]:
     """Width and height of a node's box: fixed per node so that stepping never moves a box.
 
-    A compact box is ``natural`` cells wide (see :func:`tui.box_text.natural_width`), at
-    least 4; the caller caps it.
+    A compact box is ``natural`` cells wide (see :func:`tui.box_text.natural_width`; the
+    caller caps it), at least 4, and never so narrow that a word of its name is cut (up to
+    :data:`COMPACT_MOST` cells): numbers round to any width, a name cut mid-word misleads
+    (``weighte`` / ``d_h1``, or ``weight…`` for four different boxes).
+
+    A full box is as wide as its name and kind need, up to 22 cells; given ``natural``
+    (where the window has room: the fit zoom's first choice), as wide as its numbers need
+    too, up to :data:`FULL_ROOMY`.
     """
     if zoom == CHIPS:
         return min(max(len(node.name) + 2, 6), 16), 1
     if zoom == COMPACT:  # the name over one or two lines, the value, the gradient
-        width = max(natural, 4)
+        width = max(natural, 4, min(name_width(node.name), COMPACT_MOST))
         return width, 2 + len(name_lines(node.name, width))
     shown = KIND_LABEL.get(node.kind, node.op)  # what node_label writes after the name
     least = PARAM_WIDTH if node.kind == "param" else 14
+    if natural:  # "v " or "g " before a number, a border and a space of padding on each side
+        return min(max(len(node.name) + len(shown) + 5, natural + 6, least), FULL_ROOMY), 5
     return min(max(len(node.name) + len(shown) + 5, least), 22), 5
 
 
@@ -295,19 +306,36 @@ class GraphState:
                     self._layouts.popitem(last=False)
         return layout
 
-    def _fit(self, debugger: Debugger, view: View) -> Layout:
-        """The most readable zoom that shows every box in ``size``, spread out to use the room
-        left; big graphs (or none fitting) get the full boxes, to scroll."""
-        width, height = self.size or (0, 0)
-        if len(view.graph) > FIT_LIMIT or not width:
-            return self._cached(debugger, view, FULL, COMPACT_WIDTH)
-        for zoom, cap, spacing in [(FULL, 0, NORMAL), (FULL, 0, TIGHT), (COMPACT, 99, NORMAL),
+    def fits(self, debugger: Debugger, size: tuple[int, int]) -> bool:
+        """Whether the fit zoom shows every box of ``debugger``'s graph in a window of
+        ``size`` cells (rather than falling back to full boxes to scroll)."""
+        view = self.view(debugger.trace, debugger.selected)
+        return self._fitting(debugger, view, size) is not None
+
+    def _fitting(self, debugger: Debugger, view: View, size: tuple[int, int]
+                 ) -> tuple[Layout, str, int, Spacing] | None:
+        """The most readable zoom whose layout fits ``size``, with its cap and spacing, or
+        ``None`` (big graphs are never fitted)."""
+        width, height = size[0] - FIT_MARGIN, size[1]
+        if len(view.graph) > FIT_LIMIT or width <= 0:
+            return None
+        for zoom, cap, spacing in [(FULL, FULL_ROOMY, NORMAL), (FULL, 0, NORMAL),
+                                   (FULL, 0, TIGHT), (COMPACT, 99, NORMAL),
                                    *((COMPACT, c, TIGHT) for c in COMPACT_WIDTHS)]:
             layout = self._cached(debugger, view, zoom, cap, spacing)
             if layout.width <= width and layout.height <= height:
-                break
-        else:
+                return layout, zoom, cap, spacing
+        return None
+
+    def _fit(self, debugger: Debugger, view: View) -> Layout:
+        """The most readable zoom that shows every box in ``size``, spread out to use the room
+        left; big graphs (or none fitting) get the full boxes, to scroll."""
+        size = self.size or (0, 0)
+        found = self._fitting(debugger, view, size)
+        if found is None:
             return self._cached(debugger, view, FULL, COMPACT_WIDTH)
+        layout, zoom, cap, spacing = found
+        width, height = size[0] - FIT_MARGIN, size[1]
         if zoom == COMPACT and layout.width < width:  # room for more digits and longer names
             caps = widen(debugger, layout, width - layout.width)
             wider = self._cached(debugger, view, zoom, caps, spacing)
@@ -327,7 +355,7 @@ class GraphState:
 def box_sizes(debugger: Debugger, view: View, zoom: str, cap: int | dict[int, int]
               ) -> dict[int, tuple[int, int]]:
     """Every box's size at ``zoom``; compact boxes are as wide as their numbers need, up to
-    ``cap`` cells (one for all, or per box)."""
+    ``cap`` cells (one for all, or per box); full boxes too with ``cap`` :data:`FULL_ROOMY`."""
     trace = debugger.trace
     sizes = {}
     for box in view.graph:
@@ -337,6 +365,8 @@ def box_sizes(debugger: Debugger, view: View, zoom: str, cap: int | dict[int, in
             sizes[box] = group_box_size(group, zoom, most)
         elif zoom == COMPACT:
             sizes[box] = box_size(trace.nodes[box], zoom, min(natural_width(debugger, box), most))
+        elif zoom == FULL and most == FULL_ROOMY:  # every number in full, where there is room
+            sizes[box] = box_size(trace.nodes[box], zoom, natural_width(debugger, box))
         else:
             sizes[box] = box_size(trace.nodes[box], zoom)
     return sizes
