@@ -152,7 +152,7 @@ def recorded_cycle(args: argparse.Namespace) -> dict[str, float]:
 
 def garbage_collector(args: argparse.Namespace, nodes: int = 20_000) -> float:
     """A recorded cycle of a scalar chain of ``nodes`` nodes, collector paused vs running."""
-    import tracer.network as network_module
+    import tracer.record as record_module
     from tracer import Network, param
 
     ws = [param(0.5 + 0.001 * k, name=f"w{k}") for k in range(nodes // 3)]
@@ -164,14 +164,14 @@ def garbage_collector(args: argparse.Namespace, nodes: int = 20_000) -> float:
         return h
 
     network = Network(forward, params=ws)
-    original = network_module.paused_gc
+    original = record_module.paused_gc
 
     def with_gc() -> None:  # the cycle as it was: the collector running
-        network_module.paused_gc = nullcontext
+        record_module.paused_gc = nullcontext
         try:
             network.cycle()
         finally:
-            network_module.paused_gc = original
+            record_module.paused_gc = original
 
     timings = measure({"paused": network.cycle, "running": with_gc}, max(3, args.repeat // 3),
                       1, 0.0)

@@ -1,7 +1,8 @@
 """The record-free backward pass: the same arithmetic as :func:`tracer.record.trace`, no records.
 
 Iterations nobody is looking at run through :func:`gradients`. It walks the graph in the order
-``trace`` does, asks each op of the op table for its derivatives (``local`` or ``vjp``), makes
+``trace`` does, asks each op of the op table for its derivatives (``local``, or ``vjp`` told
+which inputs need a gradient: :func:`tracer.ops.vjp_for`), makes
 the same products (:func:`tracer.record.upstream_times`) and broadcast sums
 (:func:`tracer.ops.sum_to_shape`) and adds them up in the same order, so every gradient, and
 so every parameter after the optimizer's step, is bit for bit what a recorded cycle gives (the
@@ -13,17 +14,14 @@ parameter (the inputs' ``.grad``, which it leaves ``None``).
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
-from operator import itemgetter
-
-import numpy as np
+from operator import attrgetter
 
 from .arrays import constant, frozen
-from .ops import sum_to_shape
+from .ops import sum_to_shape, vjp_for
 from .record import upstream_times
 from .tensor import Tensor, quiet
+
+_run_order = attrgetter("_run")
 
 
 def gradients(root: Tensor) -> list[Tensor]:
@@ -38,85 +36,59 @@ def gradients(root: Tensor) -> list[Tensor]:
     Other leaves' ``.grad`` is set to ``None`` and op results' left as they were: nobody reads
     them on the fast path (a recorded cycle fills every one).
     """
-    # (when it ran, its id, the op result, its inputs' ids): each id() taken once
-    ops: list[tuple[int, int, Tensor, tuple[int, ...]]] = []
+    # Tensors are the keys of these sets and dicts themselves (no id() calls): a tensor hashes
+    # by identity, and distinct live tensors never share a hash, so their == (which builds a
+    # comparison op) is never asked.
+    ops: list[Tensor] = []
     leaves: list[Tensor] = []
-    seen = {id(root)}
+    seen = {root}
     stack = [root]
     while stack:
         t = stack.pop()
         if t._op is None:
             leaves.append(t)
             continue
-        inputs = t._inputs
-        ids = tuple(map(id, inputs))
-        ops.append((t._run, id(t), t, ids))
-        for x, k in zip(inputs, ids, strict=True):
-            if k not in seen:
-                seen.add(k)
+        ops.append(t)
+        for x in t._inputs:
+            if x not in seen:
+                seen.add(x)
                 stack.append(x)
-    ops.sort(key=itemgetter(0))
+    ops.sort(key=_run_order)
     # what leads to a parameter, in the order the ops ran (an op's inputs ran before it)
-    needed = {id(t) for t in leaves if t.kind == "param"}
-    for _, k, _, ids in ops:
-        if not needed.isdisjoint(ids):
-            needed.add(k)
-    grads = {id(root): constant(1.0, root.shape)}
+    needed = {t for t in leaves if t.kind == "param"}
+    for t in ops:
+        if not needed.isdisjoint(t._inputs):
+            needed.add(t)
+    grads = {root: constant(1.0, root.shape)}
     with quiet():
-        for _, k, t, ids in reversed(ops):
-            if k not in needed:
+        for t in reversed(ops):
+            if t not in needed:
                 continue
-            g = grads.pop(k, None)
+            g = grads.pop(t, None)
             if g is None:  # only reachable through non-differentiable inputs (labels)
                 g = constant(0.0, t._data.shape)
-            for i, x, c in zip(ids, t._inputs, _contributions(t, g, ids, needed), strict=True):
-                if i not in needed:
+            op, args, inputs = t._op, t._args, t._inputs
+            wanted = tuple(map(needed.__contains__, inputs))
+            elementwise = op.local is not None
+            # what the op sends each input (trace()'s contributions, without their records):
+            # an elementwise op's local factors times g, or a vjp that skips unwanted inputs
+            parts = (op.local(*args, t._data, **t._attrs) if elementwise
+                     else vjp_for(op, g, args, t._data, t._attrs, wanted))
+            for x, w, a, part in zip(inputs, wanted, args, parts, strict=True):
+                if not w:
                     continue
+                c = upstream_times(g, part) if elementwise else part
                 if c is None:  # as trace() records it: a zero contribution, still added
-                    c = constant(0.0, x._data.shape)
-                before = grads.get(i)
-                grads[i] = c if before is None else before + c
+                    c = constant(0.0, a.shape)
+                elif c.shape != a.shape:  # broadcast (a bias), or a batch of matrix products
+                    c = sum_to_shape(c, a.shape)[0]
+                before = grads.get(x)
+                grads[x] = c if before is None else before + c
     for leaf in leaves:
         if leaf.kind != "param":
             leaf.grad = None
             continue
-        g = grads.get(id(leaf))
+        g = grads.get(leaf)
         leaf.grad = constant(0.0, leaf._data.shape) if g is None else frozen(g)
     return leaves
 
-
-def _contributions(t: Tensor, g: np.ndarray, ids: tuple[int, ...], needed: set[int]
-                   ) -> list[np.ndarray | None]:
-    """What op result ``t`` sends each of its inputs, given its upstream gradient ``g``: the
-    contributions :func:`tracer.record._input_grads` records, without the rest of the record,
-    and ``None`` for an elementwise op's input that leads to no parameter (not computed)."""
-    op, args = t._op, t._args
-    if op.local is None:
-        return op.vjp(g, *args, t._data, **t._attrs)
-    grads = []
-    for i, a, local in zip(ids, args, op.local(*args, t._data, **t._attrs), strict=True):
-        if i not in needed:
-            grads.append(None)
-            continue
-        full = upstream_times(g, local)
-        if full.shape != a.shape:
-            full = sum_to_shape(full, a.shape)[0]
-        grads.append(full)
-    return grads
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Keep the cyclic garbage collector from running inside the block.
-
-    Building records allocates many small objects and no reference cycles; every 700
-    allocations CPython would otherwise walk all the objects alive, which for a big graph's
-    records is a large share of the cycle's time (see ``benchmarks/engine.py``).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

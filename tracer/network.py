@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -25,13 +26,16 @@ from .checkpoint import (
     same_random_state,
     set_random_state,
 )
-from .fastpath import gradients, paused_gc
+from .fastpath import gradients
 from .optim import SGD, Optimizer, UpdateRecord
 from .record import Trace, _topological, forward_values, trace
 from .tensor import DATA_LOCK, Tensor, quiet
 from .timeline import PHASES, STATES, STEP_PHASES, Moment, NodeState, Outcome
 
 __all__ = ["PHASES", "Cycle", "Moment", "Network", "NetworkError", "NodeState", "Outcome"]
+
+
+_DATA = attrgetter("_data")
 
 
 class NetworkError(ValueError):
@@ -236,9 +240,9 @@ class Network:
         if not isinstance(out, Tensor):
             raise NetworkError(f"forward() must return a Tensor (the loss), but it returned "
                                f"{type(out).__name__}. Return the scalar to backpropagate from.")
-        if out.data.size != 1:
+        if out._data.size != 1:
             raise NetworkError(f"forward() must return a scalar (one number), but it returned "
-                               f"shape {out.data.shape}. Reduce it, e.g. with .sum() or .mean().")
+                               f"shape {out.shape}. Reduce it, e.g. with .sum() or .mean().")
         return out
 
     def loss(self) -> float:
@@ -260,8 +264,7 @@ class Network:
 
     def _cycle(self) -> Cycle:
         root = self._start()
-        with paused_gc():
-            recorded = trace(root)
+        recorded = trace(root)  # (the collector paused while it builds the records)
         pairs = self._trainable([(n.name, recorded.tensors[n.id]) for n in recorded.params],
                                 recorded.tensors)
         # each record carries its parameter's node (none for one the loss does not reach)
@@ -280,7 +283,7 @@ class Network:
         """One iteration without records, through the same arithmetic as :meth:`cycle` (the
         parameters end bit for bit where a recorded cycle puts them); return the loss before
         and after its update."""
-        with self.lock:
+        with self.lock, quiet():  # (one quiet block for the backward and forward passes)
             root = self._start()
             leaves = gradients(root)
             pairs = self._trainable([("", t) for t in leaves if t.kind == "param"], leaves)
@@ -305,7 +308,7 @@ class Network:
                     p._data = value
             self.optimizer.restore(state)
             self.iteration -= 1
-            self._pending = (root, tuple((t, t._data) for t in self._leaves), None)
+            self._pending = (root, self._leaf_arrays(), None)
             raise
 
     def _trainable(self, pairs: list[tuple[str, Tensor]], graph: Sequence[Tensor]
@@ -319,6 +322,12 @@ class Network:
             pairs.append((p.name or f"param_unused_{k + 1}", p))
         self._leaves = (*(t for t in graph if t._op is None and t.kind != "constant"), *unused)
         return pairs
+
+    def _leaf_arrays(self) -> tuple[tuple[Tensor, np.ndarray], ...]:
+        """Each leaf with the array it holds now (a forward pass is valid while they hold
+        the same ones)."""
+        leaves = self._leaves
+        return tuple(zip(leaves, map(_DATA, leaves), strict=True))
 
     def _start(self) -> Tensor:
         """The root of this iteration's forward pass: the one run after the last step if its
@@ -335,7 +344,7 @@ class Network:
             pending = self._pending
             root = self._start()
             if pending is None or pending[0] is not root:  # it ran now
-                pending = (root, tuple((t, t._data) for t in self._leaves), None)
+                pending = (root, self._leaf_arrays(), None)
             self._pending = pending
             return trace(root)
 
@@ -344,7 +353,7 @@ class Network:
         random = random_state() if self._random_due else None
         self._random_due = False
         root = self.root()
-        self._pending = (root, tuple((t, t._data) for t in self._leaves), random)
+        self._pending = (root, self._leaf_arrays(), random)
         return float(root._data.item())
 
     # --- checkpoints (see tracer.checkpoint) ---------------------------------------------------
@@ -367,7 +376,7 @@ class Network:
                 root = self._pending[0]
                 self._leaves = tuple(t for t in _topological(root)
                                      if t._op is None and t.kind != "constant")
-                self._pending = (root, tuple((t, t._data) for t in self._leaves),
+                self._pending = (root, self._leaf_arrays(),
                                  self._pending[2])
             random = self._pending[2]
             shares = self._last_random is not None and same_random_state(random,

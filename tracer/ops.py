@@ -22,8 +22,10 @@ input letters (``{a}``, ``{b}`` / ``{x}``); sentences and symbols may also use t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -60,6 +62,11 @@ class Op:
     vjp
         Structural ops: ``vjp(g, *arrays, out, **attrs) -> tuple`` of input gradients (``None``
         for an input that has no gradient, such as class labels).
+    selective
+        The op's ``vjp`` also takes ``needs=`` (one bool per input; by default every input's
+        gradient is computed) and skips the work for an input marked ``False``, giving
+        ``None`` for it: a matmul's ∂L/∂X of the data, a loss's gradient of its labels.
+        :func:`vjp_for` passes it; the plain call form computes them all.
     symbol
         How the op reads in an expression, e.g. ``"{a} · {b}"``.
     role
@@ -117,6 +124,7 @@ class Op:
     probability_output: bool = False
     nonfinite: Callable[..., NonFinite | None] | None = None
     scaled_by_other: bool = False
+    selective: bool = False
 
     @property
     def elementwise(self) -> bool:
@@ -154,6 +162,16 @@ def register(op: Op) -> Op:
         raise ValueError(f"op {op.name!r} has role {op.role!r}, not one of {ROLES}")
     OPS[op.name] = op
     return op
+
+
+def vjp_for(op: Op, g: Array, arrays: Sequence[Array], out: Array, attrs: Mapping[str, Any],
+            needs: tuple[bool, ...]) -> tuple[Array | None, ...]:
+    """``op``'s input gradients for upstream ``g``, where ``needs`` marks the inputs whose
+    gradient is wanted: a :attr:`Op.selective` op skips the others (``None``); any other op
+    computes them all, as its plain ``vjp`` call does."""
+    if op.selective:
+        return op.vjp(g, *arrays, out, needs=needs, **attrs)
+    return op.vjp(g, *arrays, out, **attrs)
 
 
 def with_role(*roles: str) -> frozenset[str]:
@@ -230,7 +248,8 @@ NEG = _unary("neg", lambda x: -x, lambda x, out: (-1.0,),
 def _sigmoid(x: Array) -> Array:
     # Two branches so that exp never overflows: e^-x for x >= 0, e^x for x < 0.
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    d = 1.0 + e
+    return np.where(x >= 0, 1.0 / d, e / d)
 
 
 RELU = _unary("relu", lambda x: np.maximum(x, 0.0), lambda x, out: ((x > 0).astype(float),),
@@ -262,7 +281,8 @@ LOG = _unary("log", np.log, lambda x, out: (1.0 / x,), "∂ln(x)/∂x = 1/x",
 # --- structural ops ---------------------------------------------------------------------------
 
 
-def _matmul_vjp(g: Array, a: Array, b: Array, out: Array) -> tuple[Array, Array]:
+def _matmul_vjp(g: Array, a: Array, b: Array, out: Array, needs: tuple[bool, bool] = (True, True)
+                ) -> tuple[Array | None, Array | None]:
     # numpy.matmul's rules: a 1-D operand is a row (left) or a column (right) whose added axis
     # is dropped from the result; axes before the last two are batch axes, broadcast. Each
     # gradient comes back in the broadcast batch shape, and the engine sums it over the batch
@@ -273,9 +293,14 @@ def _matmul_vjp(g: Array, a: Array, b: Array, out: Array) -> tuple[Array, Array]
         g = g[..., None]
     if a.ndim == 1:
         g = g[..., None, :]
-    da = g @ b2.swapaxes(-1, -2)
-    db = a2.swapaxes(-1, -2) @ g
-    return (da[..., 0, :] if a.ndim == 1 else da), (db[..., 0] if b.ndim == 1 else db)
+    da = db = None
+    if needs[0]:
+        da = g @ b2.swapaxes(-1, -2)
+        da = da[..., 0, :] if a.ndim == 1 else da
+    if needs[1]:
+        db = a2.swapaxes(-1, -2) @ g
+        db = db[..., 0] if b.ndim == 1 else db
+    return da, db
 
 
 def _matmul(a: Array, b: Array) -> Array:
@@ -308,7 +333,7 @@ MATMUL = register(Op(
     ("∂(A@B)/∂A: ∂L/∂A = ∂L/∂out @ Bᵀ", "∂(A@B)/∂B: ∂L/∂B = Aᵀ @ ∂L/∂out"),
     "{out} is the matrix product of {a} and {b}: each output is a weighted sum of inputs",
     vjp=_matmul_vjp, symbol="{a} @ {b}", role="linear", detail=_matmul_detail,
-    scaled_by_other=True,
+    scaled_by_other=True, selective=True,
     accepts="numpy.matmul's operands: A (…, n, k) @ B (…, k, m) -> (…, n, m), a 1-D operand "
             "as a row (left) or column (right), the leading batch axes broadcast"))
 
@@ -363,8 +388,10 @@ INDEX = register(Op(
 def expand_reduced(g: Array, x: Array, axis: Any, keepdims: bool = False) -> Array:
     """A reduction's gradient ``g`` spread back over the axes of ``x`` that were reduced away
     (a new array, so each record owns its own)."""
-    if axis is None:
-        return np.full(x.shape, g)  # (a 0-d g, or all ones with keepdims: it broadcasts)
+    if axis is None:  # (a 0-d g, or all ones with keepdims: it broadcasts)
+        spread = np.empty(x.shape)
+        spread[...] = g  # what np.full does, without its Python wrapper (once per sum)
+        return spread
     return np.array(np.broadcast_to(g if keepdims else np.expand_dims(g, axis), x.shape))
 
 
@@ -418,48 +445,88 @@ def sum_to_shape(g: Array, shape: tuple[int, ...]) -> tuple[Array, tuple[int, ..
     """
     if g.shape == shape:
         return g, ()
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
-    return g.sum(axis=axes).reshape(shape), axes
+    axes = _broadcast_axes(g.shape, shape)
+    return np.add.reduce(g, axis=axes).reshape(shape), axes  # (g.sum's own reduction)
 
 
-def _per_operand(g: Array, da: Array, db: Array, a: Array, b: Array) -> tuple[Array, Array]:
+@lru_cache(maxsize=256)
+def _broadcast_axes(full: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes numpy broadcast an operand of ``shape`` along to get ``full`` (remembered: a
+    network asks about the same few shapes every iteration)."""
+    lead = len(full) - len(shape)
+    return tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and full[lead + i] != 1)
+
+
+def _per_operand(g: Array, a: Array, b: Array, da: Callable[[], Array],
+                 db: Callable[[], Array], needs: tuple[bool, bool] = (True, True)
+                 ) -> tuple[Array | None, Array | None]:
     """A mean loss's gradients ``g·da/n`` and ``g·db/n`` (n: elements after broadcasting), each
-    summed back to its operand's shape."""
-    shape = np.broadcast(a, b).shape
-    n = int(np.prod(shape))
-    return (sum_to_shape(np.broadcast_to(g * da / n, shape), a.shape)[0],
-            sum_to_shape(np.broadcast_to(g * db / n, shape), b.shape)[0])
+    summed back to its operand's shape; ``da``/``db`` make the factors, only for the operands
+    ``needs`` marks (``None`` for the others)."""
+    shape = a.shape if a.shape == b.shape else np.broadcast(a, b).shape
+    n = math.prod(shape)
+    grads = []
+    for x, factor, wanted in ((a, da, needs[0]), (b, db, needs[1])):
+        if not wanted:
+            grads.append(None)
+            continue
+        full = g * factor() / n
+        if full.shape != shape:
+            full = np.broadcast_to(full, shape)
+        grads.append(sum_to_shape(full, x.shape)[0])
+    return grads[0], grads[1]
 
 
-def _mse_vjp(g: Array, p: Array, t: Array, out: Array) -> tuple[Array, Array]:
-    return _per_operand(g, 2 * (p - t), -2 * (p - t), p, t)
+def _mse_vjp(g: Array, p: Array, t: Array, out: Array, needs: tuple[bool, bool] = (True, True)
+             ) -> tuple[Array | None, Array | None]:
+    return _per_operand(g, p, t, lambda: 2 * (p - t), lambda: -2 * (p - t), needs)
 
 
 MSE = register(Op(
     "mse", lambda p, t: np.mean((p - t) ** 2),
     ("∂mean((p−t)²)/∂p = 2(p−t)/n", "∂mean((p−t)²)/∂t = −2(p−t)/n"),
     "{out} is the mean squared error between the prediction {p} and the target {t}",
-    vjp=_mse_vjp, symbol="mse({p}, {t})", letters=("p", "t"), role="loss", accepts=BROADCAST))
+    vjp=_mse_vjp, symbol="mse({p}, {t})", letters=("p", "t"), role="loss", accepts=BROADCAST,
+    selective=True))
 
 
 def _xlogy(x: Array, y: Array) -> Array:
     """x·log(y), taken as 0 where x == 0 even when y == 0 (so a sure, right answer costs 0)."""
-    safe = np.where(x == 0, 1.0, y)
-    return np.where(x == 0, 0.0, x * np.log(safe))
+    zero = x == 0
+    return np.where(zero, 0.0, x * np.log(np.where(zero, 1.0, y)))
+
+
+def _binary_labels(y: Array) -> Array | None:
+    """Where the labels ``y`` are 1, if every one is exactly 0 or 1 (the usual case), else
+    ``None``. Then each example's terms of the cross-entropy and of its slope are one
+    expression, bit for bit what the general ones give there (x·ln p is ln p for x = 1 and the
+    other term is the exact 0 added), at a third of the numpy calls."""
+    one = y == 1
+    return one if np.count_nonzero(one) + np.count_nonzero(y == 0) == y.size else None
 
 
 def _bce(p: Array, y: Array) -> Array:
-    return -np.mean(_xlogy(y, p) + _xlogy(1 - y, 1 - p))
+    one = _binary_labels(y)
+    if one is not None:  # ln p where y = 1, ln(1 − p) where y = 0
+        terms = np.log(np.where(one, p, 1 - p))
+    else:
+        terms = _xlogy(y, p) + _xlogy(1 - y, 1 - p)
+    return -(np.add.reduce(terms, axis=None) / terms.size)  # np.mean's sum and division
 
 
-def _bce_vjp(g: Array, p: Array, y: Array, out: Array) -> tuple[Array, Array]:
-    # -(y/p - (1-y)/(1-p)) / n, each term dropped where its coefficient is 0.
-    dp = -(np.where(y == 0, 0.0, y / np.where(y == 0, 1.0, p))
-           - np.where(y == 1, 0.0, (1 - y) / np.where(y == 1, 1.0, 1 - p)))
-    dy = -(np.log(p) - np.log1p(-p))
-    return _per_operand(g, dp, dy, p, y)
+def _bce_vjp(g: Array, p: Array, y: Array, out: Array, needs: tuple[bool, bool] = (True, True)
+             ) -> tuple[Array | None, Array | None]:
+    def dp() -> Array:
+        one = _binary_labels(y)
+        if one is not None:  # −1/p where y = 1, 1/(1 − p) where y = 0
+            return np.where(one, -1.0 / p, 1.0 / (1 - p))
+        # -(y/p - (1-y)/(1-p)) / n, each term dropped where its coefficient is 0.
+        zero, one = y == 0, y == 1
+        return -(np.where(zero, 0.0, y / np.where(zero, 1.0, p))
+                 - np.where(one, 0.0, (1 - y) / np.where(one, 1.0, 1 - p)))
+
+    return _per_operand(g, p, y, dp, lambda: -(np.log(p) - np.log1p(-p)), needs)
 
 
 BCE = register(Op(
@@ -467,7 +534,7 @@ BCE = register(Op(
     ("∂BCE/∂p = −(y/p − (1−y)/(1−p))/n", "∂BCE/∂y = −(ln p − ln(1−p))/n"),
     "{out} is the binary cross-entropy of the probability {p} against the label {y}",
     vjp=_bce_vjp, symbol="bce({p}, {y})", letters=("p", "y"), role="loss",
-    probability_input=True, accepts=BROADCAST))
+    probability_input=True, accepts=BROADCAST, selective=True))
 
 
 def _bce_logits(z: Array, y: Array) -> Array:
@@ -480,8 +547,10 @@ BCE_LOGITS = register(Op(
     "bce_logits", _bce_logits,
     ("∂BCE/∂z = (σ(z) − y)/n", "∂BCE/∂y = −z/n"),
     "{out} is the binary cross-entropy of the score {z} (a logit) against the label {y}",
-    vjp=lambda g, z, y, out: _per_operand(g, _sigmoid(z) - y, -z, z, y),
-    symbol="bce_logits({z}, {y})", letters=("z", "y"), role="loss", accepts=BROADCAST))
+    vjp=lambda g, z, y, out, needs=(True, True): _per_operand(
+        g, z, y, lambda: _sigmoid(z) - y, lambda: -z, needs),
+    symbol="bce_logits({z}, {y})", letters=("z", "y"), role="loss", accepts=BROADCAST,
+    selective=True))
 
 
 def _onehot(target: Array, logits: Array) -> Array:

@@ -108,16 +108,21 @@ def _padded_shape(x: Array, padding: Pair) -> tuple[int, ...]:
 
 
 def _conv2d_vjp(g: Array, x: Array, w: Array, out: Array, stride: Pair = (1, 1),
-                padding: Pair = (0, 0)) -> tuple[Array, Array]:
-    cols = _columns_of(x, w.shape[2:], stride, padding)
+                padding: Pair = (0, 0), needs: tuple[bool, bool] = (True, True)
+                ) -> tuple[Array | None, Array | None]:
     g2 = g.reshape(g.shape[0], g.shape[1], -1)
-    # The kernel's gradient: the correlation of the input with the upstream gradient.
-    dw = np.matmul(g2, cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
-    # Each window sends upstream × weight back to the inputs it saw.
-    per_position = np.matmul(w.reshape(w.shape[0], -1).T, g2).reshape(
-        x.shape[0], x.shape[1], *w.shape[2:], *g.shape[2:])
-    dxp = _scatter(per_position, _padded_shape(x, padding), stride)
-    return dxp[:, :, padding[0]:padding[0] + x.shape[2], padding[1]:padding[1] + x.shape[3]], dw
+    dx = dw = None
+    if needs[1]:
+        # The kernel's gradient: the correlation of the input with the upstream gradient.
+        cols = _columns_of(x, w.shape[2:], stride, padding)
+        dw = np.matmul(g2, cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+    if needs[0]:
+        # Each window sends upstream × weight back to the inputs it saw.
+        per_position = np.matmul(w.reshape(w.shape[0], -1).T, g2).reshape(
+            x.shape[0], x.shape[1], *w.shape[2:], *g.shape[2:])
+        dxp = _scatter(per_position, _padded_shape(x, padding), stride)
+        dx = dxp[:, :, padding[0]:padding[0] + x.shape[2], padding[1]:padding[1] + x.shape[3]]
+    return dx, dw
 
 
 def _scatter(per_position: Array, shape: tuple[int, ...], stride: Pair) -> Array:
@@ -147,7 +152,7 @@ CONV2D = register(Op(
     "{out} slides the kernel {w} over the images in {x}: each output is the weighted sum of one "
     "window; the kernel's gradient is the input correlated with the upstream gradient",
     vjp=_conv2d_vjp, symbol="conv2d({x}, {w})", letters=("x", "w"), role="linear",
-    detail=_conv2d_detail,
+    detail=_conv2d_detail, selective=True,
     accepts="images x (N, C, H, W) and a weight (out_channels, C, kh, kw) with the same C, "
             "the kernel no larger than the padded image"))
 

@@ -62,17 +62,15 @@ class Optimizer:
         path) the same update makes no records and returns ``()``.
         """
         self.iteration += 1
+        if not record:
+            self._step_unrecorded(params)
+            return ()
         records = []
         for k, (name, p) in enumerate(params):
             if p.kind != "param":
                 continue  # inputs and constants are never trained
             grad = constant(0.0, p.shape) if p.grad is None else shared(p.grad)
             state = self._state.setdefault(id(p), {})
-            if not record:  # the same sum as below, nothing kept beside it
-                change = self._change(grad, state)
-                with DATA_LOCK:
-                    p._data = frozen(p._data + change)
-                continue
             change = frozen(self._change(grad, state))
             with DATA_LOCK:  # read and replace in one go (see Tensor.data)
                 before = shared(p._data)
@@ -82,6 +80,24 @@ class Optimizer:
                 name=name, before=before, grad=grad, change=change, after=after, state=memory,
                 node=None if nodes is None else nodes[k]))
         return tuple(records)
+
+    def _step_unrecorded(self, params: Iterable[tuple[str, Tensor]]) -> None:
+        """The sums of :meth:`step`, nothing kept beside them (the fast path): each gradient is
+        used as it is (no state keeps it, so it needs no read-only copy), and the parameters
+        take their new values under one hold of the lock."""
+        states = self._state
+        changes = []
+        for _, p in params:
+            if p.kind != "param":
+                continue
+            state = states.get(id(p))
+            if state is None:
+                state = states[id(p)] = {}
+            grad = constant(0.0, p.shape) if p.grad is None else p.grad
+            changes.append((p, self._change(grad, state)))
+        with DATA_LOCK:
+            for p, change in changes:
+                p._data = frozen(p._data + change)
 
     def _change(self, grad: Array, state: dict[str, Array]) -> Array:
         raise NotImplementedError

@@ -7,10 +7,12 @@ nothing is recomputed.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import repeat
 from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -227,25 +229,25 @@ def _topological(root: Tensor) -> list[Tensor]:
     the order they ran (the order of the user's code), each leaf just before the first op that
     uses it. An op always runs after its inputs exist, so this is a topological order."""
     ops: list[Tensor] = []
-    seen = {id(root)}
+    seen = {root}  # (tensors hash by identity: see tracer.fastpath.gradients)
     stack = [root]
     while stack:
         t = stack.pop()
         if t._op is not None:
             ops.append(t)
         for x in t._inputs:
-            if id(x) not in seen:
-                seen.add(id(x))
+            if x not in seen:
+                seen.add(x)
                 stack.append(x)
     if not ops:
         return [root]  # a leaf traced on its own
     ops.sort(key=_run_order)
     order: list[Tensor] = []
-    placed: set[int] = set()
+    placed: set[Tensor] = set()
     for t in ops:
         for x in t._inputs:
-            if x._op is None and id(x) not in placed:
-                placed.add(id(x))
+            if x._op is None and x not in placed:
+                placed.add(x)
                 order.append(x)
         order.append(t)
     return order
@@ -257,7 +259,7 @@ def forward_values(root: Tensor) -> tuple[Array, ...]:
     return tuple(shared(t._data) for t in _topological(root))
 
 
-def _values(order: list[Tensor], index: dict[int, int]
+def _values(order: list[Tensor], index: dict[Tensor, int]
             ) -> tuple[list[Array], list[tuple[int, ...]]]:
     """Each node's recorded value and its inputs' positions in ``order``.
 
@@ -270,7 +272,7 @@ def _values(order: list[Tensor], index: dict[int, int]
     inputs: list[tuple[int, ...]] = [()] * len(order)
     for i, t in enumerate(order):
         if t._op is not None:
-            ids = inputs[i] = tuple([index[id(x)] for x in t._inputs])
+            ids = inputs[i] = tuple(map(index.__getitem__, t._inputs))
             for j, seen in zip(ids, t._args, strict=True):
                 if values[j] is None:
                     values[j] = seen
@@ -291,7 +293,7 @@ def check_recorded(root: Tensor) -> None:
     but not traced (a network's first run, which only measures it).
     """
     order = _topological(root)
-    _values(order, {id(t): i for i, t in enumerate(order)})
+    _values(order, {t: i for i, t in enumerate(order)})
 
 
 def _same(a: Array, b: Array) -> bool:
@@ -384,11 +386,26 @@ _NO_ATTRS: Mapping[str, Any] = MappingProxyType({})  # shared by the nodes of op
 def needs_grad(order: list[Tensor], inputs: list[tuple[int, ...]]) -> list[bool]:
     """Whether each node gets a backward step: a trainable parameter is among its
     ancestors-or-self (its gradient matters to some parameter), or it is the root."""
-    needs = []
+    needs = [False] * len(order)
     for i, t in enumerate(order):
-        needs.append(t.kind == "param" or any(needs[j] for j in inputs[i]))
+        if t.kind == "param":
+            needs[i] = True
+            continue
+        for j in inputs[i]:  # (a loop, not any() over a generator: a third of the cost)
+            if needs[j]:
+                needs[i] = True
+                break
     needs[-1] = True
     return needs
+
+
+def _records(record: type[tuple], /, **columns: Any) -> list[Any]:
+    """Records of the NamedTuple type ``record``, one per row of ``columns`` (named by its
+    fields, in their order): a trace's nodes in one go, without a function call per record."""
+    if tuple(columns) != record._fields:
+        raise TypeError(f"{record.__name__} has the fields {record._fields}, not "
+                        f"{tuple(columns)}")
+    return list(map(_new, repeat(record), zip(*columns.values(), strict=True)))
 
 
 def make_node(*, id: int, name: str, op: str, kind: str, inputs: tuple[int, ...], value: Array,
@@ -429,10 +446,27 @@ def sent(grads: list[Array | None], terms: list[list[tuple[int, Array]]], node: 
         after = frozen(before + c)
     grads[j] = after
     terms[j].append((node, c))
-    return make_input_grad(node=j, position=position, local=local, contribution=c,
-                           unreduced=unreduced, reduced_axes=axes, grad_before=before,
-                           grad_after=after, differentiable=differentiable,
-                           needs_grad=needs_grad)
+    # (InputGrad's fields in order, built directly: this runs once per edge of every trace)
+    return _new(InputGrad, (j, position, local, c, unreduced, axes, before, after,
+                            differentiable, needs_grad))
+
+
+class paused_gc:  # (lower case: used as the context managers quiet() and op_budget() are)
+    """Keep the cyclic garbage collector from running inside the block (``with paused_gc():``).
+
+    Building records allocates many small objects and no reference cycles; every 700
+    allocations CPython would otherwise walk all the objects alive, which for a big graph's
+    records is a large share of the cycle's time (``python -m benchmarks.training``).
+    :func:`trace` runs in it. (A class, not a generator: it is entered once per trace.)
+    """
+
+    def __enter__(self) -> None:
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.was_enabled:
+            gc.enable()
 
 
 def trace(root: Tensor) -> Trace:
@@ -458,50 +492,56 @@ def trace(root: Tensor) -> Trace:
     if root._data.size != 1:
         raise ValueError(f"backward needs a scalar (one number) to start from; got shape "
                          f"{root.shape}. Reduce it first, e.g. with .sum() or .mean().")
-    order = _topological(root)
-    n = len(order)
-    index = {id(t): i for i, t in enumerate(order)}
-    values, inputs = _values(order, index)
-    grads: list[Array | None] = [None] * n
-    terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
-    grads[n - 1] = constant(1.0, root.shape)
-    needs = needs_grad(order, inputs)
-    backward = []
-    with quiet():
-        for i in range(n - 1, -1, -1):
-            t = order[i]
-            g = grads[i]
-            if g is None:  # only reachable through non-differentiable inputs (labels)
-                g = grads[i] = constant(0.0, values[i].shape)
-            if not needs[i]:
-                # no parameter upstream: no step; its inputs' gradients are still computed so
-                # that every tensor's .grad is filled (∂L/∂X of the input data)
-                if t._op is not None:
-                    for j, (c, *_) in zip(inputs[i], _input_grads(t, t._args, values[i], g),
-                                          strict=True):
-                        if c is not None:
-                            grads[j] = c if grads[j] is None else frozen(grads[j] + c)
-                            terms[j].append((i, c))
-                continue
-            if t._op is None:  # a leaf: its gradient is all there is to record
-                backward.append(make_backward_step(index=len(backward), node=i, upstream=g,
-                                                   terms=tuple(terms[i]), inputs=()))
-                continue
-            ids = inputs[i]
-            results = _input_grads(t, t._args, values[i], g)
-            records = [sent(grads, terms, i, ids[pos], pos, c, local, unreduced, axes,
-                            values[ids[pos]].shape, needs_grad=needs[ids[pos]])
-                       for pos, (c, local, unreduced, axes) in enumerate(results)]
-            backward.append(make_backward_step(index=len(backward), node=i, upstream=g,
-                                               terms=tuple(terms[i]), inputs=tuple(records)))
+    with paused_gc():  # (records are many small objects, none in a cycle)
+        order = _topological(root)
+        n = len(order)
+        index = {t: i for i, t in enumerate(order)}
+        values, inputs = _values(order, index)
+        grads: list[Array | None] = [None] * n
+        terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
+        grads[n - 1] = constant(1.0, root.shape)
+        needs = needs_grad(order, inputs)
+        backward = []
+        with quiet():
+            for i in range(n - 1, -1, -1):
+                t = order[i]
+                g = grads[i]
+                if g is None:  # only reachable through non-differentiable inputs (labels)
+                    g = grads[i] = constant(0.0, values[i].shape)
+                if not needs[i]:
+                    # no parameter upstream: no step; its inputs' gradients are still computed so
+                    # that every tensor's .grad is filled (∂L/∂X of the input data)
+                    if t._op is not None:
+                        for j, (c, *_) in zip(inputs[i], _input_grads(t, t._args, values[i], g),
+                                              strict=True):
+                            if c is not None:
+                                grads[j] = c if grads[j] is None else frozen(grads[j] + c)
+                                terms[j].append((i, c))
+                    continue
+                if t._op is None:  # a leaf: its gradient is all there is to record
+                    records: Any = ()
+                else:
+                    ids = inputs[i]
+                    records = []
+                    for pos, (c, local, unreduced, axes) in enumerate(
+                            _input_grads(t, t._args, values[i], g)):
+                        j = ids[pos]
+                        records.append(sent(grads, terms, i, j, pos, c, local, unreduced, axes,
+                                            values[j].shape, needs[j]))
+                    records = tuple(records)
+                # (BackwardStep's fields in order, built directly as sent() builds InputGrad's:
+                # this runs once per node of every trace)
+                backward.append(_new(BackwardStep, (len(backward), i, g, tuple(terms[i]),
+                                                    records)))
 
-    names = _names(order)
-    nodes = []
-    for i, t in enumerate(order):
-        t.grad = grads[i]
-        op = t._op
-        nodes.append(make_node(
-            id=i, name=names[i], op=op.name if op is not None else t.kind,
-            kind="loss" if i == n - 1 and op is not None else t.kind, inputs=inputs[i],
-            value=values[i], grad=grads[i], attrs=dict(t._attrs) if t._attrs else _NO_ATTRS))
-    return Trace(tuple(nodes), tuple(backward), tuple(order), n - 1)
+        for t, grad in zip(order, grads, strict=True):
+            t.grad = grad
+        kinds = [t.kind for t in order]
+        if root._op is not None:
+            kinds[-1] = "loss"
+        nodes = _records(
+            Node, id=range(n), name=_names(order),
+            op=[t.kind if t._op is None else t._op.name for t in order], kind=kinds,
+            inputs=inputs, value=values, grad=grads,
+            attrs=[dict(t._attrs) if t._attrs else _NO_ATTRS for t in order])
+        return Trace(tuple(nodes), tuple(backward), tuple(order), n - 1)

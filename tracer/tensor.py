@@ -21,6 +21,7 @@ from .arrays import frozen_copy, shared
 from .ops import Op
 
 KINDS = ("input", "param", "constant", "op")
+_FLOAT64 = np.dtype(np.float64)  # numpy's one native float64 dtype: an identity test suffices
 DATA_LOCK = threading.Lock()  # see Tensor.data
 
 
@@ -457,8 +458,12 @@ def quiet() -> Iterator[None]:
     """Run a block of tensor ops (a forward pass, a whole cycle) with numpy's floating-point
     warnings off: NaN and inf are diagnosed on the trace, not printed into the terminal.
 
-    Every op is quiet on its own anyway; a block is simply faster than op by op.
+    Every op is quiet on its own anyway; a block is simply faster than op by op, and a block
+    inside another one costs nothing more (the outer block's setting holds).
     """
+    if _QUIET.get():
+        yield
+        return
     token = _QUIET.set(True)
     try:
         with np.errstate(all="ignore"):
@@ -485,7 +490,7 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
                 data = op.forward(*arrays, **attrs)
     except (ValueError, IndexError, TypeError) as exc:
         raise _graph_error(op, inputs, exc) from None
-    if type(data) is not np.ndarray or data.dtype != np.float64:
+    if type(data) is not np.ndarray or data.dtype is not _FLOAT64:
         data = np.asarray(data, dtype=np.float64)
     # A view (transpose, reshape, slice) or an input itself (read-only, as every input array
     # is) would alias another array: the result gets its own.
