@@ -44,13 +44,14 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from .arrays import constant, frozen
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, random_state_kept
 from .custom import remember_origin
 from .network import Cycle, Network, leaf_changes
 from .ops import Op
 from .optim import SGD, Adam, Momentum, Optimizer, UpdateRecord
 from .record import BackwardStep, Node, Trace, _input_grads, _names, needs_grad, sent
 from .tensor import Tensor, as_tensor, quiet
+from .torch_fast import Iterations
 from .torch_ops import TORCH_ROLES, table_op
 
 Array = np.ndarray
@@ -138,11 +139,6 @@ class _Call:
     part: int | None = None  # which result, of a call that gives several
 
 
-def _keep(grads: dict[tuple[int, int], torch.Tensor], key: tuple[int, int],
-          grad: torch.Tensor) -> None:
-    grads[key] = grad.detach()
-
-
 class _Recorder(TorchFunctionMode):
     """Records the torch calls of one forward pass, and collects their gradients later."""
 
@@ -151,7 +147,6 @@ class _Recorder(TorchFunctionMode):
         self.path = path
         self.module_names = modules
         self.calls: list[_Call] = []
-        self.grads: dict[tuple[int, int], torch.Tensor] = {}  # (call, argument) -> grad
         self.stack: list[str] = []
         self.busy = False
 
@@ -188,6 +183,10 @@ class _Recorder(TorchFunctionMode):
                 # gives it one where the call is a table op, as gradstep does natively.)
                 alias = t.view_as(t) if t.requires_grad else None
                 if alias is not None:
+                    # PyTorch keeps in alias.grad what the call sends along this edge (a hook
+                    # of its own, in C++: a Python hook per edge cost more than the rest of
+                    # the backward pass of a small model)
+                    alias.retain_grad()
                     items[k] = alias
                 aliases.append(alias)
             new_args, new_kwargs = rebuild(items)
@@ -200,14 +199,6 @@ class _Recorder(TorchFunctionMode):
             module = self.stack[-1] if self.stack else None
             tensors = [flat[k] for k in places]
             if isinstance(out, torch.Tensor):
-                index = len(self.calls)
-                # The hooks hold the dict of gradients only, not the recorder: a hook that
-                # held it would make a reference cycle (recorder, call, tensor, hook) per op,
-                # left for the garbage collector, which then ran every few cycles and cost
-                # more than recording did.
-                for k, alias in enumerate(aliases):
-                    if alias is not None:
-                        alias.register_hook(partial(_keep, self.grads, (index, k)))
                 self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
                                         tensors, aliases, out, module, line, custom))
                 return iter(out) if name == "__iter__" else out
@@ -342,7 +333,9 @@ def _torch_op(call: _Call, dtypes: Sequence[torch.dtype]) -> Op:
 
 
 def _array(t: torch.Tensor) -> Array:
-    return frozen(t.detach().numpy().astype(np.float64))
+    a = t.numpy(force=True).astype(np.float64)  # (a copy: the tensor may change later)
+    a.setflags(write=False)
+    return a
 
 
 def _agrees(op: Op, values: list[Array], attrs: dict[str, Any], out: Array) -> bool:
@@ -527,7 +520,6 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
     grads: list[Array | None] = [None] * n
     terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
     backward = []
-    call_index = {id(c): k for k, c in enumerate(recorder.calls)}
     with quiet():
         for i in range(n - 1, -1, -1):
             t = order[i]
@@ -539,7 +531,6 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                 if needs[i]:
                     backward.append(BackwardStep(len(backward), i, g, tuple(terms[i]), ()))
                 continue
-            k = call_index[id(plan.call)]
             # The op table's local derivatives and products, for the formulas; and the
             # gradients to the results of a call with several, which PyTorch does not keep
             # apart (an op computed by PyTorch, for that result alone).
@@ -550,7 +541,7 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                                                        strict=True)):
                 c, local, unreduced, axes = mine
                 if edge is not None:  # what PyTorch sent along this edge
-                    got = recorder.grads.get((k, edge))
+                    got = plan.call.aliases[edge].grad
                     c = _array(got) if got is not None else constant(0.0, order[j].shape)
                 records.append(sent(grads, terms, i, j, pos, c, local, unreduced, axes,
                                     order[j].shape, needs_grad=needs[j]))
@@ -602,12 +593,19 @@ class TorchOptimizer(Optimizer):
 
     def snapshot(self) -> Any:
         """The optimizer's state dict with its own copy of each state tensor (the optimizer
-        updates those in place)."""
-        state = self.torch.state_dict()
-        kept = {k: {name: v.clone() if isinstance(v, torch.Tensor) else v
-                    for name, v in entry.items()} for k, entry in state["state"].items()}
-        return self.iteration, {"state": kept,
-                                "param_groups": [dict(g) for g in state["param_groups"]]}
+        updates those in place). It is built here as ``state_dict()`` builds it (parameters
+        numbered in the order of the groups), in a third of the time: it is taken every
+        cycle."""
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.torch.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        kept = {index[id(p)]: {name: v.clone() if isinstance(v, torch.Tensor) else v
+                               for name, v in entry.items()}
+                for p, entry in self.torch.state.items()}
+        return self.iteration, {"state": kept, "param_groups": groups}
 
     def restore(self, snapshot: Any) -> None:
         """Put back the optimizer's memory (as gradstep's optimizers do, not its learning
@@ -650,8 +648,9 @@ class TorchOptimizer(Optimizer):
         for name, p, before in params:
             after = _array(p)
             grad = constant(0.0, before.shape) if p.grad is None else _array(p.grad)
-            state = {k: frozen(np.asarray(v.detach().numpy() if isinstance(v, torch.Tensor)
-                                          else v, dtype=np.float64))
+            # (copies: the optimizer updates its state tensors in place, and a float64
+            # tensor's numpy() shares their memory)
+            state = {k: _array(v) if isinstance(v, torch.Tensor) else frozen(np.float64(v))
                      for k, v in self.torch.state.get(p, {}).items()}
             records.append(UpdateRecord(name, before, grad, frozen(after - before), after,
                                         state))
@@ -680,38 +679,59 @@ class TorchModel:
     def __post_init__(self) -> None:
         self.shells = {name: _shell(_array(p), name, "param") for name, p in self.params.items()}
 
-    def record(self, float64: bool = False) -> tuple[TorchTrace, torch.Tensor]:
-        """Run forward() and PyTorch's backward pass, recording both; return the trace and
-        the loss (the parameters' ``.grad`` hold PyTorch's gradients). With ``float64``, of
-        the model's float64 copy (for gradient checks; see :meth:`float64`)."""
+    def record_float64(self) -> TorchTrace:
+        """The trace of forward() and PyTorch's backward pass run on the model's float64 copy
+        (for gradient checks; see :meth:`float64`), drawing nothing from torch's generator
+        that training would see."""
+        with _random_kept(), self.float64():
+            recorder, loss = self.forward_recorded()
+            return self.trace_of(recorder, loss)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Raise a problem recording the file as the loader's error (naming the file)."""
         try:
-            if float64:
-                with self.float64():
-                    return self._record()
-            return self._record()
+            yield
         except TorchFileError as exc:
             if self.error is TorchFileError:
                 raise
             raise self.error(str(exc), exc.line) from None
 
-    def _record(self) -> tuple[TorchTrace, torch.Tensor]:
+    def forward_recorded(self) -> tuple[_Recorder, torch.Tensor]:
+        """Run forward() under the recorder; return it and the loss."""
         recorder = _Recorder(self.path, self.modules)
-        with _recording(recorder):
+        with self._errors(), _recording(recorder):
             loss = self.forward()
         self._check_loss(loss)
+        return recorder, loss
+
+    def forward_plain(self) -> torch.Tensor:
+        """Run forward() as PyTorch alone does (no recorder); return the loss."""
+        loss = self.forward()
+        self._check_loss(loss)
+        return loss
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """PyTorch's backward pass from ``loss``, single-threaded (the engine's own order):
+        the parameters' ``.grad`` hold their gradients."""
         for p in self.params.values():
             p.grad = None
         try:
             with torch.autograd.set_multithreading_enabled(False):
                 loss.backward()
         except RuntimeError as exc:
-            raise TorchFileError(f"PyTorch's backward pass failed: {exc}. The usual cause is "
-                                 f"an in-place change (x += …, x[i] = …) to a value an op had "
-                                 f"already used: write it out of place",
-                                 self.forward_line) from None
+            raise self.error(f"PyTorch's backward pass failed: {exc}. The usual cause is "
+                             f"an in-place change (x += …, x[i] = …) to a value an op had "
+                             f"already used: write it out of place", self.forward_line) from None
+
+    def trace_of(self, recorder: _Recorder, loss: torch.Tensor) -> TorchTrace:
+        """The trace of a forward pass ``recorder`` recorded, after running its backward pass
+        (see :meth:`backward`)."""
+        self.backward(loss)
         by_id = {id(p): self.shells[name] for name, p in self.params.items()}
         names = {id(t): name for name, t in self.inputs.items()}
-        return build_trace(recorder, loss, by_id, names, self.forward_line, self.ops), loss
+        with self._errors():
+            return build_trace(recorder, loss, by_id, names, self.forward_line, self.ops)
 
     def _check_loss(self, loss: Any) -> None:
         if not isinstance(loss, torch.Tensor):
@@ -732,7 +752,7 @@ class TorchModel:
         while a check or a probe moves the leaves)."""
         kept = [(p, p.data) for p in self.params.values()]
         try:
-            with torch.no_grad():
+            with torch.no_grad(), _random_kept():
                 for name, p in self.params.items():
                     p.data = torch.from_numpy(np.array(self.shells[name]._data)).to(p.dtype)
                 loss = self.forward()
@@ -749,7 +769,7 @@ class TorchModel:
     def probe(self) -> Tensor:
         """The loss at the parameter values gradstep's leaves hold, computed in float64 (the
         finite-difference checks set those leaves)."""
-        with self.float64(), torch.no_grad():
+        with self.float64(), torch.no_grad(), _random_kept():
             for name, p in self.params.items():
                 p.data = torch.tensor(np.array(self.shells[name]._data, dtype=np.float64))
             loss = self.forward()
@@ -776,10 +796,22 @@ class TorchModel:
                 t.grad = None  # a float64 gradient, from the copy
                 t.data = data
 
-    def sync(self) -> None:
-        """Give the parameters' leaves the parameters' current values."""
-        for name, p in self.params.items():
-            self.shells[name]._data = _array(p)
+    def sync(self, names: Iterable[str] | None = None) -> None:
+        """Give the parameters' leaves (those named, or all) the parameters' current values."""
+        for name in self.params if names is None else names:
+            self.shells[name]._data = _array(self.params[name])
+
+
+@contextmanager
+def _random_kept() -> Iterator[None]:
+    """Run an extra forward pass (a check's, the loader's) without moving torch's, numpy's or
+    Python's generator: the iterations run later, and their replays, draw the same numbers."""
+    state = torch.get_rng_state()
+    try:
+        with random_state_kept():
+            yield
+    finally:
+        torch.set_rng_state(state)
 
 
 class _Float64(TorchFunctionMode):
@@ -794,9 +826,15 @@ class _Float64(TorchFunctionMode):
 
 @dataclass
 class TorchNetwork(Network):
-    """A :class:`~tracer.network.Network` whose cycle is recorded from PyTorch."""
+    """A :class:`~tracer.network.Network` whose cycle is recorded from PyTorch; its iterations
+    run through :class:`tracer.torch_fast.Iterations` (plain PyTorch steps when not recorded,
+    one forward pass each)."""
 
     model: TorchModel | None = None
+    runs: Iterations | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.runs = Iterations(self.model, self.optimizer)
 
     def root(self) -> Tensor:
         return self.model.probe()
@@ -805,71 +843,78 @@ class TorchNetwork(Network):
         return self.model.loss()
 
     def trace(self) -> Trace:
+        """The trace of the forward pass the next iteration starts from (and its backward)."""
         with self.lock:
-            return self.model.record()[0]
+            return self.runs.traced(self.runs.current(record=True))
 
     def trace_for_checks(self) -> Trace:
         """The trace of the model's float64 copy: finite differences need float64, and so does
         the gradient they are compared with."""
         with self.lock:
-            return self.model.record(float64=True)[0]
+            return self.model.record_float64()
 
     def _cycle(self) -> Cycle:
-        recorded = self.trace()
+        done = self.runs.current(record=True)
+        recorded = self.runs.traced(done)
+        start = done.start
+        del done  # (its graph goes before the next one is built: see Iterations.fast_step)
         in_graph = {n.name for n in recorded.params}
-        shells = self.model.shells  # (they hold the values the trace recorded)
+        shells = self.model.shells  # (the trace gave those in it the values it recorded)
+        self.model.sync(set(self.model.params) - in_graph)  # (fast steps leave them behind)
         params = sorted(((name, p, shells[name]._data) for name, p in self.model.params.items()),
                         key=lambda item: item[0] not in in_graph)
         state = self.optimizer.snapshot()
         nodes = {n.name: n.id for n in recorded.params}
         updates = tuple(u._replace(node=nodes.get(u.name))
                         for u in self.optimizer.step_torch(params))
+        self.iteration += 1
+        try:
+            after = self.runs.advance(record=True)
+        except BaseException:  # the iteration did not happen (as tracer.Network's)
+            with torch.no_grad():
+                for _, p, before in params:
+                    p.copy_(torch.from_numpy(np.array(before)))
+            self.optimizer.restore(state)
+            self.iteration -= 1
+            self.runs.go_to(start)
+            raise
         for update in updates:
             shells[update.name]._data = update.after
-        self.iteration += 1
-        return Cycle(self.iteration, recorded, updates, self.loss(), self.optimizer.describe(),
-                     state)
+        return Cycle(self.iteration, recorded, updates, after, self.optimizer.describe(), state)
 
-    # --- training histories (see tracer.checkpoint): the same protocol, from torch's state ---
+    # --- training histories (see tracer.checkpoint and tracer.torch_fast) -----------------
 
     def fast_step(self) -> tuple[float, float]:
-        """One iteration (recorded, then let go): the loss before and after its update."""
-        cycle = self._cycle()
-        return cycle.loss, cycle.loss_after
+        """One iteration as a plain PyTorch training step; the loss before and after it."""
+        with self.lock:
+            losses = self.runs.fast_step()
+            self.iteration += 1
+            return losses
 
     def upcoming(self) -> Trace:
         return self.trace()
 
     def expect_checkpoint(self) -> None:
-        """(A checkpoint keeps torch's random state anyway.)"""
+        """(Every forward pass keeps where it started: for torch's generator that is cheap.)"""
 
     def checkpoint(self) -> Checkpoint:
-        """The parameters' values, the optimizer's memory and torch's random state."""
+        """The parameters' values, the optimizer's memory and the random states (see
+        :mod:`tracer.torch_fast`)."""
         with self.lock:
-            values = {name: p.detach().clone() for name, p in self.model.params.items()}
-            state = (values, self.optimizer.snapshot(), torch.get_rng_state())
-            nbytes = sum(v.numel() * v.element_size() for v in values.values())
-            return Checkpoint(self.iteration, state, nbytes)
+            return self.runs.checkpoint(self.iteration)
 
     def restore(self, checkpoint: Checkpoint) -> None:
-        values, optimizer, random = checkpoint.state
         with self.lock:
-            with torch.no_grad():
-                for name, value in values.items():
-                    self.model.params[name].copy_(value)
-            self.model.sync()
-            self.optimizer.restore(optimizer)
-            torch.set_rng_state(random)
+            self.runs.restore(checkpoint.state)
             self.iteration = checkpoint.iteration
 
     @contextmanager
     def detour(self) -> Iterator[None]:
-        with self.lock:
-            here = self.checkpoint()
+        with self.lock, self.runs.kept(self.iteration) as here:
             try:
                 yield
             finally:
-                self.restore(here)
+                self.iteration = here.iteration
 
     def rewind(self, cycle: Cycle, changes: Mapping[int, np.ndarray] | None = None) -> None:
         """Put the parameters and the optimizer back to where ``cycle`` started, with the
@@ -883,6 +928,7 @@ class TorchNetwork(Network):
                     tensors[cycle.trace.nodes[k].name].copy_(torch.tensor(new))
             self.model.sync()
             self.optimizer.restore(cycle.optimizer_state)
+            self.runs.forget()
             self.iteration = cycle.iteration - 1
 
     def what_if(self, cycle: Cycle, values: Mapping[str, Any] | None = None,
