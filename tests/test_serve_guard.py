@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 
 from gradstep.webserver import QUIT_GRACE, GuardedServer
+from tests.test_tui_training import wait_for
 from tui.app import NOT_SERVED, GradstepApp
 from tui.debugger_screen import DebuggerScreen
 from tui.picker_screen import PickerScreen
@@ -142,10 +143,11 @@ async def test_a_served_session_has_no_path_box_and_refuses_a_typed_path(tmp_pat
         await pilot.pause()
         assert app.screen is picker and not app.screen.query("Input")
         app.open_target(str(evil))  # and asked for directly
-        await pilot.pause()
         await app.workers.wait_for_complete()
+        # (under load the refusal can take more than one frame to show)
+        await wait_for(pilot, lambda: NOT_SERVED in str(
+            picker.query_one("#picker-error").render()))
         assert not marker.exists()  # its code never ran
-        assert NOT_SERVED in str(picker.query_one("#picker-error").render())
         app.open_target(str(tmp_path))  # a directory: no listing, the same answer
         await pilot.pause()
         assert "It holds" not in str(picker.query_one("#picker-error").render())
@@ -153,8 +155,7 @@ async def test_a_served_session_has_no_path_box_and_refuses_a_typed_path(tmp_pat
         assert str(offered) in options and "mazur" in options
         app.open_target(str(offered))
         await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert isinstance(app.screen, DebuggerScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, DebuggerScreen))
         assert app.screen.network.name == "offered"
 
 

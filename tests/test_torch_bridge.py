@@ -30,6 +30,7 @@ NETS = {
     "embedding": NETS_DIR / "embedding.py",
     "chunks": NETS_DIR / "chunks.py",
     "activations": NETS_DIR / "activations.py",
+    "table_ops": NETS_DIR / "table_ops.py",
 }
 
 
@@ -299,9 +300,25 @@ def test_a_what_if_reruns_the_cycle_from_where_it_started():
         network.what_if(first, {"model.0 · linear": np.zeros((8, 4))})
 
 
-def test_the_jacobian_of_an_op_computed_by_pytorch():
+def test_the_jacobian_of_an_op_computed_by_pytorch(tmp_path):
+    path = tmp_path / "net.py"
+    path.write_text("import torch\nimport torch.nn.functional as F\ntorch.manual_seed(0)\n"
+                    "w = torch.randn(3, 2, requires_grad=True)\nx = torch.randn(2, 2)\n"
+                    "def forward():\n    return F.linear(x, w).sum()\n")  # no bias: PyTorch's
+    recorded = load(path).trace()
+    linear = next(n for n in recorded.nodes if n.op == "linear")
+    assert recorded.op(linear.id) is not OPS["linear"]
+    x, w = (recorded.nodes[i] for i in linear.inputs)
+    jacobian = recorded.jacobian(recorded.backward_step(linear.id), 1)  # 6 outputs × 6 weights
+    expected = torch.autograd.functional.jacobian(
+        lambda v: torch.nn.functional.linear(torch.tensor(x.value), v), torch.tensor(w.value))
+    np.testing.assert_allclose(jacobian, expected.reshape(6, 6).numpy())
+
+
+def test_the_jacobian_of_a_linear_layer_is_the_tables():
     recorded = load(NETS["embedding"]).trace()
     linear = recorded.find("classifier · linear")
+    assert recorded.op(linear.id) is OPS["linear"]
     step = recorded.backward_step(linear.id)
     mean, weight, bias = (recorded.nodes[i] for i in linear.inputs)
     jacobian = recorded.jacobian(step, 2)  # ∂out/∂bias: 4 outputs × 2 biases

@@ -184,6 +184,16 @@ async def test_the_key_bar_shows_whole_keys_that_never_overlap_and_keeps_help(si
         assert row.rstrip().endswith("palette")
 
 
+async def test_in_a_quiz_the_narrow_key_bar_keeps_the_answer_key():
+    app = GradstepApp(load("chain-rule"), quiz=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "c", "n")  # the first backward step asks its question
+        bar = app.screen.query_one(KeyBar)
+        shown = [k.description for k in bar.query_children("FooterKey") if k.display]
+        assert "Answer" in shown and "Help" in shown
+
+
 # --- 5. slides show the whole loss box -----------------------------------------------------------
 
 

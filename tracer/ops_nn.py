@@ -288,3 +288,36 @@ EMBEDDING = register(Op(
     "every place that used it", vjp=_embedding_vjp, symbol="{w}[{i}]", letters=("i", "w"),
     role="shape", accepts="whole-number indices (any shape) into the rows of a 2-D weight",
     no_gradient="they are indices, which rows to pick, not values"))
+
+
+# --- fully connected layer --------------------------------------------------------------------
+
+def _linear(x: Array, w: Array, b: Array) -> Array:
+    if w.ndim != 2 or b.shape != (w.shape[0],) or x.ndim < 1 or x.shape[-1] != w.shape[1]:
+        raise ValueError(f"the weight must be (out_features, in_features), the bias "
+                         f"(out_features,) and the input's last axis in_features; got "
+                         f"{x.shape}, {w.shape} and {b.shape}")
+    return x @ w.T + b
+
+
+def _linear_vjp(g: Array, x: Array, w: Array, b: Array, out: Array
+                ) -> tuple[Array, Array, Array]:
+    # every axis but the last is the batch: the weight's and the bias's gradients add up
+    # over all of it
+    rows = g.reshape(-1, w.shape[0])
+    return g @ w, rows.T @ x.reshape(-1, w.shape[1]), rows.sum(axis=0)
+
+
+# PyTorch's nn.Linear as one op (F.linear maps onto it). gradstep's own tracer.nn.linear shows
+# the same layer as its three steps (transpose, matmul, the bias's add).
+LINEAR = register(Op(
+    "linear", _linear,
+    ("∂L/∂x = ∂L/∂out · W",
+     "∂L/∂W = (∂L/∂out)ᵀ · x, summed over the batch",
+     "∂L/∂b = ∂L/∂out, summed over the batch"),
+    "{out} is the fully connected layer {x} · {w}ᵀ + {b}: each output is a weighted sum of the "
+    "inputs plus its bias; a weight's gradient is its input times the output's gradient and a "
+    "bias's is the output's gradient, each summed over the batch",
+    vjp=_linear_vjp, symbol="{x} · {w}ᵀ + {b}", letters=("x", "w", "b"), role="linear",
+    accepts="an input (…, in_features), a weight (out_features, in_features) and a bias "
+            "(out_features,)"))

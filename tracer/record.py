@@ -151,6 +151,12 @@ class Trace:
         knows it (a PyTorch network's does; see :mod:`tracer.torch_bridge`)."""
         return None
 
+    def pytorch_vjps(self) -> tuple[Any, ...]:
+        """What PyTorch's backward gave and sent at each node recorded as an op of the table,
+        for :mod:`tracer.diagnostics.torchvjp` (a PyTorch network's trace has them; see
+        :mod:`tracer.torch_bridge`); a native trace has none."""
+        return ()
+
     def role(self, node: int) -> str | None:
         """The role of ``node``'s op in the op table (``None`` for a leaf)."""
         op = self.tensors[node].op

@@ -12,7 +12,13 @@ here is torch imported (the loader imports this module when it meets such a file
   (a view of the value) with a hook on it: in the backward pass PyTorch fills the alias with
   exactly the gradient that call sent along that edge. A value's gradient is the sum of what
   its uses sent, so a value that fed several places shows each use's share and their sum, from
-  PyTorch's own backward (run single-threaded, in the engine's order).
+  PyTorch's own backward.
+* The backward steps come in the order PyTorch's engine (run single-threaded) ran the autograd
+  Nodes: a pre-hook on the Node behind each call's result notes when it ran and the upstream
+  gradient it ran with, and a parameter's turn is its ``AccumulateGrad``'s, right after the
+  last of its aliases' hooks (:func:`firing_order`). A node that maps onto the op table keeps
+  that gradient, for :mod:`tracer.diagnostics.torchvjp` to compare the table's derivative with
+  PyTorch's.
 * A call that is an op of gradstep's op table (:mod:`tracer.torch_ops`) is recorded as that op,
   so it shows the table's formula, sentence and local derivative; any other call is an op
   computed by PyTorch, whose Jacobian (when small) and finite-difference checks run that call
@@ -29,6 +35,7 @@ converts exactly); gradient checks run the model in float64.
 from __future__ import annotations
 
 import copy
+import heapq
 import inspect
 import string
 import sys
@@ -46,6 +53,7 @@ from torch.overrides import TorchFunctionMode
 from .arrays import constant, frozen
 from .checkpoint import Checkpoint, random_state_kept
 from .custom import remember_origin
+from .diagnostics.torchvjp import PyTorchVJP
 from .network import Cycle, Network, leaf_changes
 from .ops import Op
 from .optim import SGD, Adam, Momentum, Optimizer, UpdateRecord
@@ -139,6 +147,27 @@ class _Call:
     part: int | None = None  # which result, of a call that gives several
 
 
+def _turn(fired: dict[Any, torch.Tensor | None], leaf: tuple[str, int],
+          grad: torch.Tensor) -> None:
+    """A hook on a leaf's alias: notes the leaf's turn. Its gradient is complete once the last
+    of its uses has sent its share, and its AccumulateGrad Node, which PyTorch's engine runs
+    before any other ready Node, runs right after this alias's own (so each use moves the leaf
+    to the end)."""
+    fired.pop(leaf, None)
+    fired[leaf] = None
+
+
+def _fired(fired: dict[Any, torch.Tensor | None], key: int, output: int,
+           grad_outputs: tuple[torch.Tensor | None, ...]) -> None:
+    """An autograd Node's pre-hook: the node is about to run, with its upstream gradient
+    complete. ``fired`` keeps the order nodes ran in (a dict keeps insertion order) and, for
+    each, the gradient of the output call ``key`` stands for (``output``: its place among the
+    node's outputs)."""
+    if key not in fired:
+        grad = grad_outputs[output] if output < len(grad_outputs) else None
+        fired[key] = None if grad is None else grad.detach()
+
+
 class _Recorder(TorchFunctionMode):
     """Records the torch calls of one forward pass, and collects their gradients later."""
 
@@ -147,6 +176,10 @@ class _Recorder(TorchFunctionMode):
         self.path = path
         self.module_names = modules
         self.calls: list[_Call] = []
+        # The autograd Nodes that ran, in the engine's order: a call's index (its result's
+        # node) -> its upstream gradient, or ("leaf", id(tensor)) (a parameter's
+        # AccumulateGrad) -> None
+        self.fired: dict[Any, torch.Tensor | None] = {}
         self.stack: list[str] = []
         self.busy = False
 
@@ -199,20 +232,44 @@ class _Recorder(TorchFunctionMode):
             module = self.stack[-1] if self.stack else None
             tensors = [flat[k] for k in places]
             if isinstance(out, torch.Tensor):
+                # The hooks hold the dict they fill only, not the recorder: a hook that held
+                # it would make a reference cycle (recorder, call, tensor, hook) per op, left
+                # for the garbage collector, which then ran every few cycles and cost more
+                # than recording did.
+                self.hook_leaves(aliases, tensors)
+                self.hook_node(len(self.calls), out)
                 self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
                                         tensors, aliases, out, module, line, custom))
                 return iter(out) if name == "__iter__" else out
             # Several results (chunk, split, unbind, max with dim): a node per result. What
             # each sent back is not told apart by PyTorch (they share one backward node), so
             # it is computed by PyTorch for that result alone, from its recorded gradient.
+            self.hook_leaves(aliases, tensors)
             for part, o in enumerate(outputs):
                 if isinstance(o, torch.Tensor) and o.grad_fn is not None:
+                    self.hook_node(len(self.calls), o)
                     self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
                                             tensors, [None] * len(places), o, module, line,
                                             custom, part))
             return iter(out) if name == "__iter__" else out
         finally:
             self.busy = False
+
+    def hook_node(self, index: int, out: torch.Tensor) -> None:
+        """Note when the autograd Node that made call ``index``'s result runs, and the
+        upstream gradient it runs with (PyTorch's engine, single-threaded, runs each Node once
+        its upstream gradient is complete: that order is the backward steps' order)."""
+        out.grad_fn.register_prehook(partial(_fired, self.fired, index, out.output_nr))
+
+    def hook_leaves(self, aliases: list[torch.Tensor | None],
+                    tensors: list[torch.Tensor]) -> None:
+        """Note each leaf's turn (see :func:`_turn`): a hook on the aliases of leaves only,
+        since a Python hook per edge cost more than the rest of a small model's backward pass.
+        (A hook on each parameter's AccumulateGrad Node would tell its turn too, at one more
+        hook per parameter per cycle.)"""
+        for alias, t in zip(aliases, tensors, strict=True):
+            if alias is not None and t.is_leaf:
+                alias.register_hook(partial(_turn, self.fired, ("leaf", id(t))))
 
     def line(self) -> int | None:
         """The innermost line of the network file on the stack."""
@@ -424,10 +481,30 @@ class TorchTrace(Trace):
 
     lines: tuple[int | None, ...] = ()
     path: str = ""
+    # node recorded as an op of the table -> (the upstream gradient PyTorch's Node ran with,
+    # the input positions whose gradient PyTorch sent, the result's torch dtype, the module
+    # it ran in); kept as
+    # PyTorch gave them and converted only when a check asks (see pytorch_vjps)
+    sent_by_pytorch: Mapping[int, tuple[Any, tuple[int, ...], Any, str | None]] = field(
+        default_factory=dict, repr=False, compare=False)
+    # the nodes whose autograd Node ran (op results, parameters), in the order PyTorch's
+    # engine ran them: the backward steps' order (see firing_order)
+    engine_order: tuple[int, ...] = ()
 
     def source(self, node: int) -> str | None:
         line = self.lines[node]
         return None if line is None else f"{self.path}, line {line}"
+
+    def pytorch_vjps(self) -> tuple[PyTorchVJP, ...]:
+        """For each node recorded as an op of the table (whose autograd Node ran): the
+        upstream gradient PyTorch gave it, the inputs PyTorch sent a gradient to (what it
+        sent is each edge's recorded contribution) and the machine epsilon of the dtype
+        PyTorch computed in, for :mod:`tracer.diagnostics.torchvjp` to compare with the
+        table's own vector-Jacobian product."""
+        return tuple(PyTorchVJP(node, _array(upstream), positions, torch.finfo(dtype).eps,
+                                module)
+                     for node, (upstream, positions, dtype, module) in sorted(
+                         self.sent_by_pytorch.items()))
 
 
 def _shell(value: Array, name: str | None, kind: str) -> Tensor:
@@ -471,18 +548,20 @@ def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Te
     order: list[Tensor] = []
     inputs: list[tuple[int, ...]] = []
     lines: list[int | None] = []
+    keys: list[Any] = []  # each node's key in recorder.fired (None: a number)
     plan_of: dict[int, _Plan] = {}
     node_of: dict[int, int] = {}  # id(torch tensor) -> node
 
-    def add(shell: Tensor, ids: tuple[int, ...] = (), line: int | None = None) -> int:
+    def add(shell: Tensor, key: Any, ids: tuple[int, ...] = (), line: int | None = None) -> int:
         order.append(shell)
         inputs.append(ids)
         lines.append(line)
+        keys.append(key)
         return len(order) - 1
 
     def leaf(x: Any) -> int:
         if not isinstance(x, torch.Tensor):
-            return add(as_tensor(x))  # a number: a constant of its own, as natively
+            return add(as_tensor(x), None)  # a number: a constant of its own, as natively
         if id(x) not in node_of:
             shell = params.get(id(x))
             if shell is not None:
@@ -491,7 +570,7 @@ def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Te
                 name = names.get(id(x))
                 shell = _shell(_array(x), name or (f"{x.item():g}" if x.numel() == 1 else None),
                                "input" if name else "constant")
-            node_of[id(x)] = add(shell)
+            node_of[id(x)] = add(shell, ("leaf", id(x)))
         return node_of[id(x)]
 
     runs = count()
@@ -506,22 +585,67 @@ def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Te
         shell._run = next(runs)
         if plan.call.module:
             shell.name = f"{plan.call.module} · {plan.call.name.strip('_')}"
-        node_of[id(plan.call.out)] = add(shell, ids, plan.call.line)
+        node_of[id(plan.call.out)] = add(shell, k, ids, plan.call.line)
         plan_of[node_of[id(plan.call.out)]] = plan
-    return _records(recorder, order, inputs, plan_of, lines)
+    return _records(recorder, order, inputs, plan_of, lines, keys)
+
+
+def firing_order(inputs: Sequence[tuple[int, ...]], keys: Sequence[Any],
+                 fired: Iterable[Any]) -> list[int]:
+    """The order of the backward steps: every node after all of its consumers, and the nodes
+    whose autograd Node ran (their key in ``fired``, which lists the keys in the order the
+    Nodes ran) in that order; the others (data, constants: nothing runs for them) each as
+    late as it can be, in reverse forward order.
+
+    Parameters
+    ----------
+    inputs
+        Each node's inputs (node ids; the last node is the root).
+    keys
+        Each node's key in ``fired`` (``None`` for one that cannot be there).
+    fired
+        The keys of the autograd Nodes in the order PyTorch's engine ran them.
+
+    Returns
+    -------
+    list of int
+        Every node once. Where the engine's order is itself a valid order of the graph (it
+        is: a Node runs once its upstream gradient is complete), the nodes that ran come in
+        exactly that order.
+    """
+    when = {key: k for k, key in enumerate(fired)}
+    n = len(inputs)
+    late = len(when) + n  # the ones that did not run: after those that did, latest first
+    rank = [when.get(key, late - i) for i, key in enumerate(keys)]
+    waiting = [0] * n  # consumers not yet stepped (x * x counts x twice)
+    for ids in inputs:
+        for j in ids:
+            waiting[j] += 1
+    ready = [(rank[n - 1], n - 1)]
+    steps: list[int] = []
+    while ready:
+        i = heapq.heappop(ready)[1]
+        steps.append(i)
+        for j in inputs[i]:
+            waiting[j] -= 1
+            if not waiting[j]:
+                heapq.heappush(ready, (rank[j], j))
+    return steps
 
 
 def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, ...]],
-             plan_of: dict[int, _Plan], lines: list[int | None]) -> TorchTrace:
-    """Backward steps in reverse forward order, each input's gradient the one PyTorch sent;
-    a node no parameter is upstream of gets no step (as in :func:`tracer.record.trace`)."""
+             plan_of: dict[int, _Plan], lines: list[int | None], keys: list[Any]) -> TorchTrace:
+    """Backward steps in the order PyTorch's engine ran the autograd Nodes (see
+    :func:`firing_order`), each input's gradient the one PyTorch sent; a node no parameter is
+    upstream of gets no step (as in :func:`tracer.record.trace`)."""
     n = len(order)
     needs = needs_grad(order, inputs)
     grads: list[Array | None] = [None] * n
     terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
     backward = []
+    sent_by_pytorch: dict[int, tuple[Any, tuple[int, ...], Any, str | None]] = {}
     with quiet():
-        for i in range(n - 1, -1, -1):
+        for i in firing_order(inputs, keys, recorder.fired):
             t = order[i]
             plan = plan_of.get(i)
             # what the value's uses sent back, added up (the loss starts from 1)
@@ -531,10 +655,16 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                 if needs[i]:
                     backward.append(BackwardStep(len(backward), i, g, tuple(terms[i]), ()))
                 continue
-            # The op table's local derivatives and products, for the formulas; and the
-            # gradients to the results of a call with several, which PyTorch does not keep
-            # apart (an op computed by PyTorch, for that result alone).
-            ours = (_input_grads(t, t._args, t._data, g) if plan.table or plan.call.part is not None
+            k = keys[i]
+            # The op table's local derivatives and products, for the formulas, and its
+            # gradients to inputs PyTorch sends none (data); and the gradients to the results
+            # of a call with several, which PyTorch does not keep apart (an op computed by
+            # PyTorch, for that result alone). A table op with no local derivative to show
+            # whose every input has PyTorch's gradient needs none of it (a pooling layer's
+            # would cost more than recording it).
+            wanted = plan.call.part is not None or (plan.table and (
+                t._op.local is not None or None in plan.edges))
+            ours = (_input_grads(t, t._args, t._data, g) if wanted
                     else [(None, None, None, ())] * len(plan.inputs))
             records = []
             for pos, (j, edge, mine) in enumerate(zip(inputs[i], plan.edges, ours,
@@ -545,6 +675,10 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                     c = _array(got) if got is not None else constant(0.0, order[j].shape)
                 records.append(sent(grads, terms, i, j, pos, c, local, unreduced, axes,
                                     order[j].shape, needs_grad=needs[j]))
+            if plan.table and recorder.fired.get(k) is not None:
+                sent_by_pytorch[i] = (recorder.fired[k], tuple(
+                    pos for pos, edge in enumerate(plan.edges) if edge is not None),
+                    plan.call.out.dtype, plan.call.module)
             if needs[i]:
                 backward.append(BackwardStep(len(backward), i, g, tuple(terms[i]),
                                              tuple(records)))
@@ -552,7 +686,10 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
     nodes = tuple(Node(i, names[i], t._op.name if t._op is not None else t.kind,
                        "loss" if i == n - 1 else t.kind, inputs[i], t._data, grads[i],
                        dict(t._attrs)) for i, t in enumerate(order))
-    return TorchTrace(nodes, tuple(backward), tuple(order), n - 1, tuple(lines), recorder.path)
+    node_of = {key: i for i, key in enumerate(keys) if key is not None}
+    ran = tuple(node_of[key] for key in recorder.fired if key in node_of)
+    return TorchTrace(nodes, tuple(backward), tuple(order), n - 1, tuple(lines), recorder.path,
+                      sent_by_pytorch, ran)
 
 
 # --- the optimizer ------------------------------------------------------------------------------

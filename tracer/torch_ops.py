@@ -116,6 +116,130 @@ def _index(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands 
     return [args[0]], {"key": key}
 
 
+def _bound(args: tuple[Any, ...], kwargs: dict[str, Any], names: tuple[str, ...],
+           **defaults: Any) -> dict[str, Any] | None:
+    """The call's arguments by parameter name (``names``, in PyTorch's order), defaults filled
+    in; ``None`` when the call has more or other arguments, or misses one."""
+    if len(args) > len(names) or set(kwargs) - set(names):
+        return None
+    bound = {**defaults, **dict(zip(names, args, strict=False)), **kwargs}
+    return bound if all(n in bound for n in names) else None
+
+
+def _pair(value: Any) -> tuple[int, int] | None:
+    """PyTorch's ``int or (int, int)`` (a kernel size, a stride) as a pair, else ``None``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, value
+    if isinstance(value, list | tuple) and len(value) == 2 and all(
+            isinstance(v, int) for v in value):
+        return int(value[0]), int(value[1])
+    return None
+
+
+def _dims(dim: Any) -> Any:
+    """A reduction's ``dim`` as numpy's ``axis`` (``()``, ``[]`` or ``None``: every axis)."""
+    if isinstance(dim, list | tuple):
+        return tuple(dim) if dim else None
+    return dim
+
+
+def _conv2d(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
+    # the table's convolution has no bias (a bias is its own add, natively), no dilation,
+    # no groups
+    a = _bound(args, kwargs, ("input", "weight", "bias", "stride", "padding", "dilation",
+                              "groups"), bias=None, stride=1, padding=0, dilation=1, groups=1)
+    if (a is None or a["bias"] is not None or _pair(a["dilation"]) != (1, 1) or a["groups"] != 1
+            or _pair(a["stride"]) is None or _pair(a["padding"]) is None):
+        return None
+    return [a["input"], a["weight"]], {"stride": _pair(a["stride"]),
+                                       "padding": _pair(a["padding"])}
+
+
+def _pool(*extra: str, **defaults: Any) -> Rule:
+    """max_pool2d or avg_pool2d with no padding, rounding down: the table's windows."""
+
+    def rule(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
+        a = _bound(args, kwargs, ("input", "kernel_size", "stride", "padding", *extra),
+                   stride=None, padding=0, **defaults)
+        if a is None or _pair(a["padding"]) != (0, 0) or any(
+                a[k] != v for k, v in defaults.items()):
+            return None
+        kernel = _pair(a["kernel_size"])
+        stride = kernel if a["stride"] in (None, [], ()) else _pair(a["stride"])
+        if kernel is None or stride is None:
+            return None
+        return [a["input"]], {"kernel": kernel, "stride": stride}
+
+    return rule
+
+
+def _linear(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
+    a = _bound(args, kwargs, ("input", "weight", "bias"), bias=None)
+    if a is None or a["bias"] is None:  # (without a bias it is left to PyTorch)
+        return None
+    return [a["input"], a["weight"], a["bias"]], {}
+
+
+def _layer_norm(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
+    # the table's layer norm has no weight and bias (natively they are a mul and an add)
+    a = _bound(args, kwargs, ("input", "normalized_shape", "weight", "bias", "eps"),
+               weight=None, bias=None, eps=1e-5)
+    if a is None or a["weight"] is not None or a["bias"] is not None:
+        return None
+    shape = a["normalized_shape"]
+    dims = len(shape) if isinstance(shape, list | tuple) else 1
+    return [a["input"]], {"dims": dims, "eps": float(a["eps"])}
+
+
+def _embedding(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
+    a = _bound(args, kwargs, ("input", "weight", "padding_idx", "max_norm", "norm_type",
+                              "scale_grad_by_freq", "sparse"), padding_idx=None,
+               max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False)
+    if (a is None or a["padding_idx"] is not None or a["max_norm"] is not None
+            or a["scale_grad_by_freq"] or a["sparse"]
+            or getattr(a["input"], "is_floating_point", lambda: True)()):
+        return None  # (torch.embedding(weight, indices) has them the other way round)
+    return [a["input"], a["weight"]], {}
+
+
+def _joined(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
+    a = _bound(args, kwargs, ("tensors", "dim"), dim=0)
+    if a is None or not isinstance(a["tensors"], list | tuple) or not isinstance(a["dim"], int):
+        return None
+    return list(a["tensors"]), {"axis": a["dim"]}
+
+
+def _where(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
+    if len(args) != 3 or kwargs:
+        return None
+    if str(getattr(args[0], "dtype", "")) == "torch.bool":  # torch.where(condition, x, y)
+        return [args[0], args[1], args[2]], {}
+    return [args[1], args[0], args[2]], {}  # x.where(condition, y)
+
+
+def _extreme(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
+    # max(x), amax(x, dim, keepdim); max(x, dim) gives values and indices (a node each,
+    # computed by PyTorch)
+    a = _bound(args, kwargs, ("input", "dim", "keepdim"), dim=(), keepdim=False)
+    if (a is None or not isinstance(a["keepdim"], bool)
+            or not isinstance(a["dim"], int | list | tuple)):
+        return None  # (max(x, y) is the elementwise maximum)
+    return [a["input"]], {"axis": _dims(a["dim"]), "keepdims": a["keepdim"]}
+
+
+def _spread(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
+    # the table's var and std are the population's (numpy's): PyTorch's with correction=0
+    # (unbiased=False); PyTorch's default divides by N - 1 and is left to PyTorch
+    if len(args) > 2 or set(kwargs) - {"dim", "correction", "unbiased", "keepdim"}:
+        return None
+    dim = args[1] if len(args) > 1 else kwargs.get("dim")
+    correction = kwargs.get("correction", 0 if kwargs.get("unbiased", True) is False else 1)
+    keepdim = kwargs.get("keepdim", False)
+    if isinstance(dim, bool) or correction != 0 or not isinstance(keepdim, bool):
+        return None  # (var(x, False) is var(x, unbiased=False): left to PyTorch)
+    return [args[0]], {"axis": _dims(dim), "keepdims": keepdim}
+
+
 # torch function name -> (op-table op name, rule). Methods, functions and operators share names
 # (Tensor.relu, torch.relu, F.relu); the reflected operators swap their operands.
 TABLE: dict[str, tuple[str, Rule]] = {
@@ -144,6 +268,22 @@ TABLE: dict[str, tuple[str, Rule]] = {
     "binary_cross_entropy_with_logits": ("bce_logits", _loss()),
     "cross_entropy": ("cross_entropy", _loss()),
     "__getitem__": ("index", _index),
+    "linear": ("linear", _linear),
+    "conv2d": ("conv2d", _conv2d),
+    "max_pool2d": ("max_pool2d", _pool("dilation", "ceil_mode", "return_indices", dilation=1,
+                                       ceil_mode=False, return_indices=False)),
+    "avg_pool2d": ("avg_pool2d", _pool("ceil_mode", "count_include_pad", "divisor_override",
+                                       ceil_mode=False, count_include_pad=True,
+                                       divisor_override=None)),
+    "layer_norm": ("layer_norm", _layer_norm),
+    "embedding": ("embedding", _embedding),
+    "stack": ("stack", _joined),
+    "cat": ("concatenate", _joined), "concat": ("concatenate", _joined),
+    "concatenate": ("concatenate", _joined),
+    "where": ("where", _where),
+    "max": ("max", _extreme), "amax": ("max", _extreme),
+    "min": ("min", _extreme), "amin": ("min", _extreme),
+    "var": ("var", _spread), "std": ("std", _spread),
 }
 
 # What a call PyTorch computes on its own is for, where its name says (for the graph's layers).

@@ -59,6 +59,7 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         Binding("n,space,right", "next", "Step"),
         Binding("N,left", "back", "Back"),
         Binding("question_mark", "help", "Help"),  # early: a narrow footer still shows it
+        Binding("a", "answer", "Answer"),  # (the quiz's key, shown only in a quiz) early too
         Binding("c", "continue", "Continue"),
         Binding("C", "reverse_continue", "Rev-continue", show=False),
         Binding("b", "breakpoint", "Breakpoint"),
@@ -87,7 +88,6 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         Binding("P", "present", "Presenter mode", show=False),
         Binding("U", "view('update')", "Update table (again: the graph)", show=False),
         Binding("T", "view('training')", "Loss curve (again: the graph)", show=False),
-        Binding("a", "answer", "Answer"),
         Binding("w", "what_if", "What if…", show=False),
         Binding("t", "train", "Train N iterations", show=False),
         Binding("escape", "cancel_training", "Cancel training"),

@@ -15,6 +15,9 @@ kind                   severity  flagged when
 ``nonfinite-gradient`` error     the first backward step that produces a NaN or ±inf gradient
 ``gradcheck-node``     error     an op's backward disagrees with finite differences of its forward
                                  (relative error > 1e-5), checked node by node
+``torch-vjp-mismatch`` error     a PyTorch model's op of the op table: what PyTorch's backward sent
+                                 differs from the table's vector-Jacobian product beyond the
+                                 rounding of its dtype (see :mod:`.torchvjp`)
 ``gradcheck-param``    error     a parameter's gradient disagrees with finite differences of the
                                  whole loss (needs ``forward``; a warning when no node is at fault)
 ``vanishing-gradient`` warning   the gradient's size (root mean square) at the layer nearest the
@@ -44,7 +47,8 @@ and :func:`break_on_dead_unit`.
 The package's modules: :mod:`.findings` (the records, thresholds and report text),
 :mod:`.nonfinite`, :mod:`.flow` (layers, vanishing and exploding gradients), :mod:`.units`
 (dead and saturated units), :mod:`.dependence` (unused parameters, zero gradients),
-:mod:`.checks` (gradient checks) and :mod:`.breakpoints`.
+:mod:`.checks` (gradient checks), :mod:`.torchvjp` (PyTorch's backward against the op
+table's) and :mod:`.breakpoints`.
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ from .nodecheck import NodeCheck
 from .nodefindings import check_lines, node_findings
 from .nonfinite import nonfinite_gradient, nonfinite_value
 from .paramcheck import param_check_cost, param_findings, unchecked
+from .torchvjp import torch_vjp_findings
 from .training import Probe, one_step, training_findings
 from .units import dead_units, saturated_units, units
 
@@ -100,7 +105,8 @@ __all__ = [
 # --- everything together ------------------------------------------------------------------------
 
 # Every kind, in the order findings of one severity are listed.
-KINDS = ("nonfinite-value", "diverged", "nonfinite-gradient", "gradcheck-node", "gradcheck-param",
+KINDS = ("nonfinite-value", "diverged", "nonfinite-gradient", "gradcheck-node",
+         "torch-vjp-mismatch", "gradcheck-param",
          "summed-loss", "overshoot", "exploding-gradient", "vanishing-gradient", "dead-relu",
          "saturated", "per-example-param", "unused-param", "zero-gradient", "unchecked")
 
@@ -146,6 +152,7 @@ def diagnose(trace: Trace, forward: Callable[[], Tensor] | None = None, *,
         checks = all_node_checks(trace, thresholds)
         culprits = node_findings(trace, checks)
         found += culprits
+        found += torch_vjp_findings(trace)
         healthy = np.isfinite(trace.loss) and all(finite(n.grad) for n in trace.params)
         whole = None
         if forward is None:

@@ -1,0 +1,99 @@
+"""A PyTorch model's backward steps come in the order PyTorch's autograd engine ran its Nodes.
+
+The hooks are watched from outside (a spy on the bridge's pre-hook): the sequence of calls PyTorch
+made, with the gradient each Node ran with, is compared with the trace's order of steps.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="PyTorch network files need torch "
+                                            "(pip install 'gradstep[torch]')")
+
+from scenarios import load  # noqa: E402
+from tracer import torch_bridge  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+NETS = ROOT / "tests" / "torch_nets"
+
+
+def spied_trace(path: Path, monkeypatch) -> tuple[object, list]:
+    """The trace of ``path``, and the autograd Nodes PyTorch's engine ran, in order: each
+    call's Node as the bridge's pre-hook saw it (the gradient it ran with), and each
+    parameter's AccumulateGrad as a pre-hook of this test's own saw it (its name)."""
+    network = load(path)
+    calls = []
+    original = torch_bridge._fired
+
+    def spy(fired, key, output, grad_outputs):
+        if key not in fired:
+            calls.append(("op", grad_outputs[output]))
+        original(fired, key, output, grad_outputs)
+
+    monkeypatch.setattr(torch_bridge, "_fired", spy)
+    # A leaf's AccumulateGrad Node lives as long as something holds it: the forward pass
+    # about to run sends to these very Nodes.
+    accumulators = []
+    for name, p in network.model.params.items():
+        node = torch.autograd.graph.get_gradient_edge(p).node
+        node.register_prehook(lambda grads, name=name: calls.append(("param", name)))
+        accumulators.append(node)
+    # a forward pass recorded now, with the spies in place (the one recorded at load time
+    # has run its backward pass already)
+    return network.model.trace_of(*network.model.forward_recorded()), calls
+
+
+def assert_valid_order(trace) -> None:
+    """Every consumer's step comes before the step of each of its inputs."""
+    steps = {s.node: s.index for s in trace.backward}
+    for node in trace.nodes:
+        for j in node.inputs:
+            if node.id in steps and j in steps:
+                assert steps[node.id] < steps[j], (trace.nodes[node.id].name,
+                                                   trace.nodes[j].name)
+
+
+@pytest.mark.parametrize("net", ["attention.py", "rnn.py", "chunks.py", "embedding.py"])
+def test_steps_follow_the_order_the_hooks_fired(net, monkeypatch):
+    trace, calls = spied_trace(NETS / net, monkeypatch)
+    assert_valid_order(trace)
+    ran = trace.engine_order
+    # what the hooks saw, Node by Node, is what the trace says ran (each op's gradient, each
+    # parameter's name), unused parameters aside
+    calls = [(kind, seen) for kind, seen in calls
+             if kind == "op" or any(n.name == seen for n in trace.params)]
+    assert len(ran) == len(calls)
+    for node, (kind, seen) in zip(ran, calls, strict=True):
+        if kind == "param":
+            assert trace.nodes[node].name == seen
+        else:
+            np.testing.assert_allclose(trace.nodes[node].grad, seen.numpy(), rtol=1e-6,
+                                       atol=1e-7)
+    # the steps of the nodes that ran come exactly in that order
+    stepped = [s.node for s in trace.backward if s.node in set(ran)]
+    assert stepped == [n for n in ran if trace.step_of(n) is not None]
+    assert trace.backward[0].node == trace.root
+
+
+def test_results_sharing_one_node_step_in_the_order_their_hooks_fired(monkeypatch):
+    # chunk and iterating over a tensor make several results whose gradients one autograd
+    # Node takes: their hooks fire one after another, in the results' order, where reverse
+    # forward order would put the last result first
+    trace, _ = spied_trace(NETS / "chunks.py", monkeypatch)
+    nodes = [s.node for s in trace.backward]
+    assert nodes != sorted(nodes, reverse=True)
+    chunks = [n for n in nodes if trace.nodes[n].op == "chunk"]
+    assert [trace.nodes[n].name for n in chunks] == ["chunk_1", "chunk_2", "chunk_3"]
+    assert chunks == [n for n in trace.engine_order if trace.nodes[n].op == "chunk"]
+
+
+def test_an_order_is_kept_where_it_is_valid_and_repaired_where_not():
+    # a diamond: 0 -> 1, 0 -> 2, (1, 2) -> 3 (the root)
+    inputs = [(), (0,), (0,), (1, 2)]
+    keys = ["x", "a", "b", "root"]
+    assert torch_bridge.firing_order(inputs, keys, ["root", "a", "b", "x"]) == [3, 1, 2, 0]
+    assert torch_bridge.firing_order(inputs, keys, ["root", "b", "a", "x"]) == [3, 2, 1, 0]
+    # an input listed before a consumer still comes after it; what never ran comes last
+    assert torch_bridge.firing_order(inputs, keys, ["root", "x", "a"]) == [3, 1, 2, 0]
