@@ -63,8 +63,10 @@ def assert_valid_order(trace) -> None:
 
 
 @pytest.mark.parametrize("path", [NETS / "attention.py", NETS / "rnn.py", NETS / "chunks.py",
-                                  NETS / "embedding.py", EXAMPLES / "torch_cnn.py",
-                                  EXAMPLES / "torch_mlp.py"], ids=lambda p: p.name)
+                                  NETS / "embedding.py", NETS / "wrong_function.py",
+                                  NETS / "table_ops.py", NETS / "activations.py",
+                                  EXAMPLES / "torch_cnn.py", EXAMPLES / "torch_mlp.py"],
+                         ids=lambda p: p.name)
 def test_steps_follow_the_order_the_hooks_fired(path):
     trace, calls = spied_trace(path)
     assert_valid_order(trace)

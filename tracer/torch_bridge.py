@@ -9,16 +9,16 @@ here is torch imported (the loader imports this module when it meets such a file
   file that made it. ``torch.autograd.Function`` subclasses are recorded the same way (their
   ``apply`` is watched while the forward pass runs), as nodes named by their class.
 * Each argument of a recorded call that requires a gradient is handed to it as its own alias
-  (a view of the value) with a hook on it: in the backward pass PyTorch fills the alias with
-  exactly the gradient that call sent along that edge. A value's gradient is the sum of what
-  its uses sent, so a value that fed several places shows each use's share and their sum, from
-  PyTorch's own backward.
-* The backward steps come in the order PyTorch's engine (run single-threaded) ran the autograd
-  Nodes: a pre-hook on the Node behind each call's result notes when it ran and the upstream
-  gradient it ran with, and a parameter's turn is its ``AccumulateGrad``'s, right after the
-  last of its aliases' hooks (:func:`firing_order`). A node that maps onto the op table keeps
-  that gradient, for :mod:`tracer.diagnostics.torchvjp` to compare the table's derivative with
-  PyTorch's.
+  (a view of the value) whose gradient PyTorch keeps (``retain_grad``): in the backward pass
+  PyTorch fills the alias with exactly the gradient that call sent along that edge. A value's
+  gradient is the sum of what its uses sent, so a value that fed several places shows each
+  use's share and their sum, from PyTorch's own backward.
+* The backward steps come in the order PyTorch's engine (run single-threaded) runs the
+  autograd Nodes, worked out from the recorded graph (:func:`engine_order`, then
+  :func:`firing_order`); a parameter's turn is its ``AccumulateGrad``'s, right after the last
+  of its uses sent its share. A node that maps onto the op table keeps the upstream gradient
+  its Node ran with (the sum of what its consumers sent), for
+  :mod:`tracer.diagnostics.torchvjp` to compare the table's derivative with PyTorch's.
 * A call that is an op of gradstep's op table (:mod:`tracer.torch_ops`) is recorded as that op,
   so it shows the table's formula, sentence and local derivative; any other call is an op
   computed by PyTorch, whose Jacobian (when small) and finite-difference checks run that call
