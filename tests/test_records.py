@@ -7,6 +7,7 @@ taken from the engine.
 
 from __future__ import annotations
 
+import gc
 import re
 
 import networkx as nx
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 import tracer
+import tracer.record as record
 from tracer import SGD, BackwardStep, Stepper, Tensor, param
 
 
@@ -585,3 +587,24 @@ def test_a_held_array_perturbed_in_place_between_forward_passes_gives_each_pass_
         held[0] -= delta
     t = ((w * x).tanh()).sum().backward()
     np.testing.assert_allclose((losses[0] - losses[1]) / 2e-6, w.grad[0], rtol=1e-6)
+
+
+def test_the_garbage_collector_is_paused_while_a_trace_builds_its_records(monkeypatch):
+    seen = []
+    names = record._names
+
+    def watched(order):  # (called while the records are built)
+        seen.append(gc.isenabled())
+        return names(order)
+
+    monkeypatch.setattr(record, "_names", watched)
+    w = param([1.0, 2.0], name="w")
+    assert gc.isenabled()
+    (w * w).sum().backward()
+    assert seen == [False] and gc.isenabled()  # paused inside, running again after
+    gc.disable()
+    try:
+        (w * w).sum().backward()
+        assert not gc.isenabled()  # a collector the caller had paused stays paused
+    finally:
+        gc.enable()
