@@ -9,8 +9,8 @@ in one process, both on one thread:
 - **PyTorch**: one plain training step of the file's model: ``forward()``, ``loss.backward()``,
   ``OPTIMIZER.step()``, ``zero_grad()``.
 - **gradstep**: one recorded cycle of the same file, ``Network.cycle()``: the forward pass under
-  the recorder, PyTorch's backward with a hook per edge, the trace's records, the optimizer step
-  with its records, and the re-run forward for the loss after.
+  the recorder, PyTorch's backward through the arguments' aliases, the trace's records, the
+  optimizer step with its records, and the re-run forward for the loss after.
 
 Figures are medians over repeats of the CPU time per cycle (``time.process_time``; each repeat
 runs enough cycles to take ≥ 50 ms of it), which a busy shared machine disturbs far less than

@@ -1,7 +1,9 @@
 """A PyTorch model's backward steps come in the order PyTorch's autograd engine ran its Nodes.
 
-The hooks are watched from outside (a spy on the bridge's pre-hook): the sequence of calls PyTorch
-made, with the gradient each Node ran with, is compared with the trace's order of steps.
+The bridge works that order out from the recorded graph (tracer.torch_bridge.engine_order); here
+it is watched instead, independently: this test puts a pre-hook of its own on every autograd Node
+the loss reaches and notes the order they ran in, with the upstream gradient each ran with, and
+compares that with the trace's order of steps and its nodes' gradients.
 """
 
 from pathlib import Path
@@ -17,32 +19,37 @@ from tracer import torch_bridge  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NETS = ROOT / "tests" / "torch_nets"
+EXAMPLES = ROOT / "examples"
 
 
-def spied_trace(path: Path, monkeypatch) -> tuple[object, list]:
-    """The trace of ``path``, and the autograd Nodes PyTorch's engine ran, in order: each
-    call's Node as the bridge's pre-hook saw it (the gradient it ran with), and each
-    parameter's AccumulateGrad as a pre-hook of this test's own saw it (its name)."""
+def spied_trace(path: Path) -> tuple[object, list]:
+    """The trace of a forward pass of ``path`` recorded now, and the autograd Nodes PyTorch's
+    engine ran in its backward pass, in order: each recorded call's Node as a pre-hook of this
+    test's saw it (``("op", the gradient of the call's result)``, one entry per result for a
+    Node that made several), and each parameter's AccumulateGrad (``("param", its name)``)."""
     network = load(path)
     calls = []
-    original = torch_bridge._fired
-
-    def spy(fired, key, output, grad_outputs):
-        if key not in fired:
-            calls.append(("op", grad_outputs[output]))
-        original(fired, key, output, grad_outputs)
-
-    monkeypatch.setattr(torch_bridge, "_fired", spy)
-    # A leaf's AccumulateGrad Node lives as long as something holds it: the forward pass
-    # about to run sends to these very Nodes.
-    accumulators = []
-    for name, p in network.model.params.items():
-        node = torch.autograd.graph.get_gradient_edge(p).node
-        node.register_prehook(lambda grads, name=name: calls.append(("param", name)))
-        accumulators.append(node)
-    # a forward pass recorded now, with the spies in place (the one recorded at load time
-    # has run its backward pass already)
-    return network.model.trace_of(*network.model.forward_recorded()), calls
+    # a forward pass recorded now (the one recorded at load time has run its backward pass)
+    recorder, loss = network.model.forward_recorded()
+    made: dict[int, list] = {}  # a Node's sequence number -> the results it made
+    for call in recorder.calls:
+        made.setdefault(call.out.grad_fn._sequence_nr(), []).append(call.out)
+    names = {id(p): name for name, p in network.model.params.items()}
+    seen, stack = set(), [loss.grad_fn]
+    while stack:  # every Node the loss reaches, each with a pre-hook
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        stack.extend(n for n, _ in node.next_functions)
+        if type(node).__name__ == "AccumulateGrad":
+            name = names.get(id(node.variable))
+            node.register_prehook(lambda grads, name=name: calls.append(("param", name)))
+            continue
+        results = made.get(node._sequence_nr(), [])
+        node.register_prehook(lambda grads, results=results: calls.extend(
+            ("op", grads[r.output_nr]) for r in results))
+    return network.model.trace_of(recorder, loss), calls
 
 
 def assert_valid_order(trace) -> None:
@@ -55,9 +62,13 @@ def assert_valid_order(trace) -> None:
                                                    trace.nodes[j].name)
 
 
-@pytest.mark.parametrize("net", ["attention.py", "rnn.py", "chunks.py", "embedding.py"])
-def test_steps_follow_the_order_the_hooks_fired(net, monkeypatch):
-    trace, calls = spied_trace(NETS / net, monkeypatch)
+@pytest.mark.parametrize("path", [NETS / "attention.py", NETS / "rnn.py", NETS / "chunks.py",
+                                  NETS / "embedding.py", NETS / "wrong_function.py",
+                                  NETS / "table_ops.py", NETS / "activations.py",
+                                  EXAMPLES / "torch_cnn.py", EXAMPLES / "torch_mlp.py"],
+                         ids=lambda p: p.name)
+def test_steps_follow_the_order_the_hooks_fired(path):
+    trace, calls = spied_trace(path)
     assert_valid_order(trace)
     ran = trace.engine_order
     # what the hooks saw, Node by Node, is what the trace says ran (each op's gradient, each
@@ -77,11 +88,11 @@ def test_steps_follow_the_order_the_hooks_fired(net, monkeypatch):
     assert trace.backward[0].node == trace.root
 
 
-def test_results_sharing_one_node_step_in_the_order_their_hooks_fired(monkeypatch):
+def test_results_sharing_one_node_step_in_the_order_their_hooks_fired():
     # chunk and iterating over a tensor make several results whose gradients one autograd
     # Node takes: their hooks fire one after another, in the results' order, where reverse
     # forward order would put the last result first
-    trace, _ = spied_trace(NETS / "chunks.py", monkeypatch)
+    trace, _ = spied_trace(NETS / "chunks.py")
     nodes = [s.node for s in trace.backward]
     assert nodes != sorted(nodes, reverse=True)
     chunks = [n for n in nodes if trace.nodes[n].op == "chunk"]

@@ -9,16 +9,16 @@ here is torch imported (the loader imports this module when it meets such a file
   file that made it. ``torch.autograd.Function`` subclasses are recorded the same way (their
   ``apply`` is watched while the forward pass runs), as nodes named by their class.
 * Each argument of a recorded call that requires a gradient is handed to it as its own alias
-  (a view of the value) with a hook on it: in the backward pass PyTorch fills the alias with
-  exactly the gradient that call sent along that edge. A value's gradient is the sum of what
-  its uses sent, so a value that fed several places shows each use's share and their sum, from
-  PyTorch's own backward.
-* The backward steps come in the order PyTorch's engine (run single-threaded) ran the autograd
-  Nodes: a pre-hook on the Node behind each call's result notes when it ran and the upstream
-  gradient it ran with, and a parameter's turn is its ``AccumulateGrad``'s, right after the
-  last of its aliases' hooks (:func:`firing_order`). A node that maps onto the op table keeps
-  that gradient, for :mod:`tracer.diagnostics.torchvjp` to compare the table's derivative with
-  PyTorch's.
+  (a view of the value) whose gradient PyTorch keeps (``retain_grad``): in the backward pass
+  PyTorch fills the alias with exactly the gradient that call sent along that edge. A value's
+  gradient is the sum of what its uses sent, so a value that fed several places shows each
+  use's share and their sum, from PyTorch's own backward.
+* The backward steps come in the order PyTorch's engine (run single-threaded) runs the
+  autograd Nodes, worked out from the recorded graph (:func:`engine_order`, then
+  :func:`firing_order`); a parameter's turn is its ``AccumulateGrad``'s, right after the last
+  of its uses sent its share. A node that maps onto the op table keeps the upstream gradient
+  its Node ran with (the sum of what its consumers sent), for
+  :mod:`tracer.diagnostics.torchvjp` to compare the table's derivative with PyTorch's.
 * A call that is an op of gradstep's op table (:mod:`tracer.torch_ops`) is recorded as that op,
   so it shows the table's formula, sentence and local derivative; any other call is an op
   computed by PyTorch, whose Jacobian (when small) and finite-difference checks run that call
@@ -144,28 +144,11 @@ class _Call:
     module: str | None
     line: int | None
     custom: type | None  # the torch.autograd.Function subclass, for one of those
+    # the autograd Node that made ``out`` (its sequence number: the results of a call that
+    # gives several share it) and the tensors it sends gradients to (those given an alias)
+    node: int
+    sends_to: list[torch.Tensor]
     part: int | None = None  # which result, of a call that gives several
-
-
-def _turn(fired: dict[Any, torch.Tensor | None], leaf: tuple[str, int],
-          grad: torch.Tensor) -> None:
-    """A hook on a leaf's alias: notes the leaf's turn. Its gradient is complete once the last
-    of its uses has sent its share, and its AccumulateGrad Node, which PyTorch's engine runs
-    before any other ready Node, runs right after this alias's own (so each use moves the leaf
-    to the end)."""
-    fired.pop(leaf, None)
-    fired[leaf] = None
-
-
-def _fired(fired: dict[Any, torch.Tensor | None], key: int, output: int,
-           grad_outputs: tuple[torch.Tensor | None, ...]) -> None:
-    """An autograd Node's pre-hook: the node is about to run, with its upstream gradient
-    complete. ``fired`` keeps the order nodes ran in (a dict keeps insertion order) and, for
-    each, the gradient of the output call ``key`` stands for (``output``: its place among the
-    node's outputs)."""
-    if key not in fired:
-        grad = grad_outputs[output] if output < len(grad_outputs) else None
-        fired[key] = None if grad is None else grad.detach()
 
 
 class _Recorder(TorchFunctionMode):
@@ -176,10 +159,6 @@ class _Recorder(TorchFunctionMode):
         self.path = path
         self.module_names = modules
         self.calls: list[_Call] = []
-        # The autograd Nodes that ran, in the engine's order: a call's index (its result's
-        # node) -> its upstream gradient, or ("leaf", id(tensor)) (a parameter's
-        # AccumulateGrad) -> None
-        self.fired: dict[Any, torch.Tensor | None] = {}
         self.stack: list[str] = []
         self.busy = False
 
@@ -231,45 +210,24 @@ class _Recorder(TorchFunctionMode):
                 return out
             module = self.stack[-1] if self.stack else None
             tensors = [flat[k] for k in places]
+            sends_to = [t for t, alias in zip(tensors, aliases, strict=True)
+                        if alias is not None]
             if isinstance(out, torch.Tensor):
-                # The hooks hold the dict they fill only, not the recorder: a hook that held
-                # it would make a reference cycle (recorder, call, tensor, hook) per op, left
-                # for the garbage collector, which then ran every few cycles and cost more
-                # than recording did.
-                self.hook_leaves(aliases, tensors)
-                self.hook_node(len(self.calls), out)
                 self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
-                                        tensors, aliases, out, module, line, custom))
+                                        tensors, aliases, out, module, line, custom,
+                                        out.grad_fn._sequence_nr(), sends_to))
                 return iter(out) if name == "__iter__" else out
             # Several results (chunk, split, unbind, max with dim): a node per result. What
             # each sent back is not told apart by PyTorch (they share one backward node), so
             # it is computed by PyTorch for that result alone, from its recorded gradient.
-            self.hook_leaves(aliases, tensors)
             for part, o in enumerate(outputs):
                 if isinstance(o, torch.Tensor) and o.grad_fn is not None:
-                    self.hook_node(len(self.calls), o)
                     self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
                                             tensors, [None] * len(places), o, module, line,
-                                            custom, part))
+                                            custom, o.grad_fn._sequence_nr(), sends_to, part))
             return iter(out) if name == "__iter__" else out
         finally:
             self.busy = False
-
-    def hook_node(self, index: int, out: torch.Tensor) -> None:
-        """Note when the autograd Node that made call ``index``'s result runs, and the
-        upstream gradient it runs with (PyTorch's engine, single-threaded, runs each Node once
-        its upstream gradient is complete: that order is the backward steps' order)."""
-        out.grad_fn.register_prehook(partial(_fired, self.fired, index, out.output_nr))
-
-    def hook_leaves(self, aliases: list[torch.Tensor | None],
-                    tensors: list[torch.Tensor]) -> None:
-        """Note each leaf's turn (see :func:`_turn`): a hook on the aliases of leaves only,
-        since a Python hook per edge cost more than the rest of a small model's backward pass.
-        (A hook on each parameter's AccumulateGrad Node would tell its turn too, at one more
-        hook per parameter per cycle.)"""
-        for alias, t in zip(aliases, tensors, strict=True):
-            if alias is not None and t.is_leaf:
-                alias.register_hook(partial(_turn, self.fired, ("leaf", id(t))))
 
     def line(self) -> int | None:
         """The innermost line of the network file on the stack."""
@@ -481,11 +439,10 @@ class TorchTrace(Trace):
 
     lines: tuple[int | None, ...] = ()
     path: str = ""
-    # node recorded as an op of the table -> (the upstream gradient PyTorch's Node ran with,
-    # the input positions whose gradient PyTorch sent, the result's torch dtype, the module
-    # it ran in); kept as
-    # PyTorch gave them and converted only when a check asks (see pytorch_vjps)
-    sent_by_pytorch: Mapping[int, tuple[Any, tuple[int, ...], Any, str | None]] = field(
+    # node recorded as an op of the table -> (the upstream gradient PyTorch's Node ran with:
+    # the sum of what its consumers sent, the input positions whose gradient PyTorch sent,
+    # the result's torch dtype, the module it ran in); see pytorch_vjps
+    sent_by_pytorch: Mapping[int, tuple[Array, tuple[int, ...], Any, str | None]] = field(
         default_factory=dict, repr=False, compare=False)
     # the nodes whose autograd Node ran (op results, parameters), in the order PyTorch's
     # engine ran them: the backward steps' order (see firing_order)
@@ -501,7 +458,7 @@ class TorchTrace(Trace):
         sent is each edge's recorded contribution) and the machine epsilon of the dtype
         PyTorch computed in, for :mod:`tracer.diagnostics.torchvjp` to compare with the
         table's own vector-Jacobian product."""
-        return tuple(PyTorchVJP(node, _array(upstream), positions, torch.finfo(dtype).eps,
+        return tuple(PyTorchVJP(node, upstream, positions, torch.finfo(dtype).eps,
                                 module)
                      for node, (upstream, positions, dtype, module) in sorted(
                          self.sent_by_pytorch.items()))
@@ -548,7 +505,7 @@ def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Te
     order: list[Tensor] = []
     inputs: list[tuple[int, ...]] = []
     lines: list[int | None] = []
-    keys: list[Any] = []  # each node's key in recorder.fired (None: a number)
+    keys: list[Any] = []  # each node's key in engine_order's list (None: a number)
     plan_of: dict[int, _Plan] = {}
     node_of: dict[int, int] = {}  # id(torch tensor) -> node
 
@@ -587,7 +544,61 @@ def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Te
             shell.name = f"{plan.call.module} · {plan.call.name.strip('_')}"
         node_of[id(plan.call.out)] = add(shell, k, ids, plan.call.line)
         plan_of[node_of[id(plan.call.out)]] = plan
-    return _records(recorder, order, inputs, plan_of, lines, keys)
+    return _records(recorder, order, inputs, plan_of, lines, keys,
+                    engine_order(recorder.calls, producer[id(loss)]))
+
+
+def engine_order(calls: Sequence[_Call], root: int) -> list[Any]:
+    """The autograd Nodes of the recorded calls in the order PyTorch's engine runs them in a
+    single-threaded backward pass from call ``root``'s result, worked out from the graph rather
+    than watched with hooks (a Python hook per Node cost a CNN's cycle more than working it
+    out).
+
+    The CPU engine runs, among the Nodes whose upstream gradient is complete, the one with the
+    highest sequence number (the latest made), and an ``AccumulateGrad`` (sequence number
+    UINT64_MAX) as soon as it is ready (``CompareNodeTaskTime`` in
+    torch/csrc/autograd/engine.cpp). A call's own Nodes (its result's, the ones inside a
+    composite op, the aliases of its arguments) were made after every Node it consumes and
+    before any later call's, so once the call's Node runs they all run next: the aliases last
+    made first, each leaf's ``AccumulateGrad`` right after its last alias.
+
+    Returns
+    -------
+    list
+        A call's index (the results of a call that gives several, which share one Node, one
+        after another) or ``("leaf", id(tensor))`` for a leaf's ``AccumulateGrad``.
+    """
+    producer = {id(c.out): k for k, c in enumerate(calls)}
+    results: dict[int, list[int]] = {}  # a Node's sequence number -> the calls it made
+    for k, c in enumerate(calls):
+        results.setdefault(c.node, []).append(k)
+
+    def key(t: torch.Tensor) -> Any:
+        k = producer.get(id(t))
+        return calls[k].node if k is not None else ("leaf", id(t)) if t.is_leaf else None
+
+    waiting: dict[Any, int] = {}  # a Node -> the edges into it still to run
+    stack = [calls[root].node]
+    while stack:
+        for t in calls[results[stack.pop()][0]].sends_to:
+            to = key(t)
+            if to not in waiting and type(to) is int:
+                stack.append(to)
+            waiting[to] = waiting.get(to, 0) + 1
+    ran: list[Any] = []
+    ready = [-calls[root].node]
+    while ready:
+        node = -heapq.heappop(ready)
+        ran.extend(results[node])
+        for t in reversed(calls[results[node][0]].sends_to):  # the last alias made runs first
+            to = key(t)
+            waiting[to] -= 1
+            if waiting[to] == 0:
+                if type(to) is int:
+                    heapq.heappush(ready, -to)
+                elif to is not None:
+                    ran.append(to)
+    return ran
 
 
 def firing_order(inputs: Sequence[tuple[int, ...]], keys: Sequence[Any],
@@ -634,18 +645,21 @@ def firing_order(inputs: Sequence[tuple[int, ...]], keys: Sequence[Any],
 
 
 def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, ...]],
-             plan_of: dict[int, _Plan], lines: list[int | None], keys: list[Any]) -> TorchTrace:
-    """Backward steps in the order PyTorch's engine ran the autograd Nodes (see
-    :func:`firing_order`), each input's gradient the one PyTorch sent; a node no parameter is
-    upstream of gets no step (as in :func:`tracer.record.trace`)."""
+             plan_of: dict[int, _Plan], lines: list[int | None], keys: list[Any],
+             ran: list[Any]) -> TorchTrace:
+    """Backward steps in the order PyTorch's engine ran the autograd Nodes (``ran``, see
+    :func:`engine_order` and :func:`firing_order`), each input's gradient the one PyTorch
+    sent; a node no parameter is upstream of gets no step (as in
+    :func:`tracer.record.trace`)."""
     n = len(order)
     needs = needs_grad(order, inputs)
     grads: list[Array | None] = [None] * n
     terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
     backward = []
-    sent_by_pytorch: dict[int, tuple[Any, tuple[int, ...], Any, str | None]] = {}
+    sent_by_pytorch: dict[int, tuple[Array, tuple[int, ...], Any, str | None]] = {}
+    reached = {n - 1}  # the nodes PyTorch sent a gradient to (its Node's upstream is defined)
     with quiet():
-        for i in firing_order(inputs, keys, recorder.fired):
+        for i in firing_order(inputs, keys, ran):
             t = order[i]
             plan = plan_of.get(i)
             # what the value's uses sent back, added up (the loss starts from 1)
@@ -655,7 +669,6 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                 if needs[i]:
                     backward.append(BackwardStep(len(backward), i, g, tuple(terms[i]), ()))
                 continue
-            k = keys[i]
             # The op table's local derivatives and products, for the formulas, and its
             # gradients to inputs PyTorch sends none (data); and the gradients to the results
             # of a call with several, which PyTorch does not keep apart (an op computed by
@@ -672,11 +685,15 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                 c, local, unreduced, axes = mine
                 if edge is not None:  # what PyTorch sent along this edge
                     got = plan.call.aliases[edge].grad
+                    if got is not None:
+                        reached.add(j)
                     c = _array(got) if got is not None else constant(0.0, order[j].shape)
                 records.append(sent(grads, terms, i, j, pos, c, local, unreduced, axes,
                                     order[j].shape, needs_grad=needs[j]))
-            if plan.table and recorder.fired.get(k) is not None:
-                sent_by_pytorch[i] = (recorder.fired[k], tuple(
+            if plan.table and i in reached:
+                # the upstream gradient PyTorch's Node ran with: the sum of what its
+                # consumers sent, which ``g`` is
+                sent_by_pytorch[i] = (g, tuple(
                     pos for pos, edge in enumerate(plan.edges) if edge is not None),
                     plan.call.out.dtype, plan.call.module)
             if needs[i]:
@@ -687,9 +704,8 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                        "loss" if i == n - 1 else t.kind, inputs[i], t._data, grads[i],
                        dict(t._attrs)) for i, t in enumerate(order))
     node_of = {key: i for i, key in enumerate(keys) if key is not None}
-    ran = tuple(node_of[key] for key in recorder.fired if key in node_of)
     return TorchTrace(nodes, tuple(backward), tuple(order), n - 1, tuple(lines), recorder.path,
-                      sent_by_pytorch, ran)
+                      sent_by_pytorch, tuple(node_of[key] for key in ran if key in node_of))
 
 
 # --- the optimizer ------------------------------------------------------------------------------
