@@ -156,6 +156,7 @@ async def test_a_diagnosis_that_ends_after_its_screen_was_left_is_dropped_not_a_
         screen = app.screen
         await screen.query_one("#side").remove()  # as when the screen is torn down
         assert not screen.query("DiagnosticsPanel")
-        screen.diagnosed()  # raised NoMatches, which crashed the app from its worker
+        screen.diagnose_in_background()  # its result used to crash the app (NoMatches)
+        await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.is_running

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from rich.text import Text
 from textual import on, work
@@ -160,7 +161,8 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
         self.prepare()
 
     def on_resize(self) -> None:
-        self._fold_side()
+        if self.query(KeyBar):  # (not while the app closes: the widgets go before the screen)
+            self._fold_side()
 
     def _fold_side(self) -> None:
         """Fold the side panel away in a narrow window, or where the whole graph fits with its
@@ -200,9 +202,19 @@ class DebuggerScreen(ClassroomActions, DiagnosisActions, TrainingActions, Screen
             # The graph's view options (collapsed groups, neighbourhood); it caches layouts.
             layout = compute_layout(debugger, self.zoom, self.query_one(GraphView).state)
         except Exception as exc:  # the user's network code may raise anything
-            self.app.call_from_thread(self.failed, exc)
+            self.from_worker(self.failed, exc)
             return
-        self.app.call_from_thread(self.ready, debugger, layout)
+        self.from_worker(self.ready, debugger, layout)
+
+    def from_worker(self, method: Callable[..., object], *args: object) -> None:
+        """Call ``method`` on the UI thread with what a worker made, unless this screen's
+        widgets are gone by then (the screen was left, or the app is closing while the worker
+        ran): the result has nowhere to go, and asking for a widget would crash the app."""
+        def if_present() -> None:
+            if self.is_attached and all(self.query(kind) for kind in
+                                        (KeyBar, GraphView, DiagnosticsPanel)):
+                method(*args)
+        self.app.call_from_thread(if_present)
 
     def ready(self, debugger: Debugger, layout: Layout) -> None:
         self.debugger = debugger

@@ -53,16 +53,13 @@ class DiagnosisActions:
         try:
             debugger.diagnose(whole_network)
         except Exception as exc:  # the user's network code may raise anything
-            self.app.call_from_thread(self.app.show_error, str(exc))
+            self.from_worker(self.app.show_error, str(exc))
             return
-        self.app.call_from_thread(self.diagnosed, whole_network)
+        self.from_worker(self.diagnosed, whole_network)
 
     def diagnosed(self, whole_network: bool | None = None) -> None:
-        panel = next(iter(self.query(DiagnosticsPanel)), None)
-        if panel is None:  # the screen was left, or the app is closing, while the worker ran
-            return
         debugger = self.debugger
-        panel.show(debugger)
+        self.query_one(DiagnosticsPanel).show(debugger)
         problems = [f for f in debugger.findings if f.is_problem]
         tab = self.query_one(TabbedContent).get_tab("diagnostics-tab")
         label = f"Diagnostics ({len(problems)})" if problems else "Diagnostics"

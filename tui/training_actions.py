@@ -69,14 +69,14 @@ class TrainingActions:
             if now - last >= PROGRESS_EVERY or done == total:
                 last = now
                 rate = done / max(now - started, 1e-9)
-                self.app.call_from_thread(self.training_progress, done, total, loss, rate)
+                self.from_worker(self.training_progress, done, total, loss, rate)
 
         try:
             result = self.debugger.run(iterations, until, progress, cancel.is_set)
         except Exception as exc:  # the user's network code may raise anything
-            self.app.call_from_thread(self.app.show_error, str(exc))
+            self.from_worker(self.app.show_error, str(exc))
             result = RunResult(iterations, self.debugger.count - done_before)
-        self.app.call_from_thread(self.training_done, result)
+        self.from_worker(self.training_done, result)
 
     def training_progress(self, done: int, total: int, loss: float, rate: float) -> None:
         """Live progress: the header and the Training tab (with the curve growing)."""
