@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from tracer import GraphError
 from tracer.printable import MESSAGE_LIMIT, printable
 
 # An exception's own text is quoted up to this length (a message of 10 MB is cut, not printed).
@@ -70,3 +71,27 @@ def quote_line(source: str, line: int | None) -> str:
     if not line or not 0 < line <= len(lines) or not lines[line - 1].strip():
         return ""
     return f" (`{lines[line - 1].strip()}`)"
+
+
+def user_error(exc: BaseException, source: str, path: str, when: str) -> LoadError:
+    """Turn an exception raised by the user's code into a message with its file and line.
+
+    Parameters
+    ----------
+    exc
+        What the user's code raised.
+    source, path
+        The network file's text and name.
+    when
+        ``"while running the file"``, ``"inside forward()"`` …, put into the message.
+    """
+    if isinstance(exc, LoadError):
+        return exc
+    if isinstance(exc, GraphError):
+        line = exc.lineno if exc.filename == path else innermost_line(exc.__traceback__, path)
+        return fail(path, f"{exc.problem} {when}: {exc}. {exc.advice}", line)
+    line = innermost_line(exc.__traceback__, path)
+    if isinstance(exc, SystemExit):
+        return fail(path, f"the file called exit() {when}; a network file must not exit.", line)
+    return fail(path, f"{type(exc).__name__} {when}: {exception_text(exc)}"
+                      f"{quote_line(source, line)}. Fix the error and load the file again.", line)

@@ -14,10 +14,10 @@ from tracer.record import check_recorded
 from tracer.tensor import op_budget, too_many_nodes
 
 from .catalog import builtin_path, close_names, find_builtin
-from .errors import LoadError, fail, innermost_line
+from .errors import LoadError, fail, innermost_line, user_error
 from .files import PYTHON_LIMIT, READ_LIMIT, UnreadableFile, read_regular
 from .mlp import build_mlp
-from .pyfile import load_python, user_error
+from .pyfile import load_python
 from .tomlfile import parse_mlp
 
 __all__ = ["NODE_LIMIT", "LoadError", "count_nodes", "load", "load_file", "user_code_failure"]

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from tracer import GraphError, Network, Optimizer, Tensor, Trace, make_optimizer
+from tracer import Network, Optimizer, Tensor, Trace, make_optimizer
 from tracer.optim import OPTIMIZERS
 from tracer.printable import MESSAGE_LIMIT, printable
 
-from .errors import LoadError, exception_text, fail, innermost_line, quote_line
+from .errors import fail, innermost_line, user_error
 from .time_limit import user_code
 from .torchfile import load_torch, missing_torch, uses_torch
 
@@ -134,30 +134,6 @@ def _execute(tree: ast.Module, source: str, path: str) -> dict[str, Any]:
     finally:
         sys.modules.pop(module.__name__, None)
     return module.__dict__
-
-
-def user_error(exc: BaseException, source: str, path: str, when: str) -> LoadError:
-    """Turn an exception raised by the user's code into a message with its file and line.
-
-    Parameters
-    ----------
-    exc
-        What the user's code raised.
-    source, path
-        The network file's text and name.
-    when
-        ``"while running the file"``, ``"inside forward()"`` …, put into the message.
-    """
-    if isinstance(exc, LoadError):
-        return exc
-    if isinstance(exc, GraphError):
-        line = exc.lineno if exc.filename == path else innermost_line(exc.__traceback__, path)
-        return fail(path, f"{exc.problem} {when}: {exc}. {exc.advice}", line)
-    line = innermost_line(exc.__traceback__, path)
-    if isinstance(exc, SystemExit):
-        return fail(path, f"the file called exit() {when}; a network file must not exit.", line)
-    return fail(path, f"{type(exc).__name__} {when}: {exception_text(exc)}"
-                      f"{quote_line(source, line)}. Fix the error and load the file again.", line)
 
 
 def _forward(namespace: dict[str, Any], path: str) -> Callable[[], Any]:

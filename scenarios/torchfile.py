@@ -17,7 +17,7 @@ from typing import Any
 
 from tracer import Network, Trace
 
-from .errors import LoadError, fail
+from .errors import LoadError, fail, user_error
 from .time_limit import user_code
 
 INSTALL = "pip install 'gradstep[torch]'"
@@ -53,7 +53,6 @@ def load_torch(namespace: dict[str, Any], forward: Callable[[], Any], source: st
 
     from tracer import torch_bridge
 
-    from .pyfile import user_error
 
     def error(message: str, line: int | None) -> LoadError:
         return fail(path, message + ".", line)
