@@ -145,3 +145,17 @@ async def test_an_expensive_parameter_check_is_offered_with_its_cost(monkeypatch
         assert "it takes about" in note.message and "ctrl+p" in note.message
         verdict_text = str(app.screen.query_one("#verdict").content)
         assert "Not checked: the parameters' gradients against the whole loss" in verdict_text
+
+
+async def test_a_diagnosis_that_ends_after_its_screen_was_left_is_dropped_not_a_crash():
+    # The findings are worked out in a thread; by the time they come back the person may have
+    # gone back to the picker (or be quitting), and the screen's widgets are gone.
+    app = GradstepApp(load("mazur"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await screen.query_one("#side").remove()  # as when the screen is torn down
+        assert not screen.query("DiagnosticsPanel")
+        screen.diagnosed()  # raised NoMatches, which crashed the app from its worker
+        await pilot.pause()
+        assert app.is_running

@@ -58,8 +58,11 @@ class DiagnosisActions:
         self.app.call_from_thread(self.diagnosed, whole_network)
 
     def diagnosed(self, whole_network: bool | None = None) -> None:
+        panel = next(iter(self.query(DiagnosticsPanel)), None)
+        if panel is None:  # the screen was left, or the app is closing, while the worker ran
+            return
         debugger = self.debugger
-        self.query_one(DiagnosticsPanel).show(debugger)
+        panel.show(debugger)
         problems = [f for f in debugger.findings if f.is_problem]
         tab = self.query_one(TabbedContent).get_tab("diagnostics-tab")
         label = f"Diagnostics ({len(problems)})" if problems else "Diagnostics"
