@@ -120,6 +120,8 @@ def _cases():
         "bce_logits": ((RNG.normal(size=(4, 3)), labels), {}),
         "conv2d": ((RNG.normal(size=(2, 2, 5, 5)), RNG.normal(size=(3, 2, 2, 2))),
                    {"stride": (1, 1), "padding": (1, 1)}),
+        "conv2d_bias": ((RNG.normal(size=(2, 2, 5, 5)), RNG.normal(size=(3, 2, 2, 2)),
+                         RNG.normal(size=3)), {"stride": (2, 1), "padding": (1, 0)}),
     }
 
 

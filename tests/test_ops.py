@@ -300,6 +300,20 @@ CASES = [
           ("std", lambda a, ax, k: np.sqrt(np.mean((a - np.mean(a, ax, keepdims=True)) ** 2,
                                                    ax, keepdims=k))))
       for axis, keep in ((None, False), (0, False), (1, True))],
+    # PyTorch's default var and std divide by n − 1 (correction=1); the table's has the attribute
+    *[Case(f"{name}-correction-1-axis-{axis}", (uniform(3, 4),),
+           lambda a, op=op, axis=axis: tracer.tensor.apply(op, a, axis=axis, correction=1.0),
+           lambda a, f=f, axis=axis: f(a, axis),
+           lambda t, a, name=name, axis=axis: (
+               getattr(a, name)() if axis is None else getattr(a, name)(axis)))
+      for name, op, f in (
+          ("var", tracer.ops_reduce.VAR,
+           lambda a, ax: np.sum((a - np.mean(a, ax, keepdims=True)) ** 2, ax)
+           / (a.size / np.mean(a, ax).size - 1)),
+          ("std", tracer.ops_reduce.STD,
+           lambda a, ax: np.sqrt(np.sum((a - np.mean(a, ax, keepdims=True)) ** 2, ax)
+                                 / (a.size / np.mean(a, ax).size - 1))))
+      for axis in (None, 1)],
     # elementwise: sqrt, abs, clip, maximum/minimum (ties split as torch does), comparisons
     Case("sqrt", (positive(3, 4),), lambda a: a.sqrt(), lambda a: a ** 0.5,
          lambda t, a: a.sqrt()),
@@ -360,6 +374,11 @@ CASES = [
          lambda x, w, b: tracer.nn.conv2d(x, w, b, stride=2, padding=1),
          lambda x, w, b: np_conv2d(x, w, b, stride=2, padding=1),
          lambda t, x, w, b: t.nn.functional.conv2d(x, w, b, stride=2, padding=1)),
+    Case("conv2d-bias-one-op", (uniform(2, 2, 5, 6), uniform(3, 2, 3, 2), uniform(3)),
+         lambda x, w, b: tracer.tensor.apply(tracer.ops_nn.CONV2D_BIAS, x, w, b, stride=(2, 2),
+                                             padding=(1, 1)),
+         lambda x, w, b: np_conv2d(x, w, b, stride=2, padding=1),
+         lambda t, x, w, b: t.nn.functional.conv2d(x, w, b, stride=2, padding=1)),
     Case("max-pool2d", (uniform(2, 3, 4, 6),), lambda x: tracer.nn.max_pool2d(x, 2),
          lambda x: np_windows(x, 2, 2, 2).max(axis=(4, 5)),
          lambda t, x: t.nn.functional.max_pool2d(x, 2)),
@@ -382,9 +401,23 @@ CASES = [
     Case("linear-one-op", (uniform(2, 3, 4), uniform(5, 4), uniform(5)),
          lambda x, w, b: tracer.tensor.apply(tracer.ops_nn.LINEAR, x, w, b),
          lambda x, w, b: np.matmul(x, w.T) + b, lambda t, x, w, b: t.nn.functional.linear(x, w, b)),
+    Case("linear-no-bias-one-op", (uniform(2, 3, 4), uniform(5, 4)),
+         lambda x, w: tracer.tensor.apply(tracer.ops_nn.LINEAR_NO_BIAS, x, w),
+         lambda x, w: np.einsum("...i,oi->...o", x, w),
+         lambda t, x, w: t.nn.functional.linear(x, w)),
     Case("layer-norm", (uniform(2, 3, 4), uniform(4), uniform(4)),
          lambda x, w, b: tracer.nn.layer_norm(x, 4, w, b), np_layer_norm,
          lambda t, x, w, b: t.nn.functional.layer_norm(x, (4,), w, b)),
+    Case("layer-norm-affine-one-op", (uniform(2, 3, 4), uniform(4), uniform(4)),
+         lambda x, w, b: tracer.tensor.apply(tracer.ops_nn.LAYER_NORM_AFFINE, x, w, b, dims=1,
+                                             eps=1e-5),
+         np_layer_norm, lambda t, x, w, b: t.nn.functional.layer_norm(x, (4,), w, b)),
+    Case("layer-norm-affine-two-axes", (uniform(2, 3, 4), uniform(3, 4), uniform(3, 4)),
+         lambda x, w, b: tracer.tensor.apply(tracer.ops_nn.LAYER_NORM_AFFINE, x, w, b, dims=2,
+                                             eps=1e-5),
+         lambda x, w, b: (x - x.mean(axis=(1, 2), keepdims=True)) / np.sqrt(
+             x.var(axis=(1, 2), keepdims=True) + 1e-5) * w + b,
+         lambda t, x, w, b: t.nn.functional.layer_norm(x, (3, 4), w, b)),
     Case("layer-norm-two-axes", (uniform(2, 3, 4),),
          lambda x: tracer.nn.layer_norm(x, (3, 4)),
          lambda x: (x - x.mean(axis=(1, 2), keepdims=True)) / np.sqrt(

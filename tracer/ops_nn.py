@@ -1,5 +1,7 @@
-"""Op table entries, layer family: 2-D convolution, max and average pooling, layer norm and
-embedding lookup, in PyTorch's NCHW layout (``tracer.nn`` calls them with torch's arguments).
+"""Op table entries, layer family: 2-D convolution (with or without a bias), max and average
+pooling, layer norm (with or without a weight and a bias), embedding lookup and the fully
+connected layer (with or without a bias), in PyTorch's NCHW layout (``tracer.nn`` calls them
+with torch's arguments).
 
 Convolution and pooling loop over the kernel's positions, not over the windows: position (i, j)
 of every window at once is one strided slice of the image, so a 3×3 kernel is nine numpy
@@ -157,6 +159,36 @@ CONV2D = register(Op(
             "the kernel no larger than the padded image"))
 
 
+def _conv2d_bias(x: Array, w: Array, b: Array, stride: Pair = (1, 1),
+                 padding: Pair = (0, 0)) -> Array:
+    if b.shape != (w.shape[0],):
+        raise ValueError(f"the bias must have one number per output channel, ({w.shape[0]},); "
+                         f"it is {b.shape}")
+    return _conv2d(x, w, stride, padding) + b.reshape(1, -1, 1, 1)
+
+
+def _conv2d_bias_vjp(g: Array, x: Array, w: Array, b: Array, out: Array,
+                     stride: Pair = (1, 1), padding: Pair = (0, 0),
+                     needs: tuple[bool, bool, bool] = (True, True, True)
+                     ) -> tuple[Array | None, Array | None, Array | None]:
+    dx, dw = _conv2d_vjp(g, x, w, out, stride, padding, needs[:2])
+    # each channel's bias is added at every position of every image
+    return dx, dw, g.sum(axis=(0, 2, 3)) if needs[2] else None
+
+
+# PyTorch's nn.Conv2d (a bias by default) as one op; tracer.nn.conv2d shows the bias as its own
+# add instead.
+CONV2D_BIAS = register(Op(
+    "conv2d_bias", _conv2d_bias,
+    (*CONV2D.formulas, "∂L/∂b[o] = Σₙₕᵥ ∂L/∂out[n,o,h,v] (the channel's gradient, summed)"),
+    "{out} slides the kernel {w} over the images in {x} and adds each channel's bias {b}: each "
+    "output is the weighted sum of one window plus its bias; the kernel's gradient is the input "
+    "correlated with the upstream gradient, the bias's the upstream gradient summed per channel",
+    vjp=_conv2d_bias_vjp, symbol="conv2d({x}, {w}) + {b}", letters=("x", "w", "b"),
+    role="linear", detail=lambda x, w, b, out, **attrs: _conv2d_detail(x, w, out, **attrs),
+    selective=True, accepts=CONV2D.accepts + ", and a bias (out_channels,)"))
+
+
 # --- pooling ----------------------------------------------------------------------------------
 
 def _max_pool2d(x: Array, kernel: Pair, stride: Pair) -> Array:
@@ -261,6 +293,41 @@ LAYER_NORM = register(Op(
     accepts="an input whose last axes have the normalized shape"))
 
 
+def _check_affine(x: Array, w: Array, b: Array, dims: int) -> None:
+    if w.shape != x.shape[x.ndim - dims:] or b.shape != w.shape:
+        raise ValueError(f"the weight and the bias must have the normalized shape "
+                         f"{x.shape[x.ndim - dims:]}; they are {w.shape} and {b.shape}")
+
+
+def _layer_norm_affine(x: Array, w: Array, b: Array, dims: int, eps: float) -> Array:
+    _check_affine(x, w, b, dims)
+    return _layer_norm(x, dims, eps) * w + b
+
+
+def _layer_norm_affine_vjp(g: Array, x: Array, w: Array, b: Array, out: Array, dims: int,
+                           eps: float) -> tuple[Array, Array, Array]:
+    normalized = _layer_norm(x, dims, eps)
+    batch = tuple(range(x.ndim - dims))  # every row shares the weight and the bias
+    dx = _layer_norm_vjp(g * w, x, normalized, dims, eps)[0]
+    return dx, np.sum(g * normalized, axis=batch), np.sum(g, axis=batch)
+
+
+# PyTorch's nn.LayerNorm (a weight and a bias by default) as one op; tracer.nn.layer_norm shows
+# them as a mul and an add.
+LAYER_NORM_AFFINE = register(Op(
+    "layer_norm_affine", _layer_norm_affine,
+    ("∂L/∂x = (g·γ − mean(g·γ) − x̂·mean(g·γ·x̂)) / √(var + ε)",
+     "∂L/∂γ = Σ over the rows of ∂L/∂out · x̂",
+     "∂L/∂β = Σ over the rows of ∂L/∂out"),
+    "{out} normalizes {x} over its last axes (x̂: subtract the mean, divide by the standard "
+    "deviation), then scales by {w} and shifts by {b}; adding the same amount to a whole row of "
+    "{x} changes nothing, so the row's gradients sum to 0",
+    vjp=_layer_norm_affine_vjp, symbol="layer_norm({x}) · {w} + {b}", letters=("x", "w", "b"),
+    role="normalization",
+    accepts="an input whose last axes have the normalized shape, and a weight and a bias of "
+            "that shape"))
+
+
 # --- embedding --------------------------------------------------------------------------------
 
 def _rows(indices: Array, weight: Array) -> Array:
@@ -292,20 +359,33 @@ EMBEDDING = register(Op(
 
 # --- fully connected layer --------------------------------------------------------------------
 
-def _linear(x: Array, w: Array, b: Array) -> Array:
-    if w.ndim != 2 or b.shape != (w.shape[0],) or x.ndim < 1 or x.shape[-1] != w.shape[1]:
+def _check_linear(x: Array, w: Array, b: Array | None = None) -> None:
+    if (w.ndim != 2 or (b is not None and b.shape != (w.shape[0],)) or x.ndim < 1
+            or x.shape[-1] != w.shape[1]):
         raise ValueError(f"the weight must be (out_features, in_features), the bias "
                          f"(out_features,) and the input's last axis in_features; got "
-                         f"{x.shape}, {w.shape} and {b.shape}")
+                         f"{x.shape}, {w.shape}"
+                         + ("" if b is None else f" and {b.shape}"))
+
+
+def _linear(x: Array, w: Array, b: Array) -> Array:
+    _check_linear(x, w, b)
     return x @ w.T + b
+
+
+def _linear_no_bias(x: Array, w: Array) -> Array:
+    _check_linear(x, w)
+    return x @ w.T
+
+
+def _linear_no_bias_vjp(g: Array, x: Array, w: Array, out: Array) -> tuple[Array, Array]:
+    # every axis but the last is the batch: the weight's gradient adds up over all of it
+    return g @ w, g.reshape(-1, w.shape[0]).T @ x.reshape(-1, w.shape[1])
 
 
 def _linear_vjp(g: Array, x: Array, w: Array, b: Array, out: Array
                 ) -> tuple[Array, Array, Array]:
-    # every axis but the last is the batch: the weight's and the bias's gradients add up
-    # over all of it
-    rows = g.reshape(-1, w.shape[0])
-    return g @ w, rows.T @ x.reshape(-1, w.shape[1]), rows.sum(axis=0)
+    return (*_linear_no_bias_vjp(g, x, w, out), g.reshape(-1, w.shape[0]).sum(axis=0))
 
 
 # PyTorch's nn.Linear as one op (F.linear maps onto it). gradstep's own tracer.nn.linear shows
@@ -321,3 +401,12 @@ LINEAR = register(Op(
     vjp=_linear_vjp, symbol="{x} · {w}ᵀ + {b}", letters=("x", "w", "b"), role="linear",
     accepts="an input (…, in_features), a weight (out_features, in_features) and a bias "
             "(out_features,)"))
+
+# nn.Linear(bias=False) as one op.
+LINEAR_NO_BIAS = register(Op(
+    "linear_no_bias", _linear_no_bias, LINEAR.formulas[:2],
+    "{out} is the fully connected layer {x} · {w}ᵀ, without a bias: each output is a weighted "
+    "sum of the inputs; a weight's gradient is its input times the output's gradient, summed "
+    "over the batch",
+    vjp=_linear_no_bias_vjp, symbol="{x} · {w}ᵀ", letters=("x", "w"), role="linear",
+    accepts="an input (…, in_features) and a weight (out_features, in_features)"))

@@ -1,5 +1,6 @@
 """Op table entries, reduction family: max and min over axes, variance and standard deviation
-(numpy's ddof=0), and log-softmax. Sum and mean are in :mod:`tracer.ops`.
+(dividing by n − ``correction``: numpy's ddof, 0 by default; PyTorch's default is 1), and
+log-softmax. Sum and mean are in :mod:`tracer.ops`.
 
 Each takes numpy's ``axis`` (``None``: every element; an int; a tuple) and ``keepdims``.
 """
@@ -55,30 +56,46 @@ def _centred(x: Array, axis: Any) -> Array:
     return x - np.mean(x, axis=axis, keepdims=True)
 
 
-def _var_vjp(g: Array, x: Array, out: Array, axis: Any = None, keepdims: bool = False
-             ) -> tuple[Array]:
-    n = reduced_count(x, axis)
+def _var_vjp(g: Array, x: Array, out: Array, axis: Any = None, keepdims: bool = False,
+             correction: float = 0.0) -> tuple[Array]:
+    n = reduced_count(x, axis) - correction
     return (expand_reduced(g, x, axis, keepdims) * 2.0 * _centred(x, axis) / n,)
 
 
-def _std_vjp(g: Array, x: Array, out: Array, axis: Any = None, keepdims: bool = False
-             ) -> tuple[Array]:
-    return _var_vjp(g / (2.0 * out), x, out, axis, keepdims)  # ∂√v = ∂v / (2√v)
+def _std_vjp(g: Array, x: Array, out: Array, axis: Any = None, keepdims: bool = False,
+             correction: float = 0.0) -> tuple[Array]:
+    return _var_vjp(g / (2.0 * out), x, out, axis, keepdims, correction)  # ∂√v = ∂v / (2√v)
+
+
+def _var(x: Array, axis: Any = None, keepdims: bool = False, correction: float = 0.0) -> Array:
+    return np.var(x, axis=axis, keepdims=keepdims, ddof=correction)
+
+
+def _spread_detail(x: Array, out: Array, axis: Any = None, keepdims: bool = False,
+                   correction: float = 0.0) -> str:
+    if not correction:
+        return ""  # numpy's n, which the formula says
+    n = reduced_count(x, axis)
+    return (f"it divides by n − {correction:g} = {n - correction:g}, not n = {n} (PyTorch's "
+            f"correction={correction:g}, the sample's estimate)")
 
 
 VAR = register(Op(
-    "var", lambda x, axis=None, keepdims=False: np.var(x, axis=axis, keepdims=keepdims),
-    ("∂var(x)/∂xᵢ = 2(xᵢ − mean)/n",),
+    "var", _var,
+    ("∂var(x)/∂xᵢ = 2(xᵢ − mean)/(n − c), c the correction (0; PyTorch's default 1)",),
     "{out} is the variance of {x}, the mean squared distance from the mean; elements far from "
     "the mean get the most gradient, and since the distances sum to 0 so do the gradients",
-    vjp=_var_vjp, symbol="var({x})", letters=("x",), role="reduction", accepts=REDUCE_ACCEPTS))
+    vjp=_var_vjp, symbol="var({x})", letters=("x",), role="reduction", accepts=REDUCE_ACCEPTS,
+    detail=_spread_detail))
 
 STD = register(Op(
-    "std", lambda x, axis=None, keepdims=False: np.std(x, axis=axis, keepdims=keepdims),
-    ("∂std(x)/∂xᵢ = (xᵢ − mean)/(n·std)",),
+    "std", lambda x, axis=None, keepdims=False, correction=0.0: np.sqrt(
+        _var(x, axis, keepdims, correction)),
+    ("∂std(x)/∂xᵢ = (xᵢ − mean)/((n − c)·std), c the correction (0; PyTorch's default 1)",),
     "{out} is the standard deviation of {x}, the square root of its variance; all equal "
     "elements (std 0) make the gradient infinite",
-    vjp=_std_vjp, symbol="std({x})", letters=("x",), role="reduction", accepts=REDUCE_ACCEPTS))
+    vjp=_std_vjp, symbol="std({x})", letters=("x",), role="reduction", accepts=REDUCE_ACCEPTS,
+    detail=_spread_detail))
 
 
 def _log_softmax(x: Array, axis: int = -1) -> Array:

@@ -21,7 +21,7 @@ import networkx as nx
 import numpy as np
 
 from .arrays import constant, frozen, shared
-from .ops import Op, sum_to_shape
+from .ops import Op, sum_to_shape, vjp_for
 from .printable import printable
 from .sizes import JACOBIAN_LIMIT
 from .tensor import GraphError, Tensor, quiet
@@ -344,11 +344,13 @@ def upstream_times(g: Array, local: Array | float) -> Array:
     return full if full.shape == g.shape else np.broadcast_to(full, g.shape)  # a broadcast local
 
 
-def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
+def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array,
+                 needs: tuple[bool, ...] | None = None
                  ) -> list[tuple[Array | None, Array | None, Array | None, tuple[int, ...]]]:
     """For each input of ``t`` (whose recorded values are ``values``, its own ``out``):
     (contribution, local, unreduced, reduced axes) given the upstream gradient ``g``, as
-    read-only arrays; the contribution is ``None`` for an input with no gradient (labels).
+    read-only arrays; the contribution is ``None`` for an input with no gradient (labels), and
+    may be for one ``needs`` marks ``False`` (a :attr:`~tracer.ops.Op.selective` op skips it).
 
     Call it under :func:`tracer.tensor.quiet`: NaN and inf are diagnosed, not warned about.
     """
@@ -359,7 +361,8 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array
         return [(None, None, None, ()) if c is None
                 else (frozen(c), None, None, ()) if c.shape == x.shape
                 else _summed_back(c, x.shape)
-                for x, c in zip(values, op.vjp(g, *values, out, **t._attrs), strict=True)]
+                for x, c in zip(values, op.vjp(g, *values, out, **t._attrs) if needs is None
+                                else vjp_for(op, g, values, out, t._attrs, needs), strict=True)]
     grads = []
     for x, local in zip(values, op.local(*values, out, **t._attrs), strict=True):
         full = upstream_times(g, local)

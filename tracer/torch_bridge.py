@@ -674,11 +674,12 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
             # of a call with several, which PyTorch does not keep apart (an op computed by
             # PyTorch, for that result alone). A table op with no local derivative to show
             # whose every input has PyTorch's gradient needs none of it (a pooling layer's
-            # would cost more than recording it).
+            # would cost more than recording it), and a selective one only the gradients
+            # PyTorch does not send (a convolution's of its images, not of its kernel).
             wanted = plan.call.part is not None or (plan.table and (
                 t._op.local is not None or None in plan.edges))
-            ours = (_input_grads(t, t._args, t._data, g) if wanted
-                    else [(None, None, None, ())] * len(plan.inputs))
+            ours = (_input_grads(t, t._args, t._data, g, tuple(e is None for e in plan.edges))
+                    if wanted else [(None, None, None, ())] * len(plan.inputs))
             records = []
             for pos, (j, edge, mine) in enumerate(zip(inputs[i], plan.edges, ours,
                                                        strict=True)):

@@ -16,8 +16,10 @@ from typing import Any
 
 from .ops import OPS, Op
 
-# (inputs, attrs): inputs are the call's tensors (or numbers, which become constants).
-Operands = tuple[list[Any], dict[str, Any]]
+# (inputs, attrs): inputs are the call's tensors (or numbers, which become constants). A rule
+# whose arguments pick among the table's variants of a layer (conv2d with or without a bias)
+# adds the op's name: (inputs, attrs, name).
+Operands = tuple[list[Any], dict[str, Any]] | tuple[list[Any], dict[str, Any], str]
 Rule = Callable[[tuple[Any, ...], dict[str, Any], Any], Operands | None]
 
 
@@ -95,13 +97,15 @@ def _leaky_relu(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Oper
     return [args[0]], {"negative_slope": float(slope)}
 
 
-def _loss(*allowed: str) -> Rule:
-    """A loss with PyTorch's default mean reduction and none of its other options."""
+def _loss(**defaults: Any) -> Rule:
+    """A loss with PyTorch's default mean reduction and its other options at their defaults:
+    ``defaults``, besides those whose default is ``None`` (not given: a weight)."""
+    defaults = {"reduction": "mean", **defaults}
 
     def rule(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
-        extra = {k: v for k, v in kwargs.items() if k not in allowed}
-        if len(args) != 2 or kwargs.get("reduction", "mean") != "mean" or any(
-                v is not None for v in extra.values() if not isinstance(v, str)):
+        # F.cross_entropy passes every option on (ignore_index=-100, label_smoothing=0.0)
+        if len(args) != 2 or any(v is not None and (k not in defaults or v != defaults[k])
+                                 for k, v in kwargs.items()):
             return None
         return [args[0], args[1]], {}
 
@@ -144,15 +148,16 @@ def _dims(dim: Any) -> Any:
 
 
 def _conv2d(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
-    # the table's convolution has no bias (a bias is its own add, natively), no dilation,
-    # no groups
+    # the table's convolutions have no dilation, no groups, and numbers as padding
     a = _bound(args, kwargs, ("input", "weight", "bias", "stride", "padding", "dilation",
                               "groups"), bias=None, stride=1, padding=0, dilation=1, groups=1)
-    if (a is None or a["bias"] is not None or _pair(a["dilation"]) != (1, 1) or a["groups"] != 1
+    if (a is None or _pair(a["dilation"]) != (1, 1) or a["groups"] != 1
             or _pair(a["stride"]) is None or _pair(a["padding"]) is None):
         return None
-    return [a["input"], a["weight"]], {"stride": _pair(a["stride"]),
-                                       "padding": _pair(a["padding"])}
+    attrs = {"stride": _pair(a["stride"]), "padding": _pair(a["padding"])}
+    if a["bias"] is None:
+        return [a["input"], a["weight"]], attrs
+    return [a["input"], a["weight"], a["bias"]], attrs, "conv2d_bias"
 
 
 def _pool(*extra: str, **defaults: Any) -> Rule:
@@ -175,20 +180,25 @@ def _pool(*extra: str, **defaults: Any) -> Rule:
 
 def _linear(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
     a = _bound(args, kwargs, ("input", "weight", "bias"), bias=None)
-    if a is None or a["bias"] is None:  # (without a bias it is left to PyTorch)
+    if a is None:
         return None
+    if a["bias"] is None:
+        return [a["input"], a["weight"]], {}, "linear_no_bias"
     return [a["input"], a["weight"], a["bias"]], {}
 
 
 def _layer_norm(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
-    # the table's layer norm has no weight and bias (natively they are a mul and an add)
+    # the table has layer norm with neither or both of a weight and a bias
     a = _bound(args, kwargs, ("input", "normalized_shape", "weight", "bias", "eps"),
                weight=None, bias=None, eps=1e-5)
-    if a is None or a["weight"] is not None or a["bias"] is not None:
+    if a is None or (a["weight"] is None) != (a["bias"] is None):
         return None
     shape = a["normalized_shape"]
-    dims = len(shape) if isinstance(shape, list | tuple) else 1
-    return [a["input"]], {"dims": dims, "eps": float(a["eps"])}
+    attrs = {"dims": len(shape) if isinstance(shape, list | tuple) else 1,
+             "eps": float(a["eps"])}
+    if a["weight"] is None:
+        return [a["input"]], attrs
+    return [a["input"], a["weight"], a["bias"]], attrs, "layer_norm_affine"
 
 
 def _embedding(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
@@ -228,16 +238,19 @@ def _extreme(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operand
 
 
 def _spread(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Operands | None:
-    # the table's var and std are the population's (numpy's): PyTorch's with correction=0
-    # (unbiased=False); PyTorch's default divides by N - 1 and is left to PyTorch
+    # the table's var and std divide by N - correction: PyTorch's default is 1, unbiased=False
+    # is 0
     if len(args) > 2 or set(kwargs) - {"dim", "correction", "unbiased", "keepdim"}:
         return None
     dim = args[1] if len(args) > 1 else kwargs.get("dim")
-    correction = kwargs.get("correction", 0 if kwargs.get("unbiased", True) is False else 1)
+    correction = kwargs.get("correction")
+    if correction is None:
+        correction = 0 if kwargs.get("unbiased", True) is False else 1
     keepdim = kwargs.get("keepdim", False)
-    if isinstance(dim, bool) or correction != 0 or not isinstance(keepdim, bool):
+    if (isinstance(dim, bool) or isinstance(correction, bool)
+            or not isinstance(correction, int | float) or not isinstance(keepdim, bool)):
         return None  # (var(x, False) is var(x, unbiased=False): left to PyTorch)
-    return [args[0]], {"axis": _dims(dim), "keepdims": keepdim}
+    return [args[0]], {"axis": _dims(dim), "keepdims": keepdim, "correction": float(correction)}
 
 
 # torch function name -> (op-table op name, rule). Methods, functions and operators share names
@@ -266,7 +279,7 @@ TABLE: dict[str, tuple[str, Rule]] = {
     "mse_loss": ("mse", _loss()),
     "binary_cross_entropy": ("bce", _loss()),
     "binary_cross_entropy_with_logits": ("bce_logits", _loss()),
-    "cross_entropy": ("cross_entropy", _loss()),
+    "cross_entropy": ("cross_entropy", _loss(ignore_index=-100, label_smoothing=0.0)),
     "__getitem__": ("index", _index),
     "linear": ("linear", _linear),
     "conv2d": ("conv2d", _conv2d),
@@ -313,4 +326,5 @@ def table_op(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any
     operands = row[1](args, kwargs, out)
     if operands is None:
         return None
-    return OPS[row[0]], operands[0], operands[1]
+    op = OPS.get(operands[2] if len(operands) == 3 else row[0])
+    return None if op is None else (op, operands[0], operands[1])
