@@ -60,7 +60,7 @@ from .optim import SGD, Adam, Momentum, Optimizer, UpdateRecord
 from .record import BackwardStep, Node, Trace, _input_grads, _names, needs_grad, sent
 from .tensor import Tensor, as_tensor, quiet
 from .torch_fast import Iterations
-from .torch_ops import TORCH_ROLES, table_op
+from .torch_ops import TORCH_FEATURE_AXES, TORCH_ROLES, table_op
 
 Array = np.ndarray
 
@@ -366,7 +366,8 @@ def _torch_op(call: _Call, dtypes: Sequence[torch.dtype]) -> Op:
             vjp=vjp, symbol=call.name + "(" + ", ".join("{" + x + "}" for x in letters) + ")"
             + ("" if part is None else f"[{part}]"),
             letters=letters,
-            role="custom" if call.custom else TORCH_ROLES.get(call.name, "arithmetic"))
+            role="custom" if call.custom else TORCH_ROLES.get(call.name, "arithmetic"),
+            feature_axis=TORCH_FEATURE_AXES.get(call.name))
     if call.custom is not None:
         remember_origin(op, *_where(call.custom))
     return op
