@@ -85,3 +85,24 @@ def test_a_wrong_backward_beside_dropout_is_still_caught(tmp_path):
     found = problems(diagnose_network(load(path)))
     nodes = {f.name for f in found if f.kind == "gradcheck-node"}
     assert nodes == {"Cube_1"}, [(f.kind, f.name) for f in found]
+
+
+def test_the_debugger_checks_a_cycle_as_its_forward_pass_ran():
+    """The Diagnostics tab checks the viewed cycle's records against forward() run again: from
+    the random state that cycle's forward pass started from, so with its dropout masks (before,
+    every parameter of the transformer block got a false gradcheck-param error)."""
+    from tui.state import Debugger
+
+    debugger = Debugger(load(RANDOM_NETS["transformer_block"]))
+    assert [f.kind for f in problems(debugger.diagnose(True))] == []
+    debugger.train(3)
+    debugger.view(1)  # an earlier iteration, recorded again from its checkpoint
+    assert [f.kind for f in problems(debugger.diagnose(True))] == []
+    debugger.view(3)
+    assert [f.kind for f in problems(debugger.diagnose(True))] == []
+    # and training goes on as if nothing had been checked
+    debugger.train(2)
+    plain = Debugger(load(RANDOM_NETS["transformer_block"]))
+    plain.train(5)
+    assert debugger.cycle.trace.loss == plain.cycle.trace.loss
+    assert debugger.cycle.loss_after == plain.cycle.loss_after

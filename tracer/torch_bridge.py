@@ -169,6 +169,7 @@ class _Recorder(TorchFunctionMode):
         self.calls: list[_Call] = []
         self.stack: list[str] = []
         self.busy = False
+        self.start: Any = None  # where the forward pass started (see TorchTrace.start)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -478,6 +479,9 @@ class TorchTrace(Trace):
     # the nodes whose autograd Node ran (op results, parameters), in the order PyTorch's
     # engine ran them: the backward steps' order (see firing_order)
     engine_order: tuple[int, ...] = ()
+    # where its forward pass started (torch_fast.Start: the random states and BatchNorm's
+    # statistics), for checks that run it again (see TorchNetwork.replaying)
+    start: Any = field(default=None, repr=False, compare=False)
 
     def source(self, node: int) -> str | None:
         line = self.lines[node]
@@ -737,7 +741,8 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                        dict(t._attrs)) for i, t in enumerate(order))
     node_of = {key: i for i, key in enumerate(keys) if key is not None}
     return TorchTrace(nodes, tuple(backward), tuple(order), n - 1, tuple(lines), recorder.path,
-                      sent_by_pytorch, tuple(node_of[key] for key in ran if key in node_of))
+                      sent_by_pytorch, tuple(node_of[key] for key in ran if key in node_of),
+                      recorder.start)
 
 
 # --- the optimizer ------------------------------------------------------------------------------
@@ -1031,6 +1036,22 @@ class TorchNetwork(Network):
         """The trace of the forward pass the next iteration starts from (and its backward)."""
         with self.lock:
             return self.runs.traced(self.runs.current(record=True))
+
+    @contextmanager
+    def replaying(self, trace: Trace) -> Iterator[None]:
+        """Checks of a cycle's trace run forward() again from where that cycle's forward pass
+        started: its dropout masks and random mini-batch, not the next ones. Afterwards the
+        random states and BatchNorm's statistics are what they were."""
+        start = getattr(trace, "start", None)
+        if start is None:
+            yield
+            return
+        here = self.runs.start_here()
+        self.runs.go_to(start)
+        try:
+            yield
+        finally:
+            self.runs.go_to(here)
 
     def trace_for_checks(self) -> Trace:
         """The trace of the model's float64 copy: finite differences need float64, and so does
