@@ -73,6 +73,7 @@ def load_torch(namespace: dict[str, Any], forward: Callable[[], Any], source: st
     params: dict[str, torch.Tensor] = {}
     inputs: dict[str, torch.Tensor] = {}
     buffers: list[torch.Tensor] = []
+    buffer_names: dict[int, str] = {}  # id -> VAR.PATH (model.1.running_mean)
     modules: dict[int, str] = {}
     seen: set[int] = set()
     for variable, value in namespace.items():
@@ -91,6 +92,8 @@ def load_torch(namespace: dict[str, Any], forward: Callable[[], Any], source: st
                     seen.add(id(p))
                     params[f"{variable}.{path_name}"] = p
             buffers += value.buffers()
+            for path_name, b in value.named_buffers():
+                buffer_names.setdefault(id(b), f"{variable}.{path_name}")
             tensors = [*value.parameters(), *value.buffers()]
         elif isinstance(value, torch.Tensor):
             if value.requires_grad and value.is_leaf and id(value) not in seen:
@@ -108,7 +111,7 @@ def load_torch(namespace: dict[str, Any], forward: Callable[[], Any], source: st
                         f"device='cpu' where the tensors are made)", line)
     optimizer = _optimizer(namespace, params, lr, lines, error)
     model = torch_bridge.TorchModel(guarded, path, params, inputs, modules, forward_line,
-                                    buffers, error)
+                                    buffers, error, buffer_names=buffer_names)
     network = torch_bridge.TorchNetwork(
         forward=model.probe, name=name, optimizer=optimizer,
         params=list(model.shells.values()), source=path, model=model, **about)

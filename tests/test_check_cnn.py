@@ -133,5 +133,10 @@ def test_a_batchnorm_cnn_in_pytorch_is_healthy():
     from tracer.diagnostics import diagnose_network
 
     assert torch.get_num_threads() >= 1
+    network = load(NETS_DIR / "bn_cnn.py")
     # (before: a gradcheck-node error at the max-pool, a dead-relu warning for one pixel)
-    assert [f.kind for f in problems(diagnose_network(load(NETS_DIR / "bn_cnn.py")))] == []
+    assert [f.kind for f in problems(diagnose_network(network))] == []
+    # BatchNorm's statistics are named by their module's path, as parameters are
+    names = [n.name for n in network.trace().nodes]
+    assert "model.1.running_mean" in names and "model.1.running_var" in names
+    assert not any(name.startswith("constant") for name in names)

@@ -253,9 +253,9 @@ class Network:
         return trace(self.root())
 
     def trace_for_checks(self) -> Trace:
-        """The trace gradient checks compare with finite differences: the network's own (a
-        PyTorch network records its float64 copy, see :mod:`tracer.torch_bridge`)."""
-        return self.trace()
+        """The trace gradient checks compare with finite differences: :meth:`checks_trace` of
+        :meth:`trace` (a PyTorch network's float64 copy, see :mod:`tracer.torch_bridge`)."""
+        return self.checks_trace(self.trace())
 
     def cycle(self) -> Cycle:
         """Trace, backpropagate, update the parameters, and measure the loss after."""
@@ -412,6 +412,12 @@ class Network:
             set_random_state(random)
             self._pending = None
             self.iteration = checkpoint.iteration
+
+    def checks_trace(self, trace: Trace) -> Trace:
+        """The trace the gradient checks of ``trace`` run on (see
+        :func:`tracer.diagnostics.diagnose`): ``trace`` itself, recorded in float64; a PyTorch
+        model recorded in float32 gives its float64 copy of the same forward pass."""
+        return trace
 
     @contextmanager
     def replaying(self, trace: Trace) -> Iterator[None]:

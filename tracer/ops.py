@@ -282,7 +282,7 @@ SIGMOID = _unary("sigmoid", _sigmoid, lambda x, out: (out * (1.0 - out),),
 EXP = _unary("exp", np.exp, lambda x, out: (out,), "∂eˣ/∂x = eˣ",
              "{out} is e to the power {x}; its slope is its own value", "exp({x})",
              role="elementwise",
-             nonfinite=lambda x: NonFinite("exp-overflow", note=", past 709.8") if x > 0 else None)
+             nonfinite=lambda x: NonFinite("exp-overflow") if x > 0 else None)
 
 LOG = _unary("log", np.log, lambda x, out: (1.0 / x,), "∂ln(x)/∂x = 1/x",
              "{out} is the natural log of {x}; small inputs get steep slopes", "ln({x})",

@@ -151,6 +151,16 @@ class Trace:
         knows it (a PyTorch network's does; see :mod:`tracer.torch_bridge`)."""
         return None
 
+    def computed_in(self) -> str:
+        """The floating-point type the values were computed in (``"float64"``; a PyTorch
+        model's own, often ``"float32"``), for what overflows where."""
+        return "float64"
+
+    def unused_because(self, param: str) -> str | None:
+        """Why the loss does not depend on the parameter ``param`` though forward() uses it
+        (a PyTorch network's trace knows: ``.detach()`` or ``torch.no_grad()`` at a line)."""
+        return None
+
     def pytorch_vjps(self) -> tuple[Any, ...]:
         """What PyTorch's backward gave and sent at each node recorded as an op of the table,
         for :mod:`tracer.diagnostics.torchvjp` (a PyTorch network's trace has them; see

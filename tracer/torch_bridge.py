@@ -70,6 +70,11 @@ _PASSTHROUGH = frozenset({
     "view_as", "data_ptr", "__repr__", "__format__", "__str__", "item", "tolist", "numpy",
     "size", "dim", "numel", "__len__", "__bool__", "__hash__", "cpu", "to", "float", "double",
 })
+# Calls that take a value out of autograd: what is computed from their result sends no gradient
+# back (how the finding says each; torch.no_grad() is told apart by the grad mode).
+_CUTS = {"detach": ".detach()", "detach_": ".detach_()", "item": ".item()",
+         "tolist": ".tolist()", "numpy": ".numpy()"}
+_NO_GRAD = "torch.no_grad()"
 # Property reads that compute a value (the other property reads are metadata: shape, grad_fn).
 _COMPUTED_PROPERTIES = frozenset({"T", "mT", "H", "mH"})
 # Calls that draw from torch's generator: each keeps the generator's state it started from, so
@@ -170,6 +175,9 @@ class _Recorder(TorchFunctionMode):
         self.stack: list[str] = []
         self.busy = False
         self.start: Any = None  # where the forward pass started (see TorchTrace.start)
+        # where forward() took tensors that need a gradient out of autograd: (how, line, the
+        # tensors' ids), for the finding about a parameter the loss then does not depend on
+        self.cuts: list[tuple[str, int | None, tuple[int, ...]]] = []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -177,8 +185,17 @@ class _Recorder(TorchFunctionMode):
         if (self.busy or name in _PASSTHROUGH or not torch.is_grad_enabled()
                 or (getattr(func, "__name__", "") == "__get__" and name not in
                     _COMPUTED_PROPERTIES)):
+            if not self.busy and (name in _CUTS or not torch.is_grad_enabled()):
+                self.cut(_CUTS.get(name, _NO_GRAD), args, kwargs)
             return func(*args, **kwargs)
         return self.run(func, name, args, kwargs, None)
+
+    def cut(self, how: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Note a call that takes tensors needing a gradient out of autograd."""
+        cut = tuple(id(t) for t in _flatten(args, kwargs)[0]
+                    if isinstance(t, torch.Tensor) and t.requires_grad)
+        if cut:
+            self.cuts.append((how, self.line(), cut))
 
     def run(self, func: Callable[..., Any], name: str, args: tuple[Any, ...],
             kwargs: dict[str, Any], custom: type | None) -> Any:
@@ -482,10 +499,19 @@ class TorchTrace(Trace):
     # where its forward pass started (torch_fast.Start: the random states and BatchNorm's
     # statistics), for checks that run it again (see TorchNetwork.replaying)
     start: Any = field(default=None, repr=False, compare=False)
+    # parameter name -> why the loss does not depend on it though forward() uses it
+    cut_off: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    dtype: str = "float32"  # the loss's torch dtype, without "torch."
 
     def source(self, node: int) -> str | None:
         line = self.lines[node]
         return None if line is None else f"{self.path}, line {line}"
+
+    def unused_because(self, param: str) -> str | None:
+        return self.cut_off.get(param)
+
+    def computed_in(self) -> str:
+        return self.dtype
 
     def pytorch_vjps(self) -> tuple[PyTorchVJP, ...]:
         """For each node recorded as an op of the table (whose autograd Node ran): the
@@ -579,8 +605,11 @@ def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Te
             shell.name = f"{plan.call.module} · {plan.call.name.strip('_')}"
         node_of[id(plan.call.out)] = add(shell, k, ids, plan.call.line)
         plan_of[node_of[id(plan.call.out)]] = plan
+    unused = {i: shell.name for i, shell in params.items() if i not in node_of}
     return _records(recorder, order, inputs, plan_of, lines, keys,
-                    engine_order(recorder.calls, producer[id(loss)]))
+                    engine_order(recorder.calls, producer[id(loss)]),
+                    _cut_off(recorder, unused) if unused else {},
+                    str(loss.dtype).removeprefix("torch."))
 
 
 def engine_order(calls: Sequence[_Call], root: int) -> list[Any]:
@@ -681,11 +710,11 @@ def firing_order(inputs: Sequence[tuple[int, ...]], keys: Sequence[Any],
 
 def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, ...]],
              plan_of: dict[int, _Plan], lines: list[int | None], keys: list[Any],
-             ran: list[Any]) -> TorchTrace:
+             ran: list[Any], cut_off: Mapping[str, str], dtype: str) -> TorchTrace:
     """Backward steps in the order PyTorch's engine ran the autograd Nodes (``ran``, see
     :func:`engine_order` and :func:`firing_order`), each input's gradient the one PyTorch
     sent; a node no parameter is upstream of gets no step (as in
-    :func:`tracer.record.trace`)."""
+    :func:`tracer.record.trace`). ``cut_off`` and ``dtype`` are :class:`TorchTrace`'s."""
     n = len(order)
     needs = needs_grad(order, inputs)
     grads: list[Array | None] = [None] * n
@@ -742,7 +771,60 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
     node_of = {key: i for i, key in enumerate(keys) if key is not None}
     return TorchTrace(nodes, tuple(backward), tuple(order), n - 1, tuple(lines), recorder.path,
                       sent_by_pytorch, tuple(node_of[key] for key in ran if key in node_of),
-                      recorder.start)
+                      recorder.start, cut_off, dtype)
+
+
+def _at(path: str, line: int | None, joint: str = " (") -> str:
+    """Where a line of the network file is, after a word: " (at net.py, line 12)"."""
+    if line is None:
+        return ""
+    return f"{joint}at {path}, line {line}" + (")" if joint == " (" else "")
+
+
+def _cut_off(recorder: _Recorder, unused: Mapping[int, str]) -> dict[str, str]:
+    """Why the loss does not depend on each parameter of ``unused`` (id -> name) that forward()
+    did use: where it was used, and where what it computed left autograd."""
+    made_from: dict[int, set[int]] = {}  # id(result) -> the unused parameters it comes from
+    first_use: dict[int, _Call] = {}
+    for call in recorder.calls:
+        sources: set[int] = set()
+        for t in call.tensors:
+            if id(t) in unused:
+                sources.add(id(t))
+                first_use.setdefault(id(t), call)
+            sources |= made_from.get(id(t), set())
+        if sources:
+            made_from[id(call.out)] = sources
+    cuts: dict[int, tuple[str, int | None]] = {}
+    for how, line, ids in recorder.cuts:
+        for i in ids:
+            for p in {i} if i in unused else made_from.get(i, ()):
+                cuts.setdefault(p, (how, line))
+    reasons = {}
+    frozen = ("if it is frozen on purpose, leave it out of the OPTIMIZER or set "
+              "requires_grad=False")
+    for p, name in unused.items():
+        call, cut = first_use.get(p), cuts.get(p)
+        gone = "its gradient is 0 and no update changes it"
+        if cut is not None and cut[0] == _NO_GRAD:
+            reasons[name] = (f"forward() uses it under torch.no_grad(){_at(recorder.path, cut[1])}"
+                             f", so nothing it computes reaches the loss: {gone}. Fix: compute "
+                             f"it outside torch.no_grad() if {name} is meant to learn; {frozen}")
+            continue
+        used = "forward() uses it" + (
+            f" ({call.module + ' · ' if call.module else ''}{call.name}"
+            f"{_at(recorder.path, call.line, ', ')})" if call is not None else "")
+        if cut is not None:
+            reasons[name] = (f"{used}, but {cut[0]}{_at(recorder.path, cut[1])} takes what it "
+                             f"computes out of autograd, so nothing of it reaches the loss: "
+                             f"{gone}. Fix: remove the {cut[0]} if {name} is meant to learn; "
+                             f"{frozen}")
+        elif call is not None:
+            reasons[name] = (f"{used}, but nothing computed from it reaches the loss (its "
+                             f"result is not used, or only its numbers are, through .data or "
+                             f"torch.tensor(…), which carry no gradient): {gone}. Fix: compute "
+                             f"the loss from the result itself")
+    return reasons
 
 
 # --- the optimizer ------------------------------------------------------------------------------
@@ -864,6 +946,7 @@ class TorchModel:
     # how a problem recording the file is raised (the loader's error, naming the file)
     error: Callable[[str, int | None], Exception] = TorchFileError
     shells: dict[str, Tensor] = field(default_factory=dict)
+    buffer_names: dict[int, str] = field(default_factory=dict)  # id -> "model.1.running_mean"
     ops: dict[Any, Any] = field(default_factory=dict)  # see _plan
 
     def __post_init__(self) -> None:
@@ -919,7 +1002,7 @@ class TorchModel:
         (see :meth:`backward`)."""
         self.backward(loss)
         by_id = {id(p): self.shells[name] for name, p in self.params.items()}
-        names = {id(t): name for name, t in self.inputs.items()}
+        names = {**self.buffer_names, **{id(t): name for name, t in self.inputs.items()}}
         with self._errors():
             return build_trace(recorder, loss, by_id, names, self.forward_line, self.ops)
 
@@ -1053,11 +1136,26 @@ class TorchNetwork(Network):
         finally:
             self.runs.go_to(here)
 
-    def trace_for_checks(self) -> Trace:
-        """The trace of the model's float64 copy: finite differences need float64, and so does
-        the gradient they are compared with."""
-        with self.lock:
-            return self.model.record_float64()
+    def checks_trace(self, trace: Trace) -> Trace:
+        """The model's float64 copy recorded from where ``trace``'s forward pass started (its
+        parameter values, random states and BatchNorm's statistics), unless the model computes
+        in float64 already: the numbers a check of ``trace`` compares (``trace``'s arrays are
+        float64, holding float32 numbers). The parameters are put back afterwards."""
+        params = self.model.params
+        if all(p.dtype == torch.float64 for p in params.values()):
+            return trace
+        with self.lock, self.replaying(trace):
+            kept = {name: p.detach().clone() for name, p in params.items()}
+            try:
+                with torch.no_grad():
+                    for node in trace.params:
+                        params[node.name].copy_(torch.tensor(node.value))
+                return self.model.record_float64()
+            finally:
+                with torch.no_grad():
+                    for name, p in params.items():
+                        p.copy_(kept[name])
+                self.model.sync()
 
     def _cycle(self) -> Cycle:
         done = self.runs.current(record=True)

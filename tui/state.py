@@ -17,8 +17,7 @@ from tracer.diagnostics import (
     THRESHOLDS,
     Condition,
     Finding,
-    diagnose,
-    one_step,
+    diagnose_trace,
     param_check_cost,
 )
 from tracer.timeline import NodeState
@@ -201,22 +200,18 @@ class Debugger:
         their cost."""
         key = self.cycle.iteration
         if whole_network or key not in self._findings:
-            # The checks run the network's code on its tensors (the per-node checks use the
-            # recorded values alone), as the viewed cycle ran it, without moving its random
-            # numbers (see tracer.training).
-            with self.network.lock, random_state_kept(), self.network.replaying(self.trace):
-                skipped = None
-                if whole_network is None:
+            skipped = None
+            if whole_network is None:
+                # (timing the network's code: without moving its random numbers)
+                with self.network.lock, random_state_kept():
                     cost = param_check_cost(self.network.forward)
-                    whole_network = cost <= THRESHOLDS.param_check_at_open
-                    skipped = None if whole_network else (
-                        f"it takes about {explain.number(float(f'{cost:.2g}'))} s: "
-                        f"ctrl+p, \"Check every parameter's gradient\"")
-                run = self.network.forward if whole_network else None
-                probe = (one_step(self.network, self.trace, self.cycle.optimizer_state)
-                         if whole_network else None)
-                self._findings[key] = diagnose(self.trace, run, params=self.network.params,
-                                               probe=probe, skipped=skipped)
+                whole_network = cost <= THRESHOLDS.param_check_at_open
+                skipped = None if whole_network else (
+                    f"it takes about {explain.number(float(f'{cost:.2g}'))} s: "
+                    f"ctrl+p, \"Check every parameter's gradient\"")
+            self._findings[key] = diagnose_trace(
+                self.network, self.trace, whole=whole_network,
+                optimizer_state=self.cycle.optimizer_state, skipped=skipped)
         return self._findings[key]
 
     @property

@@ -54,10 +54,11 @@ table's) and :mod:`.breakpoints`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..checkpoint import random_state_kept
 from ..record import Trace
 from ..tensor import Tensor
 from .breakpoints import (
@@ -98,8 +99,9 @@ __all__ = [
     "KINDS", "PHASES", "SEVERITIES", "THRESHOLDS", "Condition", "Finding", "Layer", "NodeCheck",
     "Probe", "Thresholds", "break_on_dead_unit", "break_on_gradcheck_failure",
     "break_on_gradient_above", "break_on_nonfinite", "check_lines", "dead_units", "diagnose",
-    "diagnose_network", "headline", "layers", "node_checks", "one_step", "param_check_cost",
-    "problems", "recorded_values", "saturated_units", "to_json", "to_text", "verdict",
+    "diagnose_network", "diagnose_trace", "headline", "layers", "node_checks", "one_step",
+    "param_check_cost", "problems", "recorded_values", "saturated_units", "to_json", "to_text",
+    "verdict",
 ]
 
 # --- everything together ------------------------------------------------------------------------
@@ -114,7 +116,7 @@ KINDS = ("nonfinite-value", "diverged", "nonfinite-gradient", "gradcheck-node",
 def diagnose(trace: Trace, forward: Callable[[], Tensor] | None = None, *,
              params: Sequence[Tensor] = (), thresholds: Thresholds = THRESHOLDS,
              probe: Callable[[], Probe] | None = None,
-             skipped: str | None = None) -> list[Finding]:
+             skipped: str | None = None, checked: Trace | None = None) -> list[Finding]:
     """Everything wrong with the gradients of ``trace``, most serious first.
 
     Parameters
@@ -138,6 +140,12 @@ def diagnose(trace: Trace, forward: Callable[[], Tensor] | None = None, *,
     skipped
         Why the whole-loss check was not asked for, when ``forward`` is ``None`` on purpose
         (said in the ``unchecked`` note).
+    checked
+        The trace the gradient checks (per node, per parameter, PyTorch's backward against
+        the op table) run on, when it is not ``trace``: a float32 PyTorch model's float64 copy
+        of the same forward pass (:meth:`tracer.network.Network.checks_trace`), since
+        finite differences need float64. It must be the same graph (else ``trace`` is
+        checked); the other findings are about ``trace``'s own numbers.
 
     Returns
     -------
@@ -149,10 +157,11 @@ def diagnose(trace: Trace, forward: Callable[[], Tensor] | None = None, *,
     with np.errstate(all="ignore"):  # the numbers may be anything; the findings say so
         found += [f for f in (nonfinite_value(trace), nonfinite_gradient(trace)) if f]
         covered = bool(found)
-        checks = all_node_checks(trace, thresholds)
-        culprits = node_findings(trace, checks)
+        exact = checked if checked is not None and _same_graph(trace, checked) else trace
+        checks = all_node_checks(exact, thresholds)
+        culprits = node_findings(exact, checks)
         found += culprits
-        found += torch_vjp_findings(trace)
+        found += torch_vjp_findings(exact)
         healthy = np.isfinite(trace.loss) and all(finite(n.grad) for n in trace.params)
         whole = None
         if forward is None:
@@ -160,13 +169,13 @@ def diagnose(trace: Trace, forward: Callable[[], Tensor] | None = None, *,
         elif not healthy:
             skipped = "the loss or a parameter's gradient is not finite"
         else:
-            param_found, whole = param_findings(trace, forward, thresholds, culprits)
+            param_found, whole = param_findings(exact, forward, thresholds, culprits)
             found += param_found
         found += training_findings(trace, probe, thresholds)
         found += gradient_flow(trace, thresholds)
         found += units(trace, thresholds)
         found += dependence(trace, params)
-        note = unchecked(trace, checks, whole, skipped, covered)
+        note = unchecked(exact, checks, whole, skipped, covered)
         if note is not None:
             found.append(note)
     rank = {kind: k for k, kind in enumerate(KINDS)}
@@ -175,11 +184,36 @@ def diagnose(trace: Trace, forward: Callable[[], Tensor] | None = None, *,
                                         -1 if f.node is None else f.node))
 
 
+def _same_graph(a: Trace, b: Trace) -> bool:
+    """Whether two traces are the same graph: node for node the same op on the same inputs."""
+    return len(a.nodes) == len(b.nodes) and all(
+        x.op == y.op and x.inputs == y.inputs for x, y in zip(a.nodes, b.nodes, strict=True))
+
+
+def diagnose_trace(network: Network, trace: Trace, *, whole: bool = True,
+                   optimizer_state: Any = None, skipped: str | None = None,
+                   thresholds: Thresholds = THRESHOLDS) -> list[Finding]:
+    """:func:`diagnose` ``trace``, a trace of ``network`` (the one the next iteration starts
+    from, or an earlier cycle's): on its own numbers, with the gradient checks on
+    :meth:`~tracer.network.Network.checks_trace` (a float32 PyTorch model's float64 copy), and
+    forward() re-run as that trace's forward pass ran (:meth:`~tracer.network.Network.
+    replaying`: its dropout masks and mini-batch), without moving any random numbers.
+
+    ``whole`` adds the whole-loss check of the parameters and the one-step probe, from the
+    optimizer's memory ``optimizer_state`` (an earlier cycle's; ``None``: as it is now);
+    without it, ``skipped`` says why (see :func:`diagnose`).
+    """
+    with network.lock, random_state_kept(), network.replaying(trace):
+        return diagnose(trace, network.forward if whole else None, params=network.params,
+                        thresholds=thresholds, skipped=skipped,
+                        probe=one_step(network, trace, optimizer_state) if whole else None,
+                        checked=network.checks_trace(trace))
+
+
 def diagnose_network(network: Network, thresholds: Thresholds = THRESHOLDS) -> list[Finding]:
-    """Trace ``network`` at its current parameters (no update) and :func:`diagnose` it."""
-    trace = network.trace_for_checks()
-    return diagnose(trace, network.forward, params=network.params, thresholds=thresholds,
-                    probe=one_step(network, trace))
+    """Trace ``network`` at its current parameters (no update) and diagnose it
+    (:func:`diagnose_trace`)."""
+    return diagnose_trace(network, network.trace(), thresholds=thresholds)
 
 
 def problems(findings: Sequence[Finding]) -> list[Finding]:

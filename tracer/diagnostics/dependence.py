@@ -82,6 +82,14 @@ def dependence(trace: Trace, params: Sequence[Tensor]) -> list[Finding]:
     for k, p in enumerate(params):
         if p.kind == "param" and id(p) not in in_graph:
             name = p.name or f"param_unused_{k + 1}"
+            because = trace.unused_because(name)
+            if because is not None:
+                found.append(make_finding(
+                    "unused-param", "warning", None, None, None,
+                    f"the loss does not depend on {name}, though forward() uses it",
+                    f"The loss does not depend on {name}: {because}.", name=name,
+                    shape=list(p.shape), in_graph=False))
+                continue
             found.append(make_finding(
                 "unused-param", "warning", None, None, None,
                 f"{name} is never used: the loss does not depend on it",

@@ -34,11 +34,11 @@ _FIXES = {
     "sqrt-of-negative": "The square root of a negative number is not a real number. Make sure "
                         "the argument cannot go below 0 (a variance plus an epsilon, a square, "
                         "an abs) before the sqrt.",
-    "exp-overflow": "e^x overflows a float64 above x ≈ 709.8. Subtract the maximum before exp "
-                    "(as softmax does), or use a loss that takes raw scores (cross_entropy, "
-                    "bce_with_logits).",
+    "exp-overflow": "e^x overflows a {dtype} above x ≈ {exp_limit}. Subtract the maximum "
+                    "before exp (as softmax does), or use a loss that takes raw scores "
+                    "(cross_entropy, bce_with_logits).",
     "division-by-zero": "Guard the denominator (add a small epsilon) or find out why it is 0.",
-    "overflow": "The numbers grew past float64's largest value (about 1.8e308): the weights or "
+    "overflow": "The numbers grew past {dtype}'s largest value (about {largest}): the weights or "
                 "inputs are far too large. If the network has trained before this, training "
                 "diverged: the learning rate is too large, so lower it. Otherwise scale the "
                 "inputs and initialise smaller weights.",
@@ -53,6 +53,22 @@ _FIXES = {
             "training.",
     "op": "Check what the op computes for these inputs.",
 }
+
+# Where each floating-point type overflows: e^x above x ≈ the first, any number above the second.
+_LIMITS = {"float64": ("709.8", "1.8e308"), "float32": ("88.72", "3.4e38"),
+           "bfloat16": ("88.72", "3.4e38"), "float16": ("11.09", "65504")}
+
+
+def _limits(trace: Trace) -> dict[str, str]:
+    """The numbers the texts of :data:`_FIXES` quote, for the type ``trace`` computed in."""
+    dtype = trace.computed_in()
+    exp_limit, largest = _LIMITS.get(dtype, _LIMITS["float64"])
+    return {"dtype": dtype if dtype in _LIMITS else "float64", "exp_limit": exp_limit,
+            "largest": largest}
+
+
+def _fix(trace: Trace, key: str) -> str:
+    return _FIXES[key].format(**_limits(trace))
 
 
 def _cause(trace: Trace, node: int) -> tuple[str, str]:
@@ -78,7 +94,9 @@ def _cause(trace: Trace, node: int) -> tuple[str, str]:
         blame = _blame(trace, node, idx)
         if blame is not None:
             quoted = f"{inputs[blame.input].name}{at} = {explain.number(x[blame.input])}"
-            return blame.cause, f"{expression}, and {quoted}{blame.note}"
+            note = (f", past {_limits(trace)['exp_limit']}" if blame.cause == "exp-overflow"
+                    else blame.note)
+            return blame.cause, f"{expression}, and {quoted}{note}"
         operands = ", ".join(f"{i.name}{at} = {explain.number(v)}"
                              for i, v in zip(inputs, x, strict=True))
         if np.isinf(nd.value[idx] if nd.value.ndim else nd.value):
@@ -187,7 +205,7 @@ def nonfinite_value(trace: Trace) -> Finding | None:
         f"{nd.name} is {what}: {why}",
         f"{nd.name} is {what}, the first value in the forward pass that is not a "
         f"finite number and reaches the loss or a gradient (forward step {nd.id + 1}): {why}. "
-        f"{_consequence(trace)} {_FIXES[key]}",
+        f"{_consequence(trace)} {_fix(trace, key)}",
         cause=key, value=value, elements=[list(i) for i in bad[:SHOWN]],
         inputs={trace.nodes[i].name: explain.short(trace.nodes[i].value) for i in nd.inputs})
 
@@ -227,9 +245,9 @@ def nonfinite_gradient(trace: Trace) -> Finding | None:
                            f"the finding at {trace.nodes[_origin(trace, harmful(trace))].name}.")
             key = "forward"
         elif key == "local" and (blame := _blame(trace, nd.id, idx)) is not None:
-            origin_text = " " + _FIXES[blame.cause]
+            origin_text = " " + _fix(trace, blame.cause)
         elif key == "overflow":
-            origin_text = " " + _FIXES["overflow"]
+            origin_text = " " + _fix(trace, "overflow")
         else:
             origin_text = (" Check the local derivative of this op at these inputs: "
                            + ", ".join(
