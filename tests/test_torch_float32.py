@@ -2,9 +2,6 @@
 would not) and gradient-checked on its float64 copy of the same forward pass, in ``check`` and in
 the debugger alike: float32 rounding is no wrong backward."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +11,7 @@ pytest.importorskip("torch", reason="PyTorch network files need torch "
                                     "(pip install 'gradstep[torch]')")
 
 from scenarios import load
+from tests.test_torch_bridge import check_json
 from tracer.diagnostics import problems
 from tui.state import Debugger
 
@@ -51,11 +49,9 @@ def test_the_debugger_still_finds_a_wrong_backward_in_float32():
 def test_check_finds_where_float32_overflows(tmp_path):
     path = tmp_path / "overflow.py"
     path.write_text(OVERFLOW)
-    result = subprocess.run([sys.executable, "-m", "gradstep", "check", str(path), "--json"],
-                            capture_output=True, text=True, encoding="utf-8", cwd=ROOT,
-                            timeout=300)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    first = json.loads(result.stdout)[0]
+    status, findings = check_json(path)
+    assert status == 1
+    first = findings[0]
     assert (first["kind"], first["name"]) == ("nonfinite-value", "exp_1")
     assert "= 90, past 88.72" in first["message"]
     assert "overflows a float32 above x ≈ 88.72" in first["message"]
