@@ -93,41 +93,86 @@ def _name_of(func: Callable[..., Any]) -> str:
     return name
 
 
+# function -> its name if its calls may be ops of the graph, else None (see _recorded_name)
+_RECORDED_NAMES: dict[Any, str | None] = {}
+
+
+def _recorded_name(func: Callable[..., Any]) -> str | None:
+    """The name of ``func`` (see :func:`_name_of`) if its calls may be ops of the graph;
+    ``None`` for one whose result never is (it reads or re-wires a tensor, or reads a property
+    that is metadata). Remembered per function: the recorder asks for every torch call."""
+    try:
+        return _RECORDED_NAMES[func]
+    except KeyError:
+        pass
+    except TypeError:  # (an unhashable callable: decided anew)
+        return _decide_name(func)
+    name = _RECORDED_NAMES[func] = _decide_name(func)
+    return name
+
+
+def _decide_name(func: Callable[..., Any]) -> str | None:
+    name = _name_of(func)
+    if name in _PASSTHROUGH or (getattr(func, "__name__", "") == "__get__"
+                                and name not in _COMPUTED_PROPERTIES):
+        return None
+    return name
+
+
 def _in_place(name: str, kwargs: Mapping[str, Any]) -> bool:
     plain = name.endswith("_") and not name.endswith("__")
     return plain or name in _IN_PLACE_OPERATORS or bool(kwargs.get("inplace"))
 
 
-def _flatten(args: tuple[Any, ...], kwargs: dict[str, Any]
-             ) -> tuple[list[Any], Callable[[list[Any]], tuple[tuple[Any, ...], dict[str, Any]]]]:
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where a call's arguments go back once spread out as one list (see :func:`_flatten`):
+    for each argument, ``None`` or the type and length of the list or tuple it was."""
+
+    spread: tuple[tuple[type, int] | None, ...] | None  # None: no argument was spread
+    keys: tuple[str, ...]  # the keyword arguments' names
+    n: int  # how many positional arguments
+
+    def rebuild(self, items: Sequence[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``(args, kwargs)`` for a list of arguments like the flattened one."""
+        if self.spread is None:
+            out: Sequence[Any] = items
+        else:
+            out, k = [], 0
+            for s in self.spread:
+                if s is None:
+                    out.append(items[k])
+                    k += 1
+                else:
+                    out.append(s[0](items[k:k + s[1]]))
+                    k += s[1]
+        n = self.n
+        return tuple(out[:n]), dict(zip(self.keys, out[n:], strict=True))
+
+
+def _flatten(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], _Layout]:
     """A call's arguments as one list (a list or tuple argument spread out, as torch.cat's
-    tensors), and the function that puts a list like it back into ``(args, kwargs)``."""
-    flat: list[Any] = []
-    shape: list[tuple[type, int] | None] = []
-    for a in (*args, *kwargs.values()):
+    tensors), and how to put a list like it back into ``(args, kwargs)``."""
+    everything = (*args, *kwargs.values())
+    keys = tuple(kwargs)
+    for a in everything:
         if type(a) is list or type(a) is tuple:
-            shape.append((type(a), len(a)))
+            break
+    else:  # (the usual call: nothing to spread)
+        return list(everything), _Layout(None, keys, len(args))
+    flat: list[Any] = []
+    spread: list[tuple[type, int] | None] = []
+    for a in everything:
+        if type(a) is list or type(a) is tuple:
+            spread.append((type(a), len(a)))
             flat.extend(a)
         else:
-            shape.append(None)
+            spread.append(None)
             flat.append(a)
-    keys, n = tuple(kwargs), len(args)
-
-    def rebuild(items: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        out, k = [], 0
-        for s in shape:
-            if s is None:
-                out.append(items[k])
-                k += 1
-            else:
-                out.append(s[0](items[k:k + s[1]]))
-                k += s[1]
-        return tuple(out[:n]), dict(zip(keys, out[n:], strict=True))
-
-    return flat, rebuild
+    return flat, _Layout(tuple(spread), keys, len(args))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Call:
     """One recorded torch call: what ran, on which arguments, with what result."""
 
@@ -136,7 +181,7 @@ class _Call:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     flat: list[Any]  # the arguments, flattened (see _flatten)
-    rebuild: Callable[[list[Any]], tuple[tuple[Any, ...], dict[str, Any]]]
+    layout: _Layout
     places: list[int]  # where the tensors are in ``flat``
     tensors: list[torch.Tensor]  # the call's tensor arguments, in argument order
     aliases: list[torch.Tensor | None]  # what the call was given instead (None: no gradient)
@@ -164,18 +209,20 @@ class _Recorder(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        name = _name_of(func)
-        if (self.busy or name in _PASSTHROUGH or not torch.is_grad_enabled()
-                or (getattr(func, "__name__", "") == "__get__" and name not in
-                    _COMPUTED_PROPERTIES)):
+        name = None if self.busy else _recorded_name(func)
+        if name is None or not torch.is_grad_enabled():
             return func(*args, **kwargs)
         return self.run(func, name, args, kwargs, None)
 
     def run(self, func: Callable[..., Any], name: str, args: tuple[Any, ...],
             kwargs: dict[str, Any], custom: type | None) -> Any:
-        flat, rebuild = _flatten(args, kwargs)
-        places = [k for k, a in enumerate(flat) if isinstance(a, torch.Tensor)]
-        if not any(flat[k].requires_grad for k in places):
+        flat, layout = _flatten(args, kwargs)
+        places, differentiable = [], False
+        for k, a in enumerate(flat):
+            if isinstance(a, torch.Tensor):
+                places.append(k)
+                differentiable = differentiable or a.requires_grad
+        if not differentiable:
             return func(*args, **kwargs)
         line = self.line()
         if _in_place(name, kwargs):
@@ -201,7 +248,7 @@ class _Recorder(TorchFunctionMode):
                     alias.retain_grad()
                     items[k] = alias
                 aliases.append(alias)
-            new_args, new_kwargs = rebuild(items)
+            new_args, new_kwargs = layout.rebuild(items)
             out = func(*new_args, **new_kwargs)
             if name == "__iter__":  # iterating over a tensor: its rows, all at once
                 out = tuple(out)
@@ -213,7 +260,7 @@ class _Recorder(TorchFunctionMode):
             sends_to = [t for t, alias in zip(tensors, aliases, strict=True)
                         if alias is not None]
             if isinstance(out, torch.Tensor):
-                self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
+                self.calls.append(_Call(name, func, args, kwargs, flat, layout, places,
                                         tensors, aliases, out, module, line, custom,
                                         out.grad_fn._sequence_nr(), sends_to))
                 return iter(out) if name == "__iter__" else out
@@ -222,7 +269,7 @@ class _Recorder(TorchFunctionMode):
             # it is computed by PyTorch for that result alone, from its recorded gradient.
             for part, o in enumerate(outputs):
                 if isinstance(o, torch.Tensor) and o.grad_fn is not None:
-                    self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
+                    self.calls.append(_Call(name, func, args, kwargs, flat, layout, places,
                                             tensors, [None] * len(places), o, module, line,
                                             custom, o.grad_fn._sequence_nr(), sends_to, part))
             return iter(out) if name == "__iter__" else out
@@ -295,7 +342,7 @@ def _torch_op(call: _Call, dtypes: Sequence[torch.dtype]) -> Op:
     the call alone (floating-point inputs in float64), for Jacobians and gradient checks."""
     places = call.places
     others = [None if isinstance(a, torch.Tensor) else a for a in call.flat]
-    func, rebuild, part = call.func, call.rebuild, call.part
+    func, rebuild, part = call.func, call.layout.rebuild, call.part
 
     def run(*arrays: Array, grad: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
         items = list(others)
@@ -368,24 +415,52 @@ def _agrees(op: Op, values: list[Array], attrs: dict[str, Any], out: Array) -> b
 
 
 @dataclass
+class _Decision:
+    """How the calls of one kind (see :func:`_op_key`) are recorded, decided at the first of
+    them: the op, and where each of its inputs comes from."""
+
+    op: Op
+    table: bool  # an op of the table (else one computed by PyTorch)
+    # each input: (the index of the call's flattened argument it is, None) or (None, a number);
+    # None if an input is neither (the decision is then not reused)
+    sources: tuple[tuple[int | None, Any], ...] | None
+    attrs: dict[str, Any]
+    # the inputs without PyTorch's gradient whose table gradient is None (labels, indices):
+    # learnt at the first backward pass, so that later ones skip the table's arithmetic
+    no_gradient: set[int] = field(default_factory=set)
+
+
+@dataclass
 class _Plan:
     """One recorded call as a node: its op, its inputs (tensors or numbers), and for each input
     the position of the call's argument whose alias carries its gradient (``None``: none)."""
 
     call: _Call
-    op: Op
+    decision: _Decision
     inputs: list[Any]
-    attrs: dict[str, Any]
     edges: list[int | None]
-    table: bool
+
+    @property
+    def op(self) -> Op:
+        return self.decision.op
+
+    @property
+    def table(self) -> bool:
+        return self.decision.table
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return self.decision.attrs
 
 
 def _op_key(call: _Call) -> tuple[Any, ...] | None:
-    """What makes two calls the same op computed by PyTorch (the function, the line, the
-    arguments other than tensors, the tensors' dtypes), or ``None`` if that cannot be told."""
+    """What makes two calls the same op, recorded the same way (the function, the line, the
+    arguments other than tensors, the tensors' places, dtypes and shapes, the result's shape:
+    everything the op table's rules read), or ``None`` if that cannot be told."""
     others = tuple(None if isinstance(a, torch.Tensor) else a for a in call.flat)
     key = (call.func, call.name, call.part, call.line, call.custom, tuple(call.places), others,
-           tuple((t.dtype, t.shape) for t in call.tensors), len(call.args), tuple(call.kwargs))
+           tuple((t.dtype, t.shape) for t in call.tensors), len(call.args), tuple(call.kwargs),
+           call.out.shape)
     try:
         hash(key)
     except TypeError:
@@ -395,28 +470,51 @@ def _op_key(call: _Call) -> tuple[Any, ...] | None:
 
 def _plan(call: _Call, ops: dict[Any, Any]) -> _Plan:
     """How ``call`` is recorded. ``ops`` remembers, from one cycle to the next (a model makes
-    the same calls every cycle, see :func:`_op_key`), the ops computed by PyTorch made so far
-    and whether a call's op-table row was found to give PyTorch's result."""
+    the same calls every cycle, see :func:`_op_key`), the decision made for each kind of call:
+    it is made once, at the first call of its kind, and not checked again (the key holds all
+    the decision depends on)."""
     key = _op_key(call)
+    decision = ops.get(key) if key is not None else None
+    if decision is not None:
+        inputs = [value if k is None else call.flat[k] for k, value in decision.sources]
+    else:
+        decision, inputs = _decide(call)
+        if key is not None and decision.sources is not None:
+            ops[key] = decision
+    return _Plan(call, decision, inputs, _edges(call, inputs))
+
+
+def _decide(call: _Call) -> tuple[_Decision, list[Any]]:
+    """The op of the table ``call`` is, if the table has one that gives PyTorch's result,
+    else an op computed by PyTorch; and the call's inputs to it."""
     mapped = (table_op(call.name, call.args, call.kwargs, call.out) if call.part is None
               else None)
     if mapped is not None:
         op, inputs, attrs = mapped
-        fits = ops.get(("fits", key, tuple(call.out.shape))) if key is not None else None
-        if fits is None:
-            values = [_array(x) if isinstance(x, torch.Tensor) else as_tensor(x)._data
-                      for x in inputs]
-            fits = _agrees(op, values, attrs, _array(call.out))
-            if key is not None:
-                ops["fits", key, tuple(call.out.shape)] = fits
-        if fits:
-            return _Plan(call, op, inputs, attrs, _edges(call, inputs), True)
-    op = ops.get(key) if key is not None else None
-    if op is None:
-        op = _torch_op(call, [t.dtype for t in call.tensors])
-        if key is not None:
-            ops[key] = op
-    return _Plan(call, op, list(call.tensors), {}, _edges(call, call.tensors), False)
+        values = [_array(x) if isinstance(x, torch.Tensor) else as_tensor(x)._data
+                  for x in inputs]
+        if _agrees(op, values, attrs, _array(call.out)):
+            return _Decision(op, True, _sources(call, inputs), attrs), inputs
+    op = _torch_op(call, [t.dtype for t in call.tensors])
+    return _Decision(op, False, tuple((k, None) for k in call.places), {}), list(call.tensors)
+
+
+def _sources(call: _Call, inputs: Sequence[Any]) -> tuple[tuple[int | None, Any], ...] | None:
+    """Where each input is among the call's flattened arguments (a tensor: matched by
+    identity, each argument once), or the number it is; ``None`` if a tensor input is not an
+    argument."""
+    unused = list(call.places)
+    found: list[tuple[int | None, Any]] = []
+    for x in inputs:
+        if not isinstance(x, torch.Tensor):
+            found.append((None, x))
+            continue
+        match = next((k for k in unused if call.flat[k] is x), None)
+        if match is None:
+            return None
+        unused.remove(match)
+        found.append((match, None))
+    return tuple(found)
 
 
 def _edges(call: _Call, inputs: Sequence[Any]) -> list[int | None]:
@@ -675,11 +773,19 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
             # PyTorch, for that result alone). A table op with no local derivative to show
             # whose every input has PyTorch's gradient needs none of it (a pooling layer's
             # would cost more than recording it), and a selective one only the gradients
-            # PyTorch does not send (a convolution's of its images, not of its kernel).
+            # PyTorch does not send (a convolution's of its images, not of its kernel), and
+            # none where the table's gradient is known to be None (a loss's labels).
+            missing = tuple(e is None and pos not in plan.decision.no_gradient
+                            for pos, e in enumerate(plan.edges))
             wanted = plan.call.part is not None or (plan.table and (
-                t._op.local is not None or None in plan.edges))
-            ours = (_input_grads(t, t._args, t._data, g, tuple(e is None for e in plan.edges))
-                    if wanted else [(None, None, None, ())] * len(plan.inputs))
+                t._op.local is not None or any(missing)))
+            if wanted:
+                ours = _input_grads(t, t._args, t._data, g, missing)
+                plan.decision.no_gradient.update(
+                    pos for pos, (e, mine) in enumerate(zip(plan.edges, ours, strict=True))
+                    if e is None and mine[0] is None)
+            else:
+                ours = [(None, None, None, ())] * len(plan.inputs)
             records = []
             for pos, (j, edge, mine) in enumerate(zip(inputs[i], plan.edges, ours,
                                                        strict=True)):
@@ -972,8 +1078,8 @@ class _Float64(TorchFunctionMode):
     """Every floating-point tensor argument in float64 (for finite differences)."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        flat, rebuild = _flatten(args, kwargs or {})
-        args, kwargs = rebuild([a.to(torch.float64) if isinstance(a, torch.Tensor)
+        flat, layout = _flatten(args, kwargs or {})
+        args, kwargs = layout.rebuild([a.to(torch.float64) if isinstance(a, torch.Tensor)
                                 and a.is_floating_point() else a for a in flat])
         return func(*args, **kwargs)
 
