@@ -94,6 +94,29 @@ def test_modern_activations_are_ops_of_the_table():
     assert leaky.attrs == {"negative_slope": 0.2}
 
 
+def test_data_made_from_a_file_variable_is_named_after_it(tmp_path):
+    path = tmp_path / "net.py"
+    path.write_text(
+        "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+        "torch.manual_seed(0)\n"
+        "model = nn.Linear(3, 2)\n"
+        "x = torch.randn(4, 3)\n"
+        "targets = torch.tensor([[0], [1], [1], [0]])\n"
+        "def forward():\n"
+        "    scores = model(x * torch.tensor(2.0)) * torch.tensor(0.5)\n"
+        "    return F.cross_entropy(scores, targets.view(-1).flatten())\n")
+    recorded = load(path).trace()
+    labels = recorded.nodes[recorded.find("cross_entropy_1").inputs[1]]
+    # what it was made from, and by which calls, as ops are named after their module
+    assert (labels.name, labels.kind) == ("targets · view · flatten", "constant")
+    np.testing.assert_array_equal(labels.value, [0, 1, 1, 0])
+    # so is data computed from a file's variable; a number made here is named by its value
+    names = {n.name: n.kind for n in recorded.nodes}
+    assert names == {"x · mul": "constant", "model.weight": "param", "model.bias": "param",
+                     "model · linear": "op", "0.5": "constant", "mul_1": "op",
+                     "targets · view · flatten": "constant", "cross_entropy_1": "loss"}
+
+
 def test_float32_values_are_the_models_own():
     cycle = load(NETS["mlp"]).cycle()
     linear = cycle.trace.find("model.0 · linear")

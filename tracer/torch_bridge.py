@@ -44,22 +44,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
 from .arrays import constant, frozen
-from .checkpoint import Checkpoint, random_state_kept
+from .checkpoint import random_state_kept
 from .custom import remember_origin
 from .diagnostics.torchvjp import PyTorchVJP
-from .network import Cycle, Network, leaf_changes
 from .ops import Op
 from .optim import SGD, Adam, Momentum, Optimizer, UpdateRecord
-from .record import BackwardStep, Node, Trace, _input_grads, _names, needs_grad, sent
+from .record import (
+    Trace,
+    _input_grads,
+    _names,
+    make_backward_step,
+    make_node,
+    needs_grad,
+    sent,
+)
 from .tensor import Tensor, as_tensor, quiet
-from .torch_fast import Iterations
 from .torch_ops import TORCH_ROLES, table_op
 
 Array = np.ndarray
@@ -124,8 +130,7 @@ def _in_place(name: str, kwargs: Mapping[str, Any]) -> bool:
     return plain or name in _IN_PLACE_OPERATORS or bool(kwargs.get("inplace"))
 
 
-@dataclass(frozen=True, slots=True)
-class _Layout:
+class _Layout(NamedTuple):
     """Where a call's arguments go back once spread out as one list (see :func:`_flatten`):
     for each argument, ``None`` or the type and length of the list or tuple it was."""
 
@@ -135,19 +140,25 @@ class _Layout:
 
     def rebuild(self, items: Sequence[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """``(args, kwargs)`` for a list of arguments like the flattened one."""
-        if self.spread is None:
+        spread, keys, n = self
+        if spread is None:
+            if not keys:
+                return tuple(items), {}
             out: Sequence[Any] = items
         else:
             out, k = [], 0
-            for s in self.spread:
+            for s in spread:
                 if s is None:
                     out.append(items[k])
                     k += 1
                 else:
                     out.append(s[0](items[k:k + s[1]]))
                     k += s[1]
-        n = self.n
-        return tuple(out[:n]), dict(zip(self.keys, out[n:], strict=True))
+        return tuple(out[:n]), dict(zip(keys, out[n:], strict=True))
+
+
+# (keyword names, positional count) -> the layout of a call with nothing spread: most calls
+_PLAIN_LAYOUTS: dict[tuple[tuple[str, ...], int], _Layout] = {}
 
 
 def _flatten(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], _Layout]:
@@ -159,7 +170,10 @@ def _flatten(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], 
         if type(a) is list or type(a) is tuple:
             break
     else:  # (the usual call: nothing to spread)
-        return list(everything), _Layout(None, keys, len(args))
+        layout = _PLAIN_LAYOUTS.get((keys, len(args)))
+        if layout is None:
+            layout = _PLAIN_LAYOUTS[keys, len(args)] = _Layout(None, keys, len(args))
+        return list(everything), layout
     flat: list[Any] = []
     spread: list[tuple[type, int] | None] = []
     for a in everything:
@@ -199,10 +213,16 @@ class _Call:
 class _Recorder(TorchFunctionMode):
     """Records the torch calls of one forward pass, and collects their gradients later."""
 
-    def __init__(self, path: str, modules: Mapping[int, str]):
+    def __init__(self, path: str, modules: Mapping[int, str],
+                 names: Mapping[int, str] | None = None):
         super().__init__()
         self.path = path
         self.module_names = modules
+        self.names = names or {}  # id(tensor) -> its variable name in the file
+        # id(tensor) -> a name for a tensor made from a named one with no gradient involved
+        # (``targets · view``), and those tensors, kept so that their ids stay theirs
+        self.derived: dict[int, str] = {}
+        self.kept: list[torch.Tensor] = []
         self.calls: list[_Call] = []
         self.stack: list[str] = []
         self.busy = False
@@ -223,7 +243,10 @@ class _Recorder(TorchFunctionMode):
                 places.append(k)
                 differentiable = differentiable or a.requires_grad
         if not differentiable:
-            return func(*args, **kwargs)
+            out = func(*args, **kwargs)
+            if isinstance(out, torch.Tensor) and (self.names or self.derived):
+                self.name_derived(name, [flat[k] for k in places], out)
+            return out
         line = self.line()
         if _in_place(name, kwargs):
             raise TorchFileError(
@@ -234,36 +257,40 @@ class _Recorder(TorchFunctionMode):
         self.busy = True
         try:
             items = list(flat)
+            tensors: list[torch.Tensor] = []
             aliases: list[torch.Tensor | None] = []
+            sends_to: list[torch.Tensor] = []
             for k in places:
                 t = flat[k]
+                tensors.append(t)
                 # Data PyTorch does not differentiate gets no alias: asking for its gradient
                 # would double the backward pass of a CNN's first convolution. (The op table
                 # gives it one where the call is a table op, as gradstep does natively.)
-                alias = t.view_as(t) if t.requires_grad else None
-                if alias is not None:
+                if t.requires_grad:
+                    alias = items[k] = t.view_as(t)
                     # PyTorch keeps in alias.grad what the call sends along this edge (a hook
                     # of its own, in C++: a Python hook per edge cost more than the rest of
                     # the backward pass of a small model)
                     alias.retain_grad()
-                    items[k] = alias
-                aliases.append(alias)
+                    aliases.append(alias)
+                    sends_to.append(t)
+                else:
+                    aliases.append(None)
             new_args, new_kwargs = layout.rebuild(items)
             out = func(*new_args, **new_kwargs)
+            module = self.stack[-1] if self.stack else None
+            if type(out) is torch.Tensor or isinstance(out, torch.Tensor):
+                if out.grad_fn is None:
+                    return out
+                self.calls.append(_Call(name, func, args, kwargs, flat, layout, places,
+                                        tensors, aliases, out, module, line, custom,
+                                        out.grad_fn._sequence_nr(), sends_to))
+                return out
             if name == "__iter__":  # iterating over a tensor: its rows, all at once
                 out = tuple(out)
             outputs = out if isinstance(out, tuple | list) else (out,)
             if not any(isinstance(o, torch.Tensor) and o.grad_fn is not None for o in outputs):
                 return out
-            module = self.stack[-1] if self.stack else None
-            tensors = [flat[k] for k in places]
-            sends_to = [t for t, alias in zip(tensors, aliases, strict=True)
-                        if alias is not None]
-            if isinstance(out, torch.Tensor):
-                self.calls.append(_Call(name, func, args, kwargs, flat, layout, places,
-                                        tensors, aliases, out, module, line, custom,
-                                        out.grad_fn._sequence_nr(), sends_to))
-                return iter(out) if name == "__iter__" else out
             # Several results (chunk, split, unbind, max with dim): a node per result. What
             # each sent back is not told apart by PyTorch (they share one backward node), so
             # it is computed by PyTorch for that result alone, from its recorded gradient.
@@ -275,6 +302,16 @@ class _Recorder(TorchFunctionMode):
             return iter(out) if name == "__iter__" else out
         finally:
             self.busy = False
+
+    def name_derived(self, name: str, tensors: Sequence[torch.Tensor],
+                     out: torch.Tensor) -> None:
+        """Name ``out``, made by ``name`` with no gradient involved, after the first of
+        ``tensors`` with a name (``targets · view``), as ops are named after their module."""
+        source = next((self.names.get(id(t)) or self.derived.get(id(t)) for t in tensors
+                       if id(t) in self.names or id(t) in self.derived), None)
+        if source is not None:
+            self.derived[id(out)] = f"{source} · {name.strip('_')}"
+            self.kept.append(out)
 
     def line(self) -> int | None:
         """The innermost line of the network file on the stack."""
@@ -428,6 +465,9 @@ class _Decision:
     # the inputs without PyTorch's gradient whose table gradient is None (labels, indices):
     # learnt at the first backward pass, so that later ones skip the table's arithmetic
     no_gradient: set[int] = field(default_factory=set)
+    # the inputs of a structural op that were data (nothing trainable needs them) in a
+    # backward pass: once it is known whether the table gives them a gradient, none is asked
+    probed: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -545,6 +585,9 @@ class TorchTrace(Trace):
     # the nodes whose autograd Node ran (op results, parameters), in the order PyTorch's
     # engine ran them: the backward steps' order (see firing_order)
     engine_order: tuple[int, ...] = ()
+    # (node, input position) of each edge that got no gradient because nothing trainable
+    # needs it: PyTorch computes none for data, and neither does gradstep (see _records)
+    not_needed: frozenset[tuple[int, int]] = frozenset()
 
     def source(self, node: int) -> str | None:
         line = self.lines[node]
@@ -571,13 +614,12 @@ def _shell(value: Array, name: str | None, kind: str) -> Tensor:
 
 
 def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Tensor],
-                names: Mapping[int, str], forward_line: int | None,
-                ops: dict[Any, Any] | None = None) -> TorchTrace:
+                forward_line: int | None, ops: dict[Any, Any] | None = None) -> TorchTrace:
     """The records of one recorded forward pass, and of the backward pass run from ``loss``.
 
-    ``params`` maps each parameter (by ``id``) to its gradstep leaf, ``names`` the file's
-    other module-level tensors to their variable names; ``ops`` caches the ops computed by
-    PyTorch from one cycle to the next.
+    ``params`` maps each parameter (by ``id``) to its gradstep leaf (the recorder knows the
+    file's other module-level tensors' names); ``ops`` caches how each kind of call is
+    recorded from one cycle to the next (see :func:`_plan`).
     """
     ops = {} if ops is None else ops
     producer = {id(c.out): k for k, c in enumerate(recorder.calls)}
@@ -622,9 +664,9 @@ def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Te
             if shell is not None:
                 shell._data = _array(x)
             else:
-                name = names.get(id(x))
-                shell = _shell(_array(x), name or (f"{x.item():g}" if x.numel() == 1 else None),
-                               "input" if name else "constant")
+                name = recorder.names.get(id(x))
+                shell = _shell(_array(x), name or recorder.derived.get(id(x)) or (
+                    f"{x.item():g}" if x.numel() == 1 else None), "input" if name else "constant")
             node_of[id(x)] = add(shell, ("leaf", id(x)))
         return node_of[id(x)]
 
@@ -756,6 +798,7 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
     backward = []
     sent_by_pytorch: dict[int, tuple[Array, tuple[int, ...], Any, str | None]] = {}
     reached = {n - 1}  # the nodes PyTorch sent a gradient to (its Node's upstream is defined)
+    not_needed: set[tuple[int, int]] = set()  # see TorchTrace.not_needed
     with quiet():
         for i in firing_order(inputs, keys, ran):
             t = order[i]
@@ -765,25 +808,35 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                             if grads[i] is not None else constant(0.0, t.shape))
             if plan is None:  # a leaf
                 if needs[i]:
-                    backward.append(BackwardStep(len(backward), i, g, tuple(terms[i]), ()))
+                    backward.append(make_backward_step(index=len(backward), node=i, upstream=g,
+                                                       terms=tuple(terms[i]), inputs=()))
                 continue
             # The op table's local derivatives and products, for the formulas, and its
-            # gradients to inputs PyTorch sends none (data); and the gradients to the results
-            # of a call with several, which PyTorch does not keep apart (an op computed by
+            # gradients to inputs PyTorch sends none; and the gradients to the results of a
+            # call with several, which PyTorch does not keep apart (an op computed by
             # PyTorch, for that result alone). A table op with no local derivative to show
             # whose every input has PyTorch's gradient needs none of it (a pooling layer's
-            # would cost more than recording it), and a selective one only the gradients
-            # PyTorch does not send (a convolution's of its images, not of its kernel), and
-            # none where the table's gradient is known to be None (a loss's labels).
-            missing = tuple(e is None and pos not in plan.decision.no_gradient
-                            for pos, e in enumerate(plan.edges))
+            # would cost more than recording it). Such an op does not compute the gradient of
+            # an input nothing trainable needs either, as PyTorch does not (a convolution's of
+            # its images would double its backward pass), nor where the table's gradient is
+            # known to be None (a loss's labels).
+            structural = t._op.local is None
+            data = [structural and e is None and not needs[j]
+                    for e, j in zip(plan.edges, inputs[i], strict=True)]
+            known = plan.decision.no_gradient
+            missing = tuple(e is None and pos not in known and not (
+                data[pos] and pos in plan.decision.probed)
+                for pos, e in enumerate(plan.edges))
             wanted = plan.call.part is not None or (plan.table and (
-                t._op.local is not None or any(missing)))
+                not structural or any(missing)))
             if wanted:
                 ours = _input_grads(t, t._args, t._data, g, missing)
-                plan.decision.no_gradient.update(
-                    pos for pos, (e, mine) in enumerate(zip(plan.edges, ours, strict=True))
-                    if e is None and mine[0] is None)
+                for pos, (asked, mine) in enumerate(zip(missing, ours, strict=True)):
+                    if asked and mine[0] is None:
+                        known.add(pos)
+                plan.decision.probed.update(pos for pos, d in enumerate(data) if d)
+                ours = [(None, None, None, ()) if d else mine
+                        for d, mine in zip(data, ours, strict=True)]
             else:
                 ours = [(None, None, None, ())] * len(plan.inputs)
             records = []
@@ -795,6 +848,8 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                     if got is not None:
                         reached.add(j)
                     c = _array(got) if got is not None else constant(0.0, order[j].shape)
+                elif c is None and not needs[j] and pos not in plan.decision.no_gradient:
+                    not_needed.add((i, pos))
                 records.append(sent(grads, terms, i, j, pos, c, local, unreduced, axes,
                                     order[j].shape, needs_grad=needs[j]))
             if plan.table and i in reached:
@@ -804,15 +859,19 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                     pos for pos, edge in enumerate(plan.edges) if edge is not None),
                     plan.call.out.dtype, plan.call.module)
             if needs[i]:
-                backward.append(BackwardStep(len(backward), i, g, tuple(terms[i]),
-                                             tuple(records)))
+                backward.append(make_backward_step(index=len(backward), node=i, upstream=g,
+                                                   terms=tuple(terms[i]),
+                                                   inputs=tuple(records)))
     names = _names(order)
-    nodes = tuple(Node(i, names[i], t._op.name if t._op is not None else t.kind,
-                       "loss" if i == n - 1 else t.kind, inputs[i], t._data, grads[i],
-                       dict(t._attrs)) for i, t in enumerate(order))
+    nodes = tuple(make_node(id=i, name=names[i],
+                            op=t._op.name if t._op is not None else t.kind,
+                            kind="loss" if i == n - 1 else t.kind, inputs=inputs[i],
+                            value=t._data, grad=grads[i], attrs=dict(t._attrs))
+                  for i, t in enumerate(order))
     node_of = {key: i for i, key in enumerate(keys) if key is not None}
     return TorchTrace(nodes, tuple(backward), tuple(order), n - 1, tuple(lines), recorder.path,
-                      sent_by_pytorch, tuple(node_of[key] for key in ran if key in node_of))
+                      sent_by_pytorch, tuple(node_of[key] for key in ran if key in node_of),
+                      frozenset(not_needed))
 
 
 # --- the optimizer ------------------------------------------------------------------------------
@@ -934,7 +993,7 @@ class TorchModel:
     # how a problem recording the file is raised (the loader's error, naming the file)
     error: Callable[[str, int | None], Exception] = TorchFileError
     shells: dict[str, Tensor] = field(default_factory=dict)
-    ops: dict[Any, Any] = field(default_factory=dict)  # see _plan
+    ops: dict[Any, Any] = field(default_factory=dict)  # how each kind of call is recorded
 
     def __post_init__(self) -> None:
         self.shells = {name: _shell(_array(p), name, "param") for name, p in self.params.items()}
@@ -959,7 +1018,8 @@ class TorchModel:
 
     def forward_recorded(self) -> tuple[_Recorder, torch.Tensor]:
         """Run forward() under the recorder; return it and the loss."""
-        recorder = _Recorder(self.path, self.modules)
+        recorder = _Recorder(self.path, self.modules,
+                             {id(t): name for name, t in self.inputs.items()})
         with self._errors(), _recording(recorder):
             loss = self.forward()
         self._check_loss(loss)
@@ -989,9 +1049,8 @@ class TorchModel:
         (see :meth:`backward`)."""
         self.backward(loss)
         by_id = {id(p): self.shells[name] for name, p in self.params.items()}
-        names = {id(t): name for name, t in self.inputs.items()}
         with self._errors():
-            return build_trace(recorder, loss, by_id, names, self.forward_line, self.ops)
+            return build_trace(recorder, loss, by_id, self.forward_line, self.ops)
 
     def _check_loss(self, loss: Any) -> None:
         if not isinstance(loss, torch.Tensor):
@@ -1082,123 +1141,3 @@ class _Float64(TorchFunctionMode):
         args, kwargs = layout.rebuild([a.to(torch.float64) if isinstance(a, torch.Tensor)
                                 and a.is_floating_point() else a for a in flat])
         return func(*args, **kwargs)
-
-
-@dataclass
-class TorchNetwork(Network):
-    """A :class:`~tracer.network.Network` whose cycle is recorded from PyTorch; its iterations
-    run through :class:`tracer.torch_fast.Iterations` (plain PyTorch steps when not recorded,
-    one forward pass each)."""
-
-    model: TorchModel | None = None
-    runs: Iterations | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self.runs = Iterations(self.model, self.optimizer)
-
-    def root(self) -> Tensor:
-        return self.model.probe()
-
-    def loss(self) -> float:
-        return self.model.loss()
-
-    def trace(self) -> Trace:
-        """The trace of the forward pass the next iteration starts from (and its backward)."""
-        with self.lock:
-            return self.runs.traced(self.runs.current(record=True))
-
-    def trace_for_checks(self) -> Trace:
-        """The trace of the model's float64 copy: finite differences need float64, and so does
-        the gradient they are compared with."""
-        with self.lock:
-            return self.model.record_float64()
-
-    def _cycle(self) -> Cycle:
-        done = self.runs.current(record=True)
-        recorded = self.runs.traced(done)
-        start = done.start
-        del done  # (its graph goes before the next one is built: see Iterations.fast_step)
-        in_graph = {n.name for n in recorded.params}
-        shells = self.model.shells  # (the trace gave those in it the values it recorded)
-        self.model.sync(set(self.model.params) - in_graph)  # (fast steps leave them behind)
-        params = sorted(((name, p, shells[name]._data) for name, p in self.model.params.items()),
-                        key=lambda item: item[0] not in in_graph)
-        state = self.optimizer.snapshot()
-        nodes = {n.name: n.id for n in recorded.params}
-        updates = tuple(u._replace(node=nodes.get(u.name))
-                        for u in self.optimizer.step_torch(params))
-        self.iteration += 1
-        try:
-            after = self.runs.advance(record=True)
-        except BaseException:  # the iteration did not happen (as tracer.Network's)
-            with torch.no_grad():
-                for _, p, before in params:
-                    p.copy_(torch.from_numpy(np.array(before)))
-            self.optimizer.restore(state)
-            self.iteration -= 1
-            self.runs.go_to(start)
-            raise
-        for update in updates:
-            shells[update.name]._data = update.after
-        return Cycle(self.iteration, recorded, updates, after, self.optimizer.describe(), state)
-
-    # --- training histories (see tracer.checkpoint and tracer.torch_fast) -----------------
-
-    def fast_step(self) -> tuple[float, float]:
-        """One iteration as a plain PyTorch training step; the loss before and after it."""
-        with self.lock:
-            losses = self.runs.fast_step()
-            self.iteration += 1
-            return losses
-
-    def upcoming(self) -> Trace:
-        return self.trace()
-
-    def expect_checkpoint(self) -> None:
-        """(Every forward pass keeps where it started: for torch's generator that is cheap.)"""
-
-    def checkpoint(self) -> Checkpoint:
-        """The parameters' values, the optimizer's memory and the random states (see
-        :mod:`tracer.torch_fast`)."""
-        with self.lock:
-            return self.runs.checkpoint(self.iteration)
-
-    def restore(self, checkpoint: Checkpoint) -> None:
-        with self.lock:
-            self.runs.restore(checkpoint.state)
-            self.iteration = checkpoint.iteration
-
-    @contextmanager
-    def detour(self) -> Iterator[None]:
-        with self.lock, self.runs.kept(self.iteration) as here:
-            try:
-                yield
-            finally:
-                self.iteration = here.iteration
-
-    def rewind(self, cycle: Cycle, changes: Mapping[int, np.ndarray] | None = None) -> None:
-        """Put the parameters and the optimizer back to where ``cycle`` started, with the
-        leaves of node ids in ``changes`` given new values."""
-        tensors = {**self.model.inputs, **self.model.params}
-        with self.lock:
-            with torch.no_grad():
-                for node in cycle.trace.params:
-                    self.model.params[node.name].copy_(torch.tensor(node.value))
-                for k, new in (changes or {}).items():
-                    tensors[cycle.trace.nodes[k].name].copy_(torch.tensor(new))
-            self.model.sync()
-            self.optimizer.restore(cycle.optimizer_state)
-            self.runs.forget()
-            self.iteration = cycle.iteration - 1
-
-    def what_if(self, cycle: Cycle, values: Mapping[str, Any] | None = None,
-                lr: float | None = None) -> Cycle:
-        """Re-run ``cycle`` from where it started with some parameters or inputs (by name) or
-        the learning rate changed (see :meth:`tracer.network.Network.what_if`)."""
-        tensors = {**self.model.inputs, **self.model.params}
-        changes = leaf_changes(cycle.trace, values, tensors.__contains__)
-        if lr is not None:
-            self.optimizer.set_lr(lr)
-        with self.lock:
-            self.rewind(cycle, changes)
-            return self._cycle()
