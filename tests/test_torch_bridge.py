@@ -117,6 +117,21 @@ def test_data_made_from_a_file_variable_is_named_after_it(tmp_path):
                      "targets · view · flatten": "constant", "cross_entropy_1": "loss"}
 
 
+def test_a_files_tensor_changed_between_cycles_shows_its_new_value():
+    # (values of the file's tensors are converted again only once they change: in place, or
+    # given new data)
+    network = load(NETS["cnn"])
+    images = network.model.inputs["images"]
+    before = network.cycle().trace.find("images").value
+    with torch.no_grad():
+        images.mul_(2)  # in place
+    np.testing.assert_array_equal(network.cycle().trace.find("images").value, 2 * before)
+    images.data = images.data * 3  # new data, its version counter untouched
+    now = network.cycle().trace.find("images").value
+    np.testing.assert_array_equal(now, images.numpy().astype(np.float64))
+    np.testing.assert_allclose(now, 6 * before, rtol=1e-6)
+
+
 def test_float32_values_are_the_models_own():
     cycle = load(NETS["mlp"]).cycle()
     linear = cycle.trace.find("model.0 · linear")

@@ -437,6 +437,28 @@ def _array(t: torch.Tensor) -> Array:
     return a
 
 
+class _Values:
+    """The values of a model's own tensors (its parameters and data) as read-only float64
+    arrays, converted again only once a tensor has changed: in place (its version counter, as
+    :mod:`tracer.torch_fast` tells a changed tensor) or given new data (its storage, kept
+    alive here so that no other tensor's can take its address). Every trace reads them, and
+    each update record the parameters' new values: a parameter changes once a step, data
+    seldom."""
+
+    def __init__(self) -> None:
+        # id(tensor) -> (the tensor, its version, its storage's tensor, its value)
+        self.kept: dict[int, tuple[torch.Tensor, int, torch.Tensor, Array]] = {}
+
+    def __call__(self, t: torch.Tensor) -> Array:
+        entry = self.kept.get(id(t))
+        if (entry is not None and entry[0] is t and entry[1] == t._version
+                and entry[2].data_ptr() == t.data_ptr()):
+            return entry[3]
+        value = _array(t)
+        self.kept[id(t)] = (t, t._version, t.detach(), value)
+        return value
+
+
 def _agrees(op: Op, values: list[Array], attrs: dict[str, Any], out: Array) -> bool:
     """Whether the op table's forward gives PyTorch's result (so the row really fits)."""
     try:
@@ -479,18 +501,6 @@ class _Plan:
     decision: _Decision
     inputs: list[Any]
     edges: list[int | None]
-
-    @property
-    def op(self) -> Op:
-        return self.decision.op
-
-    @property
-    def table(self) -> bool:
-        return self.decision.table
-
-    @property
-    def attrs(self) -> dict[str, Any]:
-        return self.decision.attrs
 
 
 def _op_key(call: _Call) -> tuple[Any, ...] | None:
@@ -614,12 +624,14 @@ def _shell(value: Array, name: str | None, kind: str) -> Tensor:
 
 
 def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Tensor],
-                forward_line: int | None, ops: dict[Any, Any] | None = None) -> TorchTrace:
+                forward_line: int | None, ops: dict[Any, Any] | None = None,
+                values: Callable[[torch.Tensor], Array] = _array) -> TorchTrace:
     """The records of one recorded forward pass, and of the backward pass run from ``loss``.
 
     ``params`` maps each parameter (by ``id``) to its gradstep leaf (the recorder knows the
     file's other module-level tensors' names); ``ops`` caches how each kind of call is
-    recorded from one cycle to the next (see :func:`_plan`).
+    recorded from one cycle to the next (see :func:`_plan`); ``values`` gives the parameters'
+    and the file's tensors' values (see :class:`_Values`).
     """
     ops = {} if ops is None else ops
     producer = {id(c.out): k for k, c in enumerate(recorder.calls)}
@@ -662,11 +674,12 @@ def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Te
         if id(x) not in node_of:
             shell = params.get(id(x))
             if shell is not None:
-                shell._data = _array(x)
+                shell._data = values(x)
             else:
                 name = recorder.names.get(id(x))
-                shell = _shell(_array(x), name or recorder.derived.get(id(x)) or (
-                    f"{x.item():g}" if x.numel() == 1 else None), "input" if name else "constant")
+                shell = _shell(values(x) if name else _array(x), name or recorder.derived.get(
+                    id(x)) or (f"{x.item():g}" if x.numel() == 1 else None),
+                    "input" if name else "constant")
             node_of[id(x)] = add(shell, ("leaf", id(x)))
         return node_of[id(x)]
 
@@ -676,7 +689,7 @@ def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Te
         ids = tuple(node_of[id(x)] if isinstance(x, torch.Tensor) and id(x) in producer
                     else leaf(x) for x in plan.inputs)
         shell = _shell(_array(plan.call.out), None, "op")
-        shell._op, shell._attrs = plan.op, plan.attrs
+        shell._op, shell._attrs = plan.decision.op, plan.decision.attrs
         shell._inputs = tuple(order[i] for i in ids)
         shell._args = [order[i]._data for i in ids]
         shell._run = next(runs)
@@ -827,7 +840,7 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
             missing = tuple(e is None and pos not in known and not (
                 data[pos] and pos in plan.decision.probed)
                 for pos, e in enumerate(plan.edges))
-            wanted = plan.call.part is not None or (plan.table and (
+            wanted = plan.call.part is not None or (plan.decision.table and (
                 not structural or any(missing)))
             if wanted:
                 ours = _input_grads(t, t._args, t._data, g, missing)
@@ -852,7 +865,7 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                     not_needed.add((i, pos))
                 records.append(sent(grads, terms, i, j, pos, c, local, unreduced, axes,
                                     order[j].shape, needs_grad=needs[j]))
-            if plan.table and i in reached:
+            if plan.decision.table and i in reached:
                 # the upstream gradient PyTorch's Node ran with: the sum of what its
                 # consumers sent, which ``g`` is
                 sent_by_pytorch[i] = (g, tuple(
@@ -957,15 +970,16 @@ class TorchOptimizer(Optimizer):
             leaf._data = record.after
         return records
 
-    def step_torch(self, params: Sequence[tuple[str, torch.Tensor, Array]]
+    def step_torch(self, params: Sequence[tuple[str, torch.Tensor, Array]],
+                   values: Callable[[torch.Tensor], Array] = _array
                    ) -> tuple[UpdateRecord, ...]:
         """One ``step()`` of the torch optimizer, as one record per ``(name, parameter, its
-        value now)``."""
+        value now)``; ``values`` reads a parameter's new value (see :class:`_Values`)."""
         self.iteration += 1
         self.torch.step()
         records = []
         for name, p, before in params:
-            after = _array(p)
+            after = values(p)
             grad = constant(0.0, before.shape) if p.grad is None else _array(p.grad)
             # (copies: the optimizer updates its state tensors in place, and a float64
             # tensor's numpy() shares their memory)
@@ -994,9 +1008,11 @@ class TorchModel:
     error: Callable[[str, int | None], Exception] = TorchFileError
     shells: dict[str, Tensor] = field(default_factory=dict)
     ops: dict[Any, Any] = field(default_factory=dict)  # how each kind of call is recorded
+    values: _Values = field(default_factory=_Values)  # its own tensors' values
 
     def __post_init__(self) -> None:
-        self.shells = {name: _shell(_array(p), name, "param") for name, p in self.params.items()}
+        self.shells = {name: _shell(self.values(p), name, "param")
+                       for name, p in self.params.items()}
 
     def record_float64(self) -> TorchTrace:
         """The trace of forward() and PyTorch's backward pass run on the model's float64 copy
@@ -1050,7 +1066,7 @@ class TorchModel:
         self.backward(loss)
         by_id = {id(p): self.shells[name] for name, p in self.params.items()}
         with self._errors():
-            return build_trace(recorder, loss, by_id, self.forward_line, self.ops)
+            return build_trace(recorder, loss, by_id, self.forward_line, self.ops, self.values)
 
     def _check_loss(self, loss: Any) -> None:
         if not isinstance(loss, torch.Tensor):
@@ -1118,7 +1134,7 @@ class TorchModel:
     def sync(self, names: Iterable[str] | None = None) -> None:
         """Give the parameters' leaves (those named, or all) the parameters' current values."""
         for name in self.params if names is None else names:
-            self.shells[name]._data = _array(self.params[name])
+            self.shells[name]._data = self.values(self.params[name])
 
 
 @contextmanager

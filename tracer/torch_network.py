@@ -62,7 +62,7 @@ class TorchNetwork(Network):
         state = self.optimizer.snapshot()
         nodes = {n.name: n.id for n in recorded.params}
         updates = tuple(u._replace(node=nodes.get(u.name))
-                        for u in self.optimizer.step_torch(params))
+                        for u in self.optimizer.step_torch(params, self.model.values))
         self.iteration += 1
         try:
             after = self.runs.advance(record=True)
