@@ -43,6 +43,22 @@ class TorchNetwork(Network):
         with self.lock:
             return self.runs.traced(self.runs.current(record=True))
 
+    @contextmanager
+    def replaying(self, trace: Trace) -> Iterator[None]:
+        """Checks of a cycle's trace run forward() again from where that cycle's forward pass
+        started: its dropout masks and random mini-batch, not the next ones. Afterwards the
+        random states and BatchNorm's statistics are what they were."""
+        start = getattr(trace, "start", None)
+        if start is None:
+            yield
+            return
+        here = self.runs.start_here()
+        self.runs.go_to(start)
+        try:
+            yield
+        finally:
+            self.runs.go_to(here)
+
     def trace_for_checks(self) -> Trace:
         """The trace of the model's float64 copy: finite differences need float64, and so does
         the gradient they are compared with."""
