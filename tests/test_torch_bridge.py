@@ -132,6 +132,27 @@ def test_a_files_tensor_changed_between_cycles_shows_its_new_value():
     np.testing.assert_allclose(now, 6 * before, rtol=1e-6)
 
 
+def test_each_kind_of_call_is_mapped_onto_the_op_table_once(monkeypatch):
+    from tracer import torch_bridge
+
+    decided = []
+    decide = torch_bridge._decide
+    monkeypatch.setattr(torch_bridge, "_decide", lambda call: decided.append(call.name)
+                        or decide(call))
+    network = load(NETS["cnn"])
+    # the loader's first trace decides each call, once
+    assert sorted(decided) == ["conv2d", "cross_entropy", "flatten", "linear", "max_pool2d",
+                               "relu"]
+    cycles = [network.cycle() for _ in range(3)]
+    assert len(decided) == 6  # later cycles reuse the decisions
+    network.trace_for_checks()  # the float64 copy: calls of other dtypes, other kinds
+    assert len(decided) == 12
+    assert all([n.op for n in c.trace.nodes] == [n.op for n in cycles[0].trace.nodes]
+               for c in cycles)
+    assert {"conv2d_bias", "relu", "max_pool2d", "reshape", "linear", "cross_entropy"} <= {
+        n.op for n in cycles[0].trace.nodes}
+
+
 def test_float32_values_are_the_models_own():
     cycle = load(NETS["mlp"]).cycle()
     linear = cycle.trace.find("model.0 · linear")
