@@ -5,8 +5,8 @@ The protocol is the Python network file's (``TITLE``, ``DESCRIPTION``, ``story()
 ``named_parameters()`` as ``VAR.PATH`` and each module-level leaf tensor with
 ``requires_grad=True`` itself, under its variable name. ``OPTIMIZER`` is a ``torch.optim``
 optimizer over those parameters (or ``"sgd"``, ``"momentum"``, ``"adam"``); without one, SGD
-with ``LR``. Recording happens in :mod:`tracer.torch_bridge`, the one module that imports torch,
-and only once such a file is loaded.
+with ``LR``. Recording happens in :mod:`tracer.torch_bridge` (the network is a
+:class:`tracer.torch_network.TorchNetwork`); torch is imported only once such a file is loaded.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ def load_torch(namespace: dict[str, Any], forward: Callable[[], Any], source: st
     import torch
 
     from tracer import torch_bridge
+    from tracer.torch_network import TorchNetwork
 
 
     def error(message: str, line: int | None) -> LoadError:
@@ -112,7 +113,7 @@ def load_torch(namespace: dict[str, Any], forward: Callable[[], Any], source: st
     optimizer = _optimizer(namespace, params, lr, lines, error)
     model = torch_bridge.TorchModel(guarded, path, params, inputs, modules, forward_line,
                                     buffers, error, buffer_names=buffer_names)
-    network = torch_bridge.TorchNetwork(
+    network = TorchNetwork(
         forward=model.probe, name=name, optimizer=optimizer,
         params=list(model.shells.values()), source=path, model=model, **about)
     _check_reach(network.trace(), optimizer, params, forward_line, lines, error)

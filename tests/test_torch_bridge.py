@@ -94,6 +94,65 @@ def test_modern_activations_are_ops_of_the_table():
     assert leaky.attrs == {"negative_slope": 0.2}
 
 
+def test_data_made_from_a_file_variable_is_named_after_it(tmp_path):
+    path = tmp_path / "net.py"
+    path.write_text(
+        "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+        "torch.manual_seed(0)\n"
+        "model = nn.Linear(3, 2)\n"
+        "x = torch.randn(4, 3)\n"
+        "targets = torch.tensor([[0], [1], [1], [0]])\n"
+        "def forward():\n"
+        "    scores = model(x * torch.tensor(2.0)) * torch.tensor(0.5)\n"
+        "    return F.cross_entropy(scores, targets.view(-1).flatten())\n")
+    recorded = load(path).trace()
+    labels = recorded.nodes[recorded.find("cross_entropy_1").inputs[1]]
+    # what it was made from, and by which calls, as ops are named after their module
+    assert (labels.name, labels.kind) == ("targets · view · flatten", "constant")
+    np.testing.assert_array_equal(labels.value, [0, 1, 1, 0])
+    # so is data computed from a file's variable; a number made here is named by its value
+    names = {n.name: n.kind for n in recorded.nodes}
+    assert names == {"x · mul": "constant", "model.weight": "param", "model.bias": "param",
+                     "model · linear": "op", "0.5": "constant", "mul_1": "op",
+                     "targets · view · flatten": "constant", "cross_entropy_1": "loss"}
+
+
+def test_a_files_tensor_changed_between_cycles_shows_its_new_value():
+    # (values of the file's tensors are converted again only once they change: in place, or
+    # given new data)
+    network = load(NETS["cnn"])
+    images = network.model.inputs["images"]
+    before = network.cycle().trace.find("images").value
+    with torch.no_grad():
+        images.mul_(2)  # in place
+    np.testing.assert_array_equal(network.cycle().trace.find("images").value, 2 * before)
+    images.data = images.data * 3  # new data, its version counter untouched
+    now = network.cycle().trace.find("images").value
+    np.testing.assert_array_equal(now, images.numpy().astype(np.float64))
+    np.testing.assert_allclose(now, 6 * before, rtol=1e-6)
+
+
+def test_each_kind_of_call_is_mapped_onto_the_op_table_once(monkeypatch):
+    from tracer import torch_bridge
+
+    decided = []
+    decide = torch_bridge._decide
+    monkeypatch.setattr(torch_bridge, "_decide", lambda call: decided.append(call.name)
+                        or decide(call))
+    network = load(NETS["cnn"])
+    # the loader's first trace decides each call, once
+    assert sorted(decided) == ["conv2d", "cross_entropy", "flatten", "linear", "max_pool2d",
+                               "relu"]
+    cycles = [network.cycle() for _ in range(3)]
+    assert len(decided) == 6  # later cycles reuse the decisions
+    network.trace_for_checks()  # the float64 copy: calls of other dtypes, other kinds
+    assert len(decided) == 12
+    assert all([n.op for n in c.trace.nodes] == [n.op for n in cycles[0].trace.nodes]
+               for c in cycles)
+    assert {"conv2d_bias", "relu", "max_pool2d", "reshape", "linear", "cross_entropy"} <= {
+        n.op for n in cycles[0].trace.nodes}
+
+
 def test_float32_values_are_the_models_own():
     cycle = load(NETS["mlp"]).cycle()
     linear = cycle.trace.find("model.0 · linear")

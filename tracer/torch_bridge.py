@@ -44,22 +44,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
 from .arrays import constant, frozen
-from .checkpoint import Checkpoint, random_state_kept
+from .checkpoint import random_state_kept
 from .custom import remember_origin
 from .diagnostics.torchvjp import PyTorchVJP
-from .network import Cycle, Network, leaf_changes
 from .ops import Op
 from .optim import SGD, Adam, Momentum, Optimizer, UpdateRecord
-from .record import BackwardStep, Node, Trace, _input_grads, _names, needs_grad, sent
+from .record import (
+    Trace,
+    _input_grads,
+    _names,
+    make_backward_step,
+    make_node,
+    needs_grad,
+    sent,
+)
 from .tensor import Tensor, as_tensor, quiet
-from .torch_fast import Iterations
 from .torch_ops import TORCH_FEATURE_AXES, TORCH_ROLES, table_op
 
 Array = np.ndarray
@@ -105,41 +111,94 @@ def _name_of(func: Callable[..., Any]) -> str:
     return name
 
 
+# function -> its name if its calls may be ops of the graph, else None (see _recorded_name)
+_RECORDED_NAMES: dict[Any, str | None] = {}
+
+
+def _recorded_name(func: Callable[..., Any]) -> str | None:
+    """The name of ``func`` (see :func:`_name_of`) if its calls may be ops of the graph;
+    ``None`` for one whose result never is (it reads or re-wires a tensor, or reads a property
+    that is metadata). Remembered per function: the recorder asks for every torch call."""
+    try:
+        return _RECORDED_NAMES[func]
+    except KeyError:
+        pass
+    except TypeError:  # (an unhashable callable: decided anew)
+        return _decide_name(func)
+    name = _RECORDED_NAMES[func] = _decide_name(func)
+    return name
+
+
+def _decide_name(func: Callable[..., Any]) -> str | None:
+    name = _name_of(func)
+    if name in _PASSTHROUGH or (getattr(func, "__name__", "") == "__get__"
+                                and name not in _COMPUTED_PROPERTIES):
+        return None
+    return name
+
+
 def _in_place(name: str, kwargs: Mapping[str, Any]) -> bool:
     plain = name.endswith("_") and not name.endswith("__")
     return plain or name in _IN_PLACE_OPERATORS or bool(kwargs.get("inplace"))
 
 
-def _flatten(args: tuple[Any, ...], kwargs: dict[str, Any]
-             ) -> tuple[list[Any], Callable[[list[Any]], tuple[tuple[Any, ...], dict[str, Any]]]]:
-    """A call's arguments as one list (a list or tuple argument spread out, as torch.cat's
-    tensors), and the function that puts a list like it back into ``(args, kwargs)``."""
-    flat: list[Any] = []
-    shape: list[tuple[type, int] | None] = []
-    for a in (*args, *kwargs.values()):
-        if type(a) is list or type(a) is tuple:
-            shape.append((type(a), len(a)))
-            flat.extend(a)
-        else:
-            shape.append(None)
-            flat.append(a)
-    keys, n = tuple(kwargs), len(args)
+class _Layout(NamedTuple):
+    """Where a call's arguments go back once spread out as one list (see :func:`_flatten`):
+    for each argument, ``None`` or the type and length of the list or tuple it was."""
 
-    def rebuild(items: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        out, k = [], 0
-        for s in shape:
-            if s is None:
-                out.append(items[k])
-                k += 1
-            else:
-                out.append(s[0](items[k:k + s[1]]))
-                k += s[1]
+    spread: tuple[tuple[type, int] | None, ...] | None  # None: no argument was spread
+    keys: tuple[str, ...]  # the keyword arguments' names
+    n: int  # how many positional arguments
+
+    def rebuild(self, items: Sequence[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``(args, kwargs)`` for a list of arguments like the flattened one."""
+        spread, keys, n = self
+        if spread is None:
+            if not keys:
+                return tuple(items), {}
+            out: Sequence[Any] = items
+        else:
+            out, k = [], 0
+            for s in spread:
+                if s is None:
+                    out.append(items[k])
+                    k += 1
+                else:
+                    out.append(s[0](items[k:k + s[1]]))
+                    k += s[1]
         return tuple(out[:n]), dict(zip(keys, out[n:], strict=True))
 
-    return flat, rebuild
+
+# (keyword names, positional count) -> the layout of a call with nothing spread: most calls
+_PLAIN_LAYOUTS: dict[tuple[tuple[str, ...], int], _Layout] = {}
 
 
-@dataclass
+def _flatten(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], _Layout]:
+    """A call's arguments as one list (a list or tuple argument spread out, as torch.cat's
+    tensors), and how to put a list like it back into ``(args, kwargs)``."""
+    everything = (*args, *kwargs.values())
+    keys = tuple(kwargs)
+    for a in everything:
+        if type(a) is list or type(a) is tuple:
+            break
+    else:  # (the usual call: nothing to spread)
+        layout = _PLAIN_LAYOUTS.get((keys, len(args)))
+        if layout is None:
+            layout = _PLAIN_LAYOUTS[keys, len(args)] = _Layout(None, keys, len(args))
+        return list(everything), layout
+    flat: list[Any] = []
+    spread: list[tuple[type, int] | None] = []
+    for a in everything:
+        if type(a) is list or type(a) is tuple:
+            spread.append((type(a), len(a)))
+            flat.extend(a)
+        else:
+            spread.append(None)
+            flat.append(a)
+    return flat, _Layout(tuple(spread), keys, len(args))
+
+
+@dataclass(slots=True)
 class _Call:
     """One recorded torch call: what ran, on which arguments, with what result."""
 
@@ -148,7 +207,7 @@ class _Call:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     flat: list[Any]  # the arguments, flattened (see _flatten)
-    rebuild: Callable[[list[Any]], tuple[tuple[Any, ...], dict[str, Any]]]
+    layout: _Layout
     places: list[int]  # where the tensors are in ``flat``
     tensors: list[torch.Tensor]  # the call's tensor arguments, in argument order
     aliases: list[torch.Tensor | None]  # what the call was given instead (None: no gradient)
@@ -167,10 +226,16 @@ class _Call:
 class _Recorder(TorchFunctionMode):
     """Records the torch calls of one forward pass, and collects their gradients later."""
 
-    def __init__(self, path: str, modules: Mapping[int, str]):
+    def __init__(self, path: str, modules: Mapping[int, str],
+                 names: Mapping[int, str] | None = None):
         super().__init__()
         self.path = path
         self.module_names = modules
+        self.names = names or {}  # id(tensor) -> its variable name in the file
+        # id(tensor) -> a name for a tensor made from a named one with no gradient involved
+        # (``targets · view``), and those tensors, kept so that their ids stay theirs
+        self.derived: dict[int, str] = {}
+        self.kept: list[torch.Tensor] = []
         self.calls: list[_Call] = []
         self.stack: list[str] = []
         self.busy = False
@@ -181,12 +246,13 @@ class _Recorder(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        name = _name_of(func)
-        if (self.busy or name in _PASSTHROUGH or not torch.is_grad_enabled()
-                or (getattr(func, "__name__", "") == "__get__" and name not in
-                    _COMPUTED_PROPERTIES)):
-            if not self.busy and (name in _CUTS or not torch.is_grad_enabled()):
-                self.cut(_CUTS.get(name, _NO_GRAD), args, kwargs)
+        if self.busy:
+            return func(*args, **kwargs)
+        name = _recorded_name(func)
+        if name is None or not torch.is_grad_enabled():
+            cut = _CUTS.get(getattr(func, "__name__", "")) if name is None else None
+            if cut is not None or not torch.is_grad_enabled():
+                self.cut(cut or _NO_GRAD, args, kwargs)
             return func(*args, **kwargs)
         return self.run(func, name, args, kwargs, None)
 
@@ -199,10 +265,17 @@ class _Recorder(TorchFunctionMode):
 
     def run(self, func: Callable[..., Any], name: str, args: tuple[Any, ...],
             kwargs: dict[str, Any], custom: type | None) -> Any:
-        flat, rebuild = _flatten(args, kwargs)
-        places = [k for k, a in enumerate(flat) if isinstance(a, torch.Tensor)]
-        if not any(flat[k].requires_grad for k in places):
-            return func(*args, **kwargs)
+        flat, layout = _flatten(args, kwargs)
+        places, differentiable = [], False
+        for k, a in enumerate(flat):
+            if isinstance(a, torch.Tensor):
+                places.append(k)
+                differentiable = differentiable or a.requires_grad
+        if not differentiable:
+            out = func(*args, **kwargs)
+            if isinstance(out, torch.Tensor) and (self.names or self.derived):
+                self.name_derived(name, [flat[k] for k in places], out)
+            return out
         line = self.line()
         if _in_place(name, kwargs):
             raise TorchFileError(
@@ -213,49 +286,63 @@ class _Recorder(TorchFunctionMode):
         self.busy = True
         try:
             items = list(flat)
+            tensors: list[torch.Tensor] = []
             aliases: list[torch.Tensor | None] = []
+            sends_to: list[torch.Tensor] = []
             for k in places:
                 t = flat[k]
+                tensors.append(t)
                 # Data PyTorch does not differentiate gets no alias: asking for its gradient
                 # would double the backward pass of a CNN's first convolution. (The op table
                 # gives it one where the call is a table op, as gradstep does natively.)
-                alias = t.view_as(t) if t.requires_grad else None
-                if alias is not None:
+                if t.requires_grad:
+                    alias = items[k] = t.view_as(t)
                     # PyTorch keeps in alias.grad what the call sends along this edge (a hook
                     # of its own, in C++: a Python hook per edge cost more than the rest of
                     # the backward pass of a small model)
                     alias.retain_grad()
-                    items[k] = alias
-                aliases.append(alias)
-            new_args, new_kwargs = rebuild(items)
+                    aliases.append(alias)
+                    sends_to.append(t)
+                else:
+                    aliases.append(None)
+            new_args, new_kwargs = layout.rebuild(items)
             random = torch.get_rng_state() if name in _RANDOM or custom else None
             out = func(*new_args, **new_kwargs)
+            module = self.stack[-1] if self.stack else None
+            if type(out) is torch.Tensor or isinstance(out, torch.Tensor):
+                if out.grad_fn is None:
+                    return out
+                self.calls.append(_Call(name, func, args, kwargs, flat, layout, places,
+                                        tensors, aliases, out, module, line, custom,
+                                        out.grad_fn._sequence_nr(), sends_to, random=random))
+                return out
             if name == "__iter__":  # iterating over a tensor: its rows, all at once
                 out = tuple(out)
             outputs = out if isinstance(out, tuple | list) else (out,)
             if not any(isinstance(o, torch.Tensor) and o.grad_fn is not None for o in outputs):
                 return out
-            module = self.stack[-1] if self.stack else None
-            tensors = [flat[k] for k in places]
-            sends_to = [t for t, alias in zip(tensors, aliases, strict=True)
-                        if alias is not None]
-            if isinstance(out, torch.Tensor):
-                self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
-                                        tensors, aliases, out, module, line, custom,
-                                        out.grad_fn._sequence_nr(), sends_to, random=random))
-                return iter(out) if name == "__iter__" else out
             # Several results (chunk, split, unbind, max with dim): a node per result. What
             # each sent back is not told apart by PyTorch (they share one backward node), so
             # it is computed by PyTorch for that result alone, from its recorded gradient.
             for part, o in enumerate(outputs):
                 if isinstance(o, torch.Tensor) and o.grad_fn is not None:
-                    self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
+                    self.calls.append(_Call(name, func, args, kwargs, flat, layout, places,
                                             tensors, [None] * len(places), o, module, line,
                                             custom, o.grad_fn._sequence_nr(), sends_to, part,
                                             random))
             return iter(out) if name == "__iter__" else out
         finally:
             self.busy = False
+
+    def name_derived(self, name: str, tensors: Sequence[torch.Tensor],
+                     out: torch.Tensor) -> None:
+        """Name ``out``, made by ``name`` with no gradient involved, after the first of
+        ``tensors`` with a name (``targets · view``), as ops are named after their module."""
+        source = next((self.names.get(id(t)) or self.derived.get(id(t)) for t in tensors
+                       if id(t) in self.names or id(t) in self.derived), None)
+        if source is not None:
+            self.derived[id(out)] = f"{source} · {name.strip('_')}"
+            self.kept.append(out)
 
     def line(self) -> int | None:
         """The innermost line of the network file on the stack."""
@@ -336,7 +423,7 @@ def _torch_op(call: _Call, dtypes: Sequence[torch.dtype]) -> Op:
     the call alone (floating-point inputs in float64), for Jacobians and gradient checks."""
     places = call.places
     others = [None if isinstance(a, torch.Tensor) else a for a in call.flat]
-    func, rebuild, part, random = call.func, call.rebuild, call.part, call.random
+    func, rebuild, part, random = call.func, call.layout.rebuild, call.part, call.random
     # A random call draws its numbers in the memory order of its inputs (a transposed input
     # gets its dropout mask laid out as the transpose): run again, it is given the same layout.
     strides = [t.stride() if random is not None else None for t in call.tensors]
@@ -400,6 +487,28 @@ def _array(t: torch.Tensor) -> Array:
     return a
 
 
+class _Values:
+    """The values of a model's own tensors (its parameters and data) as read-only float64
+    arrays, converted again only once a tensor has changed: in place (its version counter, as
+    :mod:`tracer.torch_fast` tells a changed tensor) or given new data (its storage, kept
+    alive here so that no other tensor's can take its address). Every trace reads them, and
+    each update record the parameters' new values: a parameter changes once a step, data
+    seldom."""
+
+    def __init__(self) -> None:
+        # id(tensor) -> (the tensor, its version, its storage's tensor, its value)
+        self.kept: dict[int, tuple[torch.Tensor, int, torch.Tensor, Array]] = {}
+
+    def __call__(self, t: torch.Tensor) -> Array:
+        entry = self.kept.get(id(t))
+        if (entry is not None and entry[0] is t and entry[1] == t._version
+                and entry[2].data_ptr() == t.data_ptr()):
+            return entry[3]
+        value = _array(t)
+        self.kept[id(t)] = (t, t._version, t.detach(), value)
+        return value
+
+
 def _agrees(op: Op, values: list[Array], attrs: dict[str, Any], out: Array) -> bool:
     """Whether the op table's forward gives PyTorch's result (so the row really fits)."""
     try:
@@ -415,26 +524,45 @@ def _agrees(op: Op, values: list[Array], attrs: dict[str, Any], out: Array) -> b
 
 
 @dataclass
+class _Decision:
+    """How the calls of one kind (see :func:`_op_key`) are recorded, decided at the first of
+    them: the op, and where each of its inputs comes from."""
+
+    op: Op
+    table: bool  # an op of the table (else one computed by PyTorch)
+    # each input: (the index of the call's flattened argument it is, None) or (None, a number);
+    # None if an input is neither (the decision is then not reused)
+    sources: tuple[tuple[int | None, Any], ...] | None
+    attrs: dict[str, Any]
+    # the inputs without PyTorch's gradient whose table gradient is None (labels, indices):
+    # learnt at the first backward pass, so that later ones skip the table's arithmetic
+    no_gradient: set[int] = field(default_factory=set)
+    # the inputs of a structural op that were data (nothing trainable needs them) in a
+    # backward pass: once it is known whether the table gives them a gradient, none is asked
+    probed: set[int] = field(default_factory=set)
+
+
+@dataclass
 class _Plan:
     """One recorded call as a node: its op, its inputs (tensors or numbers), and for each input
     the position of the call's argument whose alias carries its gradient (``None``: none)."""
 
     call: _Call
-    op: Op
+    decision: _Decision
     inputs: list[Any]
-    attrs: dict[str, Any]
     edges: list[int | None]
-    table: bool
 
 
 def _op_key(call: _Call) -> tuple[Any, ...] | None:
-    """What makes two calls the same op computed by PyTorch (the function, the line, the
-    arguments other than tensors, the tensors' dtypes), or ``None`` if that cannot be told."""
+    """What makes two calls the same op, recorded the same way (the function, the line, the
+    arguments other than tensors, the tensors' places, dtypes and shapes, the result's shape:
+    everything the op table's rules read), or ``None`` if that cannot be told."""
     if call.random is not None:  # (its op keeps the random state of this call)
         return None
     others = tuple(None if isinstance(a, torch.Tensor) else a for a in call.flat)
     key = (call.func, call.name, call.part, call.line, call.custom, tuple(call.places), others,
-           tuple((t.dtype, t.shape) for t in call.tensors), len(call.args), tuple(call.kwargs))
+           tuple((t.dtype, t.shape) for t in call.tensors), len(call.args), tuple(call.kwargs),
+           call.out.shape)
     try:
         hash(key)
     except TypeError:
@@ -444,28 +572,51 @@ def _op_key(call: _Call) -> tuple[Any, ...] | None:
 
 def _plan(call: _Call, ops: dict[Any, Any]) -> _Plan:
     """How ``call`` is recorded. ``ops`` remembers, from one cycle to the next (a model makes
-    the same calls every cycle, see :func:`_op_key`), the ops computed by PyTorch made so far
-    and whether a call's op-table row was found to give PyTorch's result."""
+    the same calls every cycle, see :func:`_op_key`), the decision made for each kind of call:
+    it is made once, at the first call of its kind, and not checked again (the key holds all
+    the decision depends on)."""
     key = _op_key(call)
+    decision = ops.get(key) if key is not None else None
+    if decision is not None:
+        inputs = [value if k is None else call.flat[k] for k, value in decision.sources]
+    else:
+        decision, inputs = _decide(call)
+        if key is not None and decision.sources is not None:
+            ops[key] = decision
+    return _Plan(call, decision, inputs, _edges(call, inputs))
+
+
+def _decide(call: _Call) -> tuple[_Decision, list[Any]]:
+    """The op of the table ``call`` is, if the table has one that gives PyTorch's result,
+    else an op computed by PyTorch; and the call's inputs to it."""
     mapped = (table_op(call.name, call.args, call.kwargs, call.out) if call.part is None
               else None)
     if mapped is not None:
         op, inputs, attrs = mapped
-        fits = ops.get(("fits", key, tuple(call.out.shape))) if key is not None else None
-        if fits is None:
-            values = [_array(x) if isinstance(x, torch.Tensor) else as_tensor(x)._data
-                      for x in inputs]
-            fits = _agrees(op, values, attrs, _array(call.out))
-            if key is not None:
-                ops["fits", key, tuple(call.out.shape)] = fits
-        if fits:
-            return _Plan(call, op, inputs, attrs, _edges(call, inputs), True)
-    op = ops.get(key) if key is not None else None
-    if op is None:
-        op = _torch_op(call, [t.dtype for t in call.tensors])
-        if key is not None:
-            ops[key] = op
-    return _Plan(call, op, list(call.tensors), {}, _edges(call, call.tensors), False)
+        values = [_array(x) if isinstance(x, torch.Tensor) else as_tensor(x)._data
+                  for x in inputs]
+        if _agrees(op, values, attrs, _array(call.out)):
+            return _Decision(op, True, _sources(call, inputs), attrs), inputs
+    op = _torch_op(call, [t.dtype for t in call.tensors])
+    return _Decision(op, False, tuple((k, None) for k in call.places), {}), list(call.tensors)
+
+
+def _sources(call: _Call, inputs: Sequence[Any]) -> tuple[tuple[int | None, Any], ...] | None:
+    """Where each input is among the call's flattened arguments (a tensor: matched by
+    identity, each argument once), or the number it is; ``None`` if a tensor input is not an
+    argument."""
+    unused = list(call.places)
+    found: list[tuple[int | None, Any]] = []
+    for x in inputs:
+        if not isinstance(x, torch.Tensor):
+            found.append((None, x))
+            continue
+        match = next((k for k in unused if call.flat[k] is x), None)
+        if match is None:
+            return None
+        unused.remove(match)
+        found.append((match, None))
+    return tuple(found)
 
 
 def _edges(call: _Call, inputs: Sequence[Any]) -> list[int | None]:
@@ -496,8 +647,11 @@ class TorchTrace(Trace):
     # the nodes whose autograd Node ran (op results, parameters), in the order PyTorch's
     # engine ran them: the backward steps' order (see firing_order)
     engine_order: tuple[int, ...] = ()
+    # (node, input position) of each edge that got no gradient because nothing trainable
+    # needs it: PyTorch computes none for data, and neither does gradstep (see _records)
+    not_needed: frozenset[tuple[int, int]] = frozenset()
     # where its forward pass started (torch_fast.Start: the random states and BatchNorm's
-    # statistics), for checks that run it again (see TorchNetwork.replaying)
+    # statistics), for checks that run it again (see torch_network.TorchNetwork.replaying)
     start: Any = field(default=None, repr=False, compare=False)
     # parameter name -> why the loss does not depend on it though forward() uses it
     cut_off: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -534,13 +688,14 @@ def _shell(value: Array, name: str | None, kind: str) -> Tensor:
 
 
 def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Tensor],
-                names: Mapping[int, str], forward_line: int | None,
-                ops: dict[Any, Any] | None = None) -> TorchTrace:
+                forward_line: int | None, ops: dict[Any, Any] | None = None,
+                values: Callable[[torch.Tensor], Array] = _array) -> TorchTrace:
     """The records of one recorded forward pass, and of the backward pass run from ``loss``.
 
-    ``params`` maps each parameter (by ``id``) to its gradstep leaf, ``names`` the file's
-    other module-level tensors to their variable names; ``ops`` caches the ops computed by
-    PyTorch from one cycle to the next.
+    ``params`` maps each parameter (by ``id``) to its gradstep leaf (the recorder knows the
+    file's other module-level tensors' names); ``ops`` caches how each kind of call is
+    recorded from one cycle to the next (see :func:`_plan`); ``values`` gives the parameters'
+    and the file's tensors' values (see :class:`_Values`).
     """
     ops = {} if ops is None else ops
     producer = {id(c.out): k for k, c in enumerate(recorder.calls)}
@@ -583,11 +738,12 @@ def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Te
         if id(x) not in node_of:
             shell = params.get(id(x))
             if shell is not None:
-                shell._data = _array(x)
+                shell._data = values(x)
             else:
-                name = names.get(id(x))
-                shell = _shell(_array(x), name or (f"{x.item():g}" if x.numel() == 1 else None),
-                               "input" if name else "constant")
+                name = recorder.names.get(id(x))
+                shell = _shell(values(x) if name else _array(x), name or recorder.derived.get(
+                    id(x)) or (f"{x.item():g}" if x.numel() == 1 else None),
+                    "input" if name else "constant")
             node_of[id(x)] = add(shell, ("leaf", id(x)))
         return node_of[id(x)]
 
@@ -597,7 +753,7 @@ def build_trace(recorder: _Recorder, loss: torch.Tensor, params: Mapping[int, Te
         ids = tuple(node_of[id(x)] if isinstance(x, torch.Tensor) and id(x) in producer
                     else leaf(x) for x in plan.inputs)
         shell = _shell(_array(plan.call.out), None, "op")
-        shell._op, shell._attrs = plan.op, plan.attrs
+        shell._op, shell._attrs = plan.decision.op, plan.decision.attrs
         shell._inputs = tuple(order[i] for i in ids)
         shell._args = [order[i]._data for i in ids]
         shell._run = next(runs)
@@ -722,6 +878,7 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
     backward = []
     sent_by_pytorch: dict[int, tuple[Array, tuple[int, ...], Any, str | None]] = {}
     reached = {n - 1}  # the nodes PyTorch sent a gradient to (its Node's upstream is defined)
+    not_needed: set[tuple[int, int]] = set()  # see TorchTrace.not_needed
     with quiet():
         for i in firing_order(inputs, keys, ran):
             t = order[i]
@@ -731,19 +888,37 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                             if grads[i] is not None else constant(0.0, t.shape))
             if plan is None:  # a leaf
                 if needs[i]:
-                    backward.append(BackwardStep(len(backward), i, g, tuple(terms[i]), ()))
+                    backward.append(make_backward_step(index=len(backward), node=i, upstream=g,
+                                                       terms=tuple(terms[i]), inputs=()))
                 continue
             # The op table's local derivatives and products, for the formulas, and its
-            # gradients to inputs PyTorch sends none (data); and the gradients to the results
-            # of a call with several, which PyTorch does not keep apart (an op computed by
+            # gradients to inputs PyTorch sends none; and the gradients to the results of a
+            # call with several, which PyTorch does not keep apart (an op computed by
             # PyTorch, for that result alone). A table op with no local derivative to show
             # whose every input has PyTorch's gradient needs none of it (a pooling layer's
-            # would cost more than recording it), and a selective one only the gradients
-            # PyTorch does not send (a convolution's of its images, not of its kernel).
-            wanted = plan.call.part is not None or (plan.table and (
-                t._op.local is not None or None in plan.edges))
-            ours = (_input_grads(t, t._args, t._data, g, tuple(e is None for e in plan.edges))
-                    if wanted else [(None, None, None, ())] * len(plan.inputs))
+            # would cost more than recording it). Such an op does not compute the gradient of
+            # an input nothing trainable needs either, as PyTorch does not (a convolution's of
+            # its images would double its backward pass), nor where the table's gradient is
+            # known to be None (a loss's labels).
+            structural = t._op.local is None
+            data = [structural and e is None and not needs[j]
+                    for e, j in zip(plan.edges, inputs[i], strict=True)]
+            known = plan.decision.no_gradient
+            missing = tuple(e is None and pos not in known and not (
+                data[pos] and pos in plan.decision.probed)
+                for pos, e in enumerate(plan.edges))
+            wanted = plan.call.part is not None or (plan.decision.table and (
+                not structural or any(missing)))
+            if wanted:
+                ours = _input_grads(t, t._args, t._data, g, missing)
+                for pos, (asked, mine) in enumerate(zip(missing, ours, strict=True)):
+                    if asked and mine[0] is None:
+                        known.add(pos)
+                plan.decision.probed.update(pos for pos, d in enumerate(data) if d)
+                ours = [(None, None, None, ()) if d else mine
+                        for d, mine in zip(data, ours, strict=True)]
+            else:
+                ours = [(None, None, None, ())] * len(plan.inputs)
             records = []
             for pos, (j, edge, mine) in enumerate(zip(inputs[i], plan.edges, ours,
                                                        strict=True)):
@@ -753,25 +928,30 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                     if got is not None:
                         reached.add(j)
                     c = _array(got) if got is not None else constant(0.0, order[j].shape)
+                elif c is None and not needs[j] and pos not in plan.decision.no_gradient:
+                    not_needed.add((i, pos))
                 records.append(sent(grads, terms, i, j, pos, c, local, unreduced, axes,
                                     order[j].shape, needs_grad=needs[j]))
-            if plan.table and i in reached:
+            if plan.decision.table and i in reached:
                 # the upstream gradient PyTorch's Node ran with: the sum of what its
                 # consumers sent, which ``g`` is
                 sent_by_pytorch[i] = (g, tuple(
                     pos for pos, edge in enumerate(plan.edges) if edge is not None),
                     plan.call.out.dtype, plan.call.module)
             if needs[i]:
-                backward.append(BackwardStep(len(backward), i, g, tuple(terms[i]),
-                                             tuple(records)))
+                backward.append(make_backward_step(index=len(backward), node=i, upstream=g,
+                                                   terms=tuple(terms[i]),
+                                                   inputs=tuple(records)))
     names = _names(order)
-    nodes = tuple(Node(i, names[i], t._op.name if t._op is not None else t.kind,
-                       "loss" if i == n - 1 else t.kind, inputs[i], t._data, grads[i],
-                       dict(t._attrs)) for i, t in enumerate(order))
+    nodes = tuple(make_node(id=i, name=names[i],
+                            op=t._op.name if t._op is not None else t.kind,
+                            kind="loss" if i == n - 1 else t.kind, inputs=inputs[i],
+                            value=t._data, grad=grads[i], attrs=dict(t._attrs))
+                  for i, t in enumerate(order))
     node_of = {key: i for i, key in enumerate(keys) if key is not None}
     return TorchTrace(nodes, tuple(backward), tuple(order), n - 1, tuple(lines), recorder.path,
                       sent_by_pytorch, tuple(node_of[key] for key in ran if key in node_of),
-                      recorder.start, cut_off, dtype)
+                      frozenset(not_needed), recorder.start, cut_off, dtype)
 
 
 def _at(path: str, line: int | None, joint: str = " (") -> str:
@@ -910,15 +1090,16 @@ class TorchOptimizer(Optimizer):
             leaf._data = record.after
         return records
 
-    def step_torch(self, params: Sequence[tuple[str, torch.Tensor, Array]]
+    def step_torch(self, params: Sequence[tuple[str, torch.Tensor, Array]],
+                   values: Callable[[torch.Tensor], Array] = _array
                    ) -> tuple[UpdateRecord, ...]:
         """One ``step()`` of the torch optimizer, as one record per ``(name, parameter, its
-        value now)``."""
+        value now)``; ``values`` reads a parameter's new value (see :class:`_Values`)."""
         self.iteration += 1
         self.torch.step()
         records = []
         for name, p, before in params:
-            after = _array(p)
+            after = values(p)
             grad = constant(0.0, before.shape) if p.grad is None else _array(p.grad)
             # (copies: the optimizer updates its state tensors in place, and a float64
             # tensor's numpy() shares their memory)
@@ -947,10 +1128,12 @@ class TorchModel:
     error: Callable[[str, int | None], Exception] = TorchFileError
     shells: dict[str, Tensor] = field(default_factory=dict)
     buffer_names: dict[int, str] = field(default_factory=dict)  # id -> "model.1.running_mean"
-    ops: dict[Any, Any] = field(default_factory=dict)  # see _plan
+    ops: dict[Any, Any] = field(default_factory=dict)  # how each kind of call is recorded
+    values: _Values = field(default_factory=_Values)  # its own tensors' values
 
     def __post_init__(self) -> None:
-        self.shells = {name: _shell(_array(p), name, "param") for name, p in self.params.items()}
+        self.shells = {name: _shell(self.values(p), name, "param")
+                       for name, p in self.params.items()}
 
     def record_float64(self) -> TorchTrace:
         """The trace of forward() and PyTorch's backward pass run on the model's float64 copy
@@ -972,7 +1155,11 @@ class TorchModel:
 
     def forward_recorded(self) -> tuple[_Recorder, torch.Tensor]:
         """Run forward() under the recorder; return it and the loss."""
-        recorder = _Recorder(self.path, self.modules)
+        recorder = _Recorder(self.path, self.modules,
+                             {id(t): name for name, t in self.inputs.items()})
+        # the buffers are named as data made during the pass is: read afresh (BatchNorm's
+        # statistics change in every forward pass), not through the values kept per version
+        recorder.derived.update(self.buffer_names)
         with self._errors(), _recording(recorder):
             loss = self.forward()
         self._check_loss(loss)
@@ -1002,9 +1189,8 @@ class TorchModel:
         (see :meth:`backward`)."""
         self.backward(loss)
         by_id = {id(p): self.shells[name] for name, p in self.params.items()}
-        names = {**self.buffer_names, **{id(t): name for name, t in self.inputs.items()}}
         with self._errors():
-            return build_trace(recorder, loss, by_id, names, self.forward_line, self.ops)
+            return build_trace(recorder, loss, by_id, self.forward_line, self.ops, self.values)
 
     def _check_loss(self, loss: Any) -> None:
         if not isinstance(loss, torch.Tensor):
@@ -1072,7 +1258,7 @@ class TorchModel:
     def sync(self, names: Iterable[str] | None = None) -> None:
         """Give the parameters' leaves (those named, or all) the parameters' current values."""
         for name in self.params if names is None else names:
-            self.shells[name]._data = _array(self.params[name])
+            self.shells[name]._data = self.values(self.params[name])
 
 
 @contextmanager
@@ -1091,158 +1277,7 @@ class _Float64(TorchFunctionMode):
     """Every floating-point tensor argument in float64 (for finite differences)."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        flat, rebuild = _flatten(args, kwargs or {})
-        args, kwargs = rebuild([a.to(torch.float64) if isinstance(a, torch.Tensor)
+        flat, layout = _flatten(args, kwargs or {})
+        args, kwargs = layout.rebuild([a.to(torch.float64) if isinstance(a, torch.Tensor)
                                 and a.is_floating_point() else a for a in flat])
         return func(*args, **kwargs)
-
-
-@dataclass
-class TorchNetwork(Network):
-    """A :class:`~tracer.network.Network` whose cycle is recorded from PyTorch; its iterations
-    run through :class:`tracer.torch_fast.Iterations` (plain PyTorch steps when not recorded,
-    one forward pass each)."""
-
-    model: TorchModel | None = None
-    runs: Iterations | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self.runs = Iterations(self.model, self.optimizer)
-
-    def root(self) -> Tensor:
-        return self.model.probe()
-
-    def loss(self) -> float:
-        return self.model.loss()
-
-    def trace(self) -> Trace:
-        """The trace of the forward pass the next iteration starts from (and its backward)."""
-        with self.lock:
-            return self.runs.traced(self.runs.current(record=True))
-
-    @contextmanager
-    def replaying(self, trace: Trace) -> Iterator[None]:
-        """Checks of a cycle's trace run forward() again from where that cycle's forward pass
-        started: its dropout masks and random mini-batch, not the next ones. Afterwards the
-        random states and BatchNorm's statistics are what they were."""
-        start = getattr(trace, "start", None)
-        if start is None:
-            yield
-            return
-        here = self.runs.start_here()
-        self.runs.go_to(start)
-        try:
-            yield
-        finally:
-            self.runs.go_to(here)
-
-    def checks_trace(self, trace: Trace) -> Trace:
-        """The model's float64 copy recorded from where ``trace``'s forward pass started (its
-        parameter values, random states and BatchNorm's statistics), unless the model computes
-        in float64 already: the numbers a check of ``trace`` compares (``trace``'s arrays are
-        float64, holding float32 numbers). The parameters are put back afterwards."""
-        params = self.model.params
-        if all(p.dtype == torch.float64 for p in params.values()):
-            return trace
-        with self.lock, self.replaying(trace):
-            kept = {name: p.detach().clone() for name, p in params.items()}
-            try:
-                with torch.no_grad():
-                    for node in trace.params:
-                        params[node.name].copy_(torch.tensor(node.value))
-                return self.model.record_float64()
-            finally:
-                with torch.no_grad():
-                    for name, p in params.items():
-                        p.copy_(kept[name])
-                self.model.sync()
-
-    def _cycle(self) -> Cycle:
-        done = self.runs.current(record=True)
-        recorded = self.runs.traced(done)
-        start = done.start
-        del done  # (its graph goes before the next one is built: see Iterations.fast_step)
-        in_graph = {n.name for n in recorded.params}
-        shells = self.model.shells  # (the trace gave those in it the values it recorded)
-        self.model.sync(set(self.model.params) - in_graph)  # (fast steps leave them behind)
-        params = sorted(((name, p, shells[name]._data) for name, p in self.model.params.items()),
-                        key=lambda item: item[0] not in in_graph)
-        state = self.optimizer.snapshot()
-        nodes = {n.name: n.id for n in recorded.params}
-        updates = tuple(u._replace(node=nodes.get(u.name))
-                        for u in self.optimizer.step_torch(params))
-        self.iteration += 1
-        try:
-            after = self.runs.advance(record=True)
-        except BaseException:  # the iteration did not happen (as tracer.Network's)
-            with torch.no_grad():
-                for _, p, before in params:
-                    p.copy_(torch.from_numpy(np.array(before)))
-            self.optimizer.restore(state)
-            self.iteration -= 1
-            self.runs.go_to(start)
-            raise
-        for update in updates:
-            shells[update.name]._data = update.after
-        return Cycle(self.iteration, recorded, updates, after, self.optimizer.describe(), state)
-
-    # --- training histories (see tracer.checkpoint and tracer.torch_fast) -----------------
-
-    def fast_step(self) -> tuple[float, float]:
-        """One iteration as a plain PyTorch training step; the loss before and after it."""
-        with self.lock:
-            losses = self.runs.fast_step()
-            self.iteration += 1
-            return losses
-
-    def upcoming(self) -> Trace:
-        return self.trace()
-
-    def expect_checkpoint(self) -> None:
-        """(Every forward pass keeps where it started: for torch's generator that is cheap.)"""
-
-    def checkpoint(self) -> Checkpoint:
-        """The parameters' values, the optimizer's memory and the random states (see
-        :mod:`tracer.torch_fast`)."""
-        with self.lock:
-            return self.runs.checkpoint(self.iteration)
-
-    def restore(self, checkpoint: Checkpoint) -> None:
-        with self.lock:
-            self.runs.restore(checkpoint.state)
-            self.iteration = checkpoint.iteration
-
-    @contextmanager
-    def detour(self) -> Iterator[None]:
-        with self.lock, self.runs.kept(self.iteration) as here:
-            try:
-                yield
-            finally:
-                self.iteration = here.iteration
-
-    def rewind(self, cycle: Cycle, changes: Mapping[int, np.ndarray] | None = None) -> None:
-        """Put the parameters and the optimizer back to where ``cycle`` started, with the
-        leaves of node ids in ``changes`` given new values."""
-        tensors = {**self.model.inputs, **self.model.params}
-        with self.lock:
-            with torch.no_grad():
-                for node in cycle.trace.params:
-                    self.model.params[node.name].copy_(torch.tensor(node.value))
-                for k, new in (changes or {}).items():
-                    tensors[cycle.trace.nodes[k].name].copy_(torch.tensor(new))
-            self.model.sync()
-            self.optimizer.restore(cycle.optimizer_state)
-            self.runs.forget()
-            self.iteration = cycle.iteration - 1
-
-    def what_if(self, cycle: Cycle, values: Mapping[str, Any] | None = None,
-                lr: float | None = None) -> Cycle:
-        """Re-run ``cycle`` from where it started with some parameters or inputs (by name) or
-        the learning rate changed (see :meth:`tracer.network.Network.what_if`)."""
-        tensors = {**self.model.inputs, **self.model.params}
-        changes = leaf_changes(cycle.trace, values, tensors.__contains__)
-        if lr is not None:
-            self.optimizer.set_lr(lr)
-        with self.lock:
-            self.rewind(cycle, changes)
-            return self._cycle()

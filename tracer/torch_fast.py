@@ -1,6 +1,6 @@
 """A PyTorch network file's iterations: record-free steps, one forward pass each, checkpoints.
 
-:class:`~tracer.torch_bridge.TorchNetwork` runs its iterations through :class:`Iterations`.
+:class:`~tracer.torch_network.TorchNetwork` runs its iterations through :class:`Iterations`.
 An iteration nobody looks at is a plain PyTorch training step: ``loss.backward()`` on a forward
 pass run without the recorder, ``OPTIMIZER.step()``, then the forward pass the next iteration
 starts from (it gives this one's loss after). A recorded iteration runs the recorder on its
