@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import networkx as nx
 import numpy as np
 
-from .arrays import constant, frozen, shared
+from .arrays import FLOAT64, constant, float64, frozen, shared
 from .ops import Op, sum_to_shape, vjp_for
 from .printable import printable
 from .sizes import JACOBIAN_LIMIT
@@ -261,8 +261,17 @@ def _topological(root: Tensor) -> list[Tensor]:
 
 def forward_values(root: Tensor) -> tuple[Array, ...]:
     """The value of every tensor ``root`` depends on, in the order :func:`trace` records the
-    nodes, without recording anything (the re-run after an update shows these)."""
-    return tuple(shared(t._data) for t in _topological(root))
+    nodes, without recording anything (the re-run after an update shows these): the arrays
+    its ops computed from, so a leaf changed since (by the next update) still shows the value
+    the forward pass used."""
+    order = _topological(root)
+    used: dict[Tensor, Array] = {}
+    for t in order:
+        if t._op is not None:
+            for x, seen in zip(t._inputs, t._args, strict=True):
+                used.setdefault(x, seen)
+    return tuple(used[t] if t in used else t._data if t._op is not None else shared(t._data)
+                 for t in order)
 
 
 def _values(order: list[Tensor], index: dict[Tensor, int]
@@ -344,6 +353,60 @@ def upstream_times(g: Array, local: Array | float) -> Array:
     return full if full.shape == g.shape else np.broadcast_to(full, g.shape)  # a broadcast local
 
 
+def _contributions(t: Tensor, values: list[Array], out: Array, g: Array,
+                   needs: tuple[bool, ...] | None = None
+                   ) -> list[tuple[Array | None, Array | float | None, Array | None,
+                                   tuple[int, ...]]]:
+    """What ``t``'s backward step sends each of its inputs, as the op table computes it:
+    (contribution, local, unreduced, reduced axes) per input, nothing made read-only yet and
+    ``local`` as the op gave it (a number, or an array that may be of a broadcast shape):
+    :func:`_input_grads` makes them records, :func:`trace` does so when its records are asked
+    for. The one place an op's derivatives become its inputs' contributions."""
+    op = t._op
+    if op.local is None:
+        parts = []
+        # A vjp may give an input's gradient in the shape the op broadcast it to (a weight
+        # shared by a batch of matrix products): it is summed back here, as for elementwise ops.
+        for x, c in zip(values, op.vjp(g, *values, out, **t._attrs) if needs is None
+                        else vjp_for(op, g, values, out, t._attrs, needs), strict=True):
+            if c is None:
+                parts.append((None, None, None, ()))
+                continue
+            if c.__class__ is not np.ndarray or c.dtype is not FLOAT64:
+                c = float64(c)  # (what frozen() makes of a custom op's gradient, a scalar)
+            if c.shape == x.shape:
+                parts.append((c, None, None, ()))
+            else:
+                contribution, axes = sum_to_shape(c, x.shape)
+                parts.append((float64(contribution), None, float64(c), axes))
+        return parts
+    parts = []
+    for x, local in zip(values, op.local(*values, out, **t._attrs), strict=True):
+        full = upstream_times(g, local)
+        if full.__class__ is not np.ndarray:  # (0-d operands and sums give numpy scalars)
+            full = np.asarray(full)
+        if full.shape == x.shape:
+            parts.append((full, local, None, ()))
+        else:
+            contribution, axes = sum_to_shape(full, x.shape)
+            parts.append((float64(contribution), local, full, axes))
+    return parts
+
+
+def _as_record(part: tuple[Array | None, Array | float | None, Array | None, tuple[int, ...]],
+               shape: tuple[int, ...]
+               ) -> tuple[Array | None, Array | None, Array | None, tuple[int, ...]]:
+    """One of :func:`_contributions`' parts with its arrays read-only and its local
+    derivative an array in the output's ``shape``."""
+    c, local, unreduced, axes = part
+    if local is not None:
+        local = (constant(local, shape) if isinstance(local, float)
+                 else frozen(local) if local.shape == shape
+                 else np.broadcast_to(local, shape))  # (read-only already)
+    return (None if c is None else frozen(c), local,
+            None if unreduced is None else frozen(unreduced), axes)
+
+
 def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array,
                  needs: tuple[bool, ...] | None = None
                  ) -> list[tuple[Array | None, Array | None, Array | None, tuple[int, ...]]]:
@@ -354,35 +417,8 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array,
 
     Call it under :func:`tracer.tensor.quiet`: NaN and inf are diagnosed, not warned about.
     """
-    op = t._op
-    if op.local is None:
-        # A vjp may give an input's gradient in the shape the op broadcast it to (a weight
-        # shared by a batch of matrix products): it is summed back here, as for elementwise ops.
-        return [(None, None, None, ()) if c is None
-                else (frozen(c), None, None, ()) if c.shape == x.shape
-                else _summed_back(c, x.shape)
-                for x, c in zip(values, op.vjp(g, *values, out, **t._attrs) if needs is None
-                                else vjp_for(op, g, values, out, t._attrs, needs), strict=True)]
-    grads = []
-    for x, local in zip(values, op.local(*values, out, **t._attrs), strict=True):
-        full = upstream_times(g, local)
-        if isinstance(local, float):
-            local = constant(local, out.shape)
-        else:
-            local = (frozen(local) if local.shape == out.shape
-                     else np.broadcast_to(local, out.shape))  # (read-only already)
-        if full.shape == x.shape:
-            grads.append((full if full is g else frozen(full), local, None, ()))
-        else:
-            contribution, axes = sum_to_shape(full, x.shape)
-            grads.append((frozen(contribution), local, frozen(full), axes))
-    return grads
-
-
-def _summed_back(c: Array, shape: tuple[int, ...]
-                 ) -> tuple[Array, None, Array, tuple[int, ...]]:
-    contribution, axes = sum_to_shape(c, shape)
-    return frozen(contribution), None, frozen(c), axes
+    shape = out.shape
+    return [_as_record(part, shape) for part in _contributions(t, values, out, g, needs)]
 
 
 # Records are made through these keyword helpers, which build the tuple with tuple.__new__: a
@@ -501,56 +537,107 @@ def trace(root: Tensor) -> Trace:
     if root._data.size != 1:
         raise ValueError(f"backward needs a scalar (one number) to start from; got shape "
                          f"{root.shape}. Reduce it first, e.g. with .sum() or .mean().")
-    with paused_gc():  # (records are many small objects, none in a cycle)
+    with paused_gc():  # (the kept lists are many small objects, none in a cycle)
         order = _topological(root)
         n = len(order)
-        index = {t: i for i, t in enumerate(order)}
-        values, inputs = _values(order, index)
+        values, inputs = _values(order, {t: i for i, t in enumerate(order)})
         grads: list[Array | None] = [None] * n
-        terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
         grads[n - 1] = constant(1.0, root.shape)
         needs = needs_grad(order, inputs)
-        backward = []
+        # What each backward step computed, in order: (node, upstream, its contributions as
+        # _contributions gives them, each input's gradient before and after adding its own).
+        # The records are built from it when asked for (_KeptTrace).
+        steps: list[tuple[int, Array, list[Any], list[Array | None], list[Array]]] = []
         with quiet():
             for i in range(n - 1, -1, -1):
                 t = order[i]
                 g = grads[i]
                 if g is None:  # only reachable through non-differentiable inputs (labels)
                     g = grads[i] = constant(0.0, values[i].shape)
-                if not needs[i]:
-                    # no parameter upstream: no step; its inputs' gradients are still computed so
-                    # that every tensor's .grad is filled (∂L/∂X of the input data)
-                    if t._op is not None:
-                        for j, (c, *_) in zip(inputs[i], _input_grads(t, t._args, values[i], g),
-                                              strict=True):
-                            if c is not None:
-                                grads[j] = c if grads[j] is None else frozen(grads[j] + c)
-                                terms[j].append((i, c))
-                    continue
                 if t._op is None:  # a leaf: its gradient is all there is to record
-                    records: Any = ()
-                else:
-                    ids = inputs[i]
-                    records = []
-                    for pos, (c, local, unreduced, axes) in enumerate(
-                            _input_grads(t, t._args, values[i], g)):
-                        j = ids[pos]
-                        records.append(sent(grads, terms, i, j, pos, c, local, unreduced, axes,
-                                            values[j].shape, needs[j]))
-                    records = tuple(records)
-                # (BackwardStep's fields in order, built directly as sent() builds InputGrad's:
-                # this runs once per node of every trace)
-                backward.append(_new(BackwardStep, (len(backward), i, g, tuple(terms[i]),
-                                                    records)))
-
+                    if needs[i]:
+                        steps.append((i, g, [], [], []))
+                    continue
+                parts = _contributions(t, t._args, values[i], g)
+                # A node no parameter is upstream of gets no step; its inputs' gradients are
+                # still computed so that every tensor's .grad is filled (∂L/∂X of the data).
+                step = needs[i]
+                befores: list[Array | None] = []
+                afters: list[Array] = []
+                for j, part in zip(inputs[i], parts, strict=True):
+                    c = part[0]
+                    if c is None:  # an input with no gradient (labels): a zero on its edge
+                        if not step:
+                            continue
+                        c = constant(0.0, values[j].shape)
+                    before = grads[j]
+                    # (float64(): a sum of 0-d arrays is a numpy scalar, not an array)
+                    after = grads[j] = c if before is None else float64(before + c)
+                    if step:
+                        befores.append(before)
+                        afters.append(after)
+                if step:
+                    steps.append((i, g, parts, befores, afters))
         for t, grad in zip(order, grads, strict=True):
-            t.grad = grad
+            # (frozen() only where needed: most are read-only already, and it is a call each)
+            t.grad = grad if grad.base is None and not grad.flags.writeable else frozen(grad)
+        return _KeptTrace(kept=(order, values, inputs, grads, needs, steps))
+
+
+class _KeptTrace(Trace):
+    """The :class:`Trace` :func:`trace` returns: it keeps the arrays and a compact log of
+    each backward step as the pass computed them, and builds the node and step records (the
+    same records, bit for bit) the first time :attr:`nodes` or :attr:`backward` is read. A
+    cycle nobody looks at (a training loop's, a gradient check's) never builds them."""
+
+    def __init__(self, *fields: Any, kept: tuple[Any, ...] | None = None, **named: Any):
+        if kept is None:  # made from its fields (dataclasses.replace): a Trace like any other
+            super().__init__(*fields, **named)
+            return
+        # kept: (order, values, inputs, grads, needs, steps), as trace() computed them
+        object.__setattr__(self, "tensors", tuple(kept[0]))  # (a frozen dataclass's way)
+        object.__setattr__(self, "root", len(kept[0]) - 1)
+        object.__setattr__(self, "_kept", kept[1:])
+
+    @cached_property
+    def nodes(self) -> tuple[Node, ...]:  # type: ignore[override]
+        """Every node in forward order."""
+        order, n = self.tensors, len(self.tensors)
+        values, inputs, grads, _, _ = self._kept
         kinds = [t.kind for t in order]
-        if root._op is not None:
+        if order[-1]._op is not None:
             kinds[-1] = "loss"
-        nodes = _records(
-            Node, id=range(n), name=_names(order),
-            op=[t.kind if t._op is None else t._op.name for t in order], kind=kinds,
-            inputs=inputs, value=values, grad=grads,
-            attrs=[dict(t._attrs) if t._attrs else _NO_ATTRS for t in order])
-        return Trace(tuple(nodes), tuple(backward), tuple(order), n - 1)
+        with paused_gc():
+            return tuple(_records(
+                Node, id=range(n), name=_names(order),
+                op=[t.kind if t._op is None else t._op.name for t in order], kind=kinds,
+                inputs=inputs, value=values, grad=grads,
+                attrs=[dict(t._attrs) if t._attrs else _NO_ATTRS for t in order]))
+
+    @cached_property
+    def backward(self) -> tuple[BackwardStep, ...]:  # type: ignore[override]
+        """One step per node with a backward step, in the order the pass ran them."""
+        with paused_gc():
+            return self._build_backward()
+
+    def _build_backward(self) -> tuple[BackwardStep, ...]:
+        values, inputs, _, needs, steps = self._kept
+        terms: list[list[tuple[int, Array]]] = [[] for _ in values]
+        records = []
+        for index, (i, g, parts, befores, afters) in enumerate(steps):
+            shape = values[i].shape
+            edges = []
+            for pos, (j, part, before, after) in enumerate(
+                    zip(inputs[i], parts, befores, afters, strict=True)):
+                c, local, unreduced, axes = _as_record(part, shape)
+                differentiable = c is not None
+                if c is None:
+                    c = constant(0.0, values[j].shape)
+                terms[j].append((i, c))
+                edges.append(_new(InputGrad, (
+                    j, pos, local, c, unreduced, axes,
+                    constant(0.0, c.shape) if before is None else frozen(before), frozen(after),
+                    differentiable, needs[j])))
+            # (every contribution to node i came from a step before its own)
+            records.append(_new(BackwardStep, (index, i, g, tuple(terms[i]), tuple(edges))))
+        return tuple(records)
