@@ -278,10 +278,11 @@ class Network:
     def _cycle(self) -> Cycle:
         root = self._start()
         recorded = trace(root)  # (the collector paused while it builds the records)
-        pairs = self._trainable([(n.name, recorded.tensors[n.id]) for n in recorded.params],
+        params = recorded.params
+        pairs = self._trainable([(n.name, recorded.tensors[n.id]) for n in params],
                                 recorded.tensors)
         # each record carries its parameter's node (none for one the loss does not reach)
-        nodes = [n.id for n in recorded.params]
+        nodes: list[int | None] = [n.id for n in params]
         nodes += [None] * (len(pairs) - len(nodes))
         state = self.optimizer.snapshot()
         updates, after = self._step(root, pairs, state, nodes)

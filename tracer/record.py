@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import repeat
@@ -230,10 +230,19 @@ class Trace:
 _run_order = attrgetter("_run")
 
 
-def _topological(root: Tensor) -> list[Tensor]:
-    """Every tensor ``root`` depends on, in the order the forward pass computed them: the ops in
-    the order they ran (the order of the user's code), each leaf just before the first op that
-    uses it. An op always runs after its inputs exist, so this is a topological order."""
+def _walk(root: Tensor, check: bool = True
+          ) -> tuple[list[Tensor], list[Array], list[tuple[int, ...]]]:
+    """Every tensor ``root`` depends on, each one's recorded value and its inputs' positions.
+
+    The order is the one the forward pass computed them in: the ops in the order they ran (the
+    order of the user's code), each leaf just before the first op that uses it. An op always
+    runs after its inputs exist, so this is a topological order. A value is the read-only
+    array the ops that used it computed from (``Tensor._args``), so the record shows what the
+    ops saw; the root's is its own result. With ``check``, a value that changed between the
+    ops that used it and now (which would make every gradient through it wrong) raises
+    :class:`GraphError`, naming it. (One walk for all three: a trace asks for them every
+    cycle.)
+    """
     ops: list[Tensor] = []
     seen = {root}  # (tensors hash by identity: see tracer.fastpath.gradients)
     stack = [root]
@@ -246,17 +255,42 @@ def _topological(root: Tensor) -> list[Tensor]:
                 seen.add(x)
                 stack.append(x)
     if not ops:
-        return [root]  # a leaf traced on its own
+        return [root], [shared(root._data)], [()]  # a leaf traced on its own
     ops.sort(key=_run_order)
     order: list[Tensor] = []
-    placed: set[Tensor] = set()
+    values: list[Any] = []
+    inputs: list[tuple[int, ...]] = []
+    index: dict[Tensor, int] = {}
     for t in ops:
-        for x in t._inputs:
-            if x._op is None and x not in placed:
-                placed.add(x)
+        ids = []
+        for x, used in zip(t._inputs, t._args, strict=True):
+            j = index.get(x)
+            if j is None:  # a leaf, first used here (an op's result is placed before its uses)
+                j = index[x] = len(order)
                 order.append(x)
+                values.append(used)
+                inputs.append(())
+            elif values[j] is None:
+                values[j] = used
+            elif values[j] is not used and check and not _same(values[j], used):
+                raise _changed(x, "between two of its uses in the forward pass")
+            ids.append(j)
+        index[t] = len(order)
         order.append(t)
-    return order
+        values.append(None)  # (the array its first use computed from, or its own: the root)
+        inputs.append(tuple(ids))
+    values[-1] = root._data
+    if check:
+        for t, value in zip(order, values, strict=True):
+            if t._data is not value and not _same(t._data, value):
+                raise _changed(t, "after the forward pass used it")
+    return order, values, inputs
+
+
+def _topological(root: Tensor) -> list[Tensor]:
+    """Every tensor ``root`` depends on, in the order :func:`trace` records them (see
+    :func:`_walk`)."""
+    return _walk(root, check=False)[0]
 
 
 def forward_values(root: Tensor) -> tuple[Array, ...]:
@@ -264,41 +298,7 @@ def forward_values(root: Tensor) -> tuple[Array, ...]:
     nodes, without recording anything (the re-run after an update shows these): the arrays
     its ops computed from, so a leaf changed since (by the next update) still shows the value
     the forward pass used."""
-    order = _topological(root)
-    used: dict[Tensor, Array] = {}
-    for t in order:
-        if t._op is not None:
-            for x, seen in zip(t._inputs, t._args, strict=True):
-                used.setdefault(x, seen)
-    return tuple(used[t] if t in used else t._data if t._op is not None else shared(t._data)
-                 for t in order)
-
-
-def _values(order: list[Tensor], index: dict[Tensor, int]
-            ) -> tuple[list[Array], list[tuple[int, ...]]]:
-    """Each node's recorded value and its inputs' positions in ``order``.
-
-    A value is the read-only array the ops that used it computed from (``Tensor._args``), so
-    the record shows what the ops saw; the root's is its own result. A value that changed
-    between the ops that used it and now would make every gradient through it wrong: that
-    raises :class:`GraphError`, naming it.
-    """
-    values: list[Any] = [None] * len(order)
-    inputs: list[tuple[int, ...]] = [()] * len(order)
-    for i, t in enumerate(order):
-        if t._op is not None:
-            ids = inputs[i] = tuple(map(index.__getitem__, t._inputs))
-            for j, seen in zip(ids, t._args, strict=True):
-                if values[j] is None:
-                    values[j] = seen
-                elif values[j] is not seen and not _same(values[j], seen):
-                    raise _changed(order[j], "between two of its uses in the forward pass")
-    for j, t in enumerate(order):
-        if values[j] is None:  # the root, or a leaf traced on its own
-            values[j] = t._data if t._op is not None else shared(t._data)
-        elif t._data is not values[j] and not _same(t._data, values[j]):
-            raise _changed(t, "after the forward pass used it")
-    return values, inputs
+    return tuple(_walk(root, check=False)[1])
 
 
 def check_recorded(root: Tensor) -> None:
@@ -307,8 +307,7 @@ def check_recorded(root: Tensor) -> None:
     The check :func:`trace` makes, without the backward pass: for a forward pass that is run
     but not traced (a network's first run, which only measures it).
     """
-    order = _topological(root)
-    _values(order, {t: i for i, t in enumerate(order)})
+    _walk(root)
 
 
 def _same(a: Array, b: Array) -> bool:
@@ -538,9 +537,8 @@ def trace(root: Tensor) -> Trace:
         raise ValueError(f"backward needs a scalar (one number) to start from; got shape "
                          f"{root.shape}. Reduce it first, e.g. with .sum() or .mean().")
     with paused_gc():  # (the kept lists are many small objects, none in a cycle)
-        order = _topological(root)
+        order, values, inputs = _walk(root)
         n = len(order)
-        values, inputs = _values(order, {t: i for i, t in enumerate(order)})
         grads: list[Array | None] = [None] * n
         grads[n - 1] = constant(1.0, root.shape)
         needs = needs_grad(order, inputs)
@@ -602,17 +600,30 @@ class _KeptTrace(Trace):
     @cached_property
     def nodes(self) -> tuple[Node, ...]:  # type: ignore[override]
         """Every node in forward order."""
-        order, n = self.tensors, len(self.tensors)
-        values, inputs, grads, _, _ = self._kept
-        kinds = [t.kind for t in order]
-        if order[-1]._op is not None:
-            kinds[-1] = "loss"
         with paused_gc():
-            return tuple(_records(
-                Node, id=range(n), name=_names(order),
-                op=[t.kind if t._op is None else t._op.name for t in order], kind=kinds,
-                inputs=inputs, value=values, grad=grads,
-                attrs=[dict(t._attrs) if t._attrs else _NO_ATTRS for t in order]))
+            return tuple(self._node_records(range(len(self.tensors))))
+
+    @property
+    def params(self) -> tuple[Node, ...]:
+        if "nodes" in self.__dict__:
+            return super().params
+        # (a cycle's optimizer asks for these first: their records alone, not every node's)
+        return tuple(self._node_records(
+            [i for i, t in enumerate(self.tensors) if t.kind == "param"]))
+
+    @cached_property
+    def _node_names(self) -> list[str]:
+        return _names(list(self.tensors))
+
+    def _node_records(self, ids: Iterable[int]) -> list[Node]:
+        """The :class:`Node` records of the nodes ``ids``."""
+        order, names, last = self.tensors, self._node_names, len(self.tensors) - 1
+        values, inputs, grads, _, _ = self._kept
+        # (Node's fields in order, built directly: see sent())
+        return [_new(Node, (i, names[i], t.kind if t._op is None else t._op.name,
+                            "loss" if i == last and t._op is not None else t.kind, inputs[i],
+                            values[i], grads[i], dict(t._attrs) if t._attrs else _NO_ATTRS))
+                for i in ids for t in (order[i],)]
 
     @cached_property
     def backward(self) -> tuple[BackwardStep, ...]:  # type: ignore[override]

@@ -452,23 +452,31 @@ def too_many_nodes(limit: int) -> GraphError:
     return error
 
 
-@contextmanager
-def quiet() -> Iterator[None]:
+class quiet:  # (lower case: a context manager used as a function, ``with quiet():``)
     """Run a block of tensor ops (a forward pass, a whole cycle) with numpy's floating-point
     warnings off: NaN and inf are diagnosed on the trace, not printed into the terminal.
 
     Every op is quiet on its own anyway; a block is simply faster than op by op, and a block
-    inside another one costs nothing more (the outer block's setting holds).
+    inside another one costs next to nothing (the outer block's setting holds). (A class, not
+    a generator: a training iteration enters several.)
     """
-    if _QUIET.get():
-        yield
-        return
-    token = _QUIET.set(True)
-    try:
-        with np.errstate(all="ignore"):
-            yield
-    finally:
-        _QUIET.reset(token)
+
+    __slots__ = ("errstate", "token")
+
+    def __enter__(self) -> None:
+        if _QUIET.get():
+            self.token = None
+            return
+        self.token = _QUIET.set(True)
+        self.errstate = np.errstate(all="ignore")
+        self.errstate.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.token is not None:
+            try:
+                self.errstate.__exit__(*exc)
+            finally:
+                _QUIET.reset(self.token)
 
 
 def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
