@@ -402,8 +402,9 @@ def _as_record(part: tuple[Array | None, Array | float | None, Array | None, tup
         local = (constant(local, shape) if isinstance(local, float)
                  else frozen(local) if local.shape == shape
                  else np.broadcast_to(local, shape))  # (read-only already)
-    return (None if c is None else frozen(c), local,
-            None if unreduced is None else frozen(unreduced), axes)
+    if c is not None and (c.base is not None or c.flags.writeable):  # (often g itself)
+        c = frozen(c)
+    return c, local, None if unreduced is None else frozen(unreduced), axes
 
 
 def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array,
@@ -645,10 +646,16 @@ class _KeptTrace(Trace):
                 if c is None:
                     c = constant(0.0, values[j].shape)
                 terms[j].append((i, c))
-                edges.append(_new(InputGrad, (
-                    j, pos, local, c, unreduced, axes,
-                    constant(0.0, c.shape) if before is None else frozen(before), frozen(after),
-                    differentiable, needs[j])))
+                # (frozen() only where it may be needed: a gradient before is often the
+                # contribution of the edge before, an after the contribution itself)
+                if before is None:
+                    before = constant(0.0, c.shape)
+                elif before.base is not None or before.flags.writeable:
+                    before = frozen(before)
+                if after is not c and (after.base is not None or after.flags.writeable):
+                    after = frozen(after)
+                edges.append(_new(InputGrad, (j, pos, local, c, unreduced, axes, before, after,
+                                              differentiable, needs[j])))
             # (every contribution to node i came from a step before its own)
             records.append(_new(BackwardStep, (index, i, g, tuple(terms[i]), tuple(edges))))
         return tuple(records)
