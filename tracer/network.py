@@ -426,6 +426,15 @@ class Network:
             self.iteration = checkpoint.iteration
 
     @contextmanager
+    def replaying(self, trace: Trace) -> Iterator[None]:
+        """Inside the block, :attr:`forward` and :meth:`loss` run as ``trace``'s forward pass
+        ran, from the random state it started from, for checks that compare its records with
+        forward passes run again. A native network's forward pass draws the same numbers each
+        time it runs (``tracer.nn.dropout`` takes a seed), so this is the block itself; the
+        PyTorch bridge puts back torch's generator (dropout) and BatchNorm's statistics."""
+        yield
+
+    @contextmanager
     def detour(self) -> Iterator[None]:
         """Run iterations again inside the block (a replay); afterwards the network is exactly
         where it was, the forward pass the next iteration starts from included."""

@@ -103,6 +103,16 @@ class Op:
     scaled_by_other
         A product of two inputs (mul, matmul): the gradient one input gets is scaled by the
         other input, so an all-zero other input sends it none.
+    picks
+        The result picks among the input's elements (max-pooling, max, min): where elements
+        tie, the op has a kink, and its backward sends the gradient to one of them (or shares
+        it). Gradient checks move tied elements together, so that they compare a slope rather
+        than a kink (after a ReLU, a max-pooling window of zeros is a tie).
+    feature_axis
+        An op that makes features (a weighted sum): the axis of its output whose index is one
+        unit, a convolution's channels (1) or a matmul's columns (−1). Diagnostics count dead
+        and saturated units per index of it, through the ops after it that keep the shape (a
+        bias, a normalization, an activation); the other axes are examples and positions.
     """
 
     name: str
@@ -125,6 +135,8 @@ class Op:
     nonfinite: Callable[..., NonFinite | None] | None = None
     scaled_by_other: bool = False
     selective: bool = False
+    picks: bool = False
+    feature_axis: int | None = None
 
     @property
     def elementwise(self) -> bool:
@@ -332,7 +344,7 @@ MATMUL = register(Op(
     "matmul", _matmul,
     ("∂(A@B)/∂A: ∂L/∂A = ∂L/∂out @ Bᵀ", "∂(A@B)/∂B: ∂L/∂B = Aᵀ @ ∂L/∂out"),
     "{out} is the matrix product of {a} and {b}: each output is a weighted sum of inputs",
-    vjp=_matmul_vjp, symbol="{a} @ {b}", role="linear", detail=_matmul_detail,
+    vjp=_matmul_vjp, symbol="{a} @ {b}", role="linear", detail=_matmul_detail, feature_axis=-1,
     scaled_by_other=True, selective=True,
     accepts="numpy.matmul's operands: A (…, n, k) @ B (…, k, m) -> (…, n, m), a 1-D operand "
             "as a row (left) or column (right), the leading batch axes broadcast"))

@@ -154,7 +154,7 @@ CONV2D = register(Op(
     "{out} slides the kernel {w} over the images in {x}: each output is the weighted sum of one "
     "window; the kernel's gradient is the input correlated with the upstream gradient",
     vjp=_conv2d_vjp, symbol="conv2d({x}, {w})", letters=("x", "w"), role="linear",
-    detail=_conv2d_detail, selective=True,
+    detail=_conv2d_detail, selective=True, feature_axis=1,
     accepts="images x (N, C, H, W) and a weight (out_channels, C, kh, kw) with the same C, "
             "the kernel no larger than the padded image"))
 
@@ -186,7 +186,7 @@ CONV2D_BIAS = register(Op(
     "correlated with the upstream gradient, the bias's the upstream gradient summed per channel",
     vjp=_conv2d_bias_vjp, symbol="conv2d({x}, {w}) + {b}", letters=("x", "w", "b"),
     role="linear", detail=lambda x, w, b, out, **attrs: _conv2d_detail(x, w, out, **attrs),
-    selective=True, accepts=CONV2D.accepts + ", and a bias (out_channels,)"))
+    selective=True, feature_axis=1, accepts=CONV2D.accepts + ", and a bias (out_channels,)"))
 
 
 # --- pooling ----------------------------------------------------------------------------------
@@ -234,7 +234,7 @@ MAX_POOL2D = register(Op(
     ("∂max-pool/∂x = 1 at each window's largest input, 0 elsewhere",),
     "{out} keeps the largest value of each window of {x}; only the winning inputs get gradient",
     vjp=_max_pool2d_vjp, symbol="max_pool2d({x})", letters=("x",), role="reduction",
-    detail=_max_pool2d_detail,
+    detail=_max_pool2d_detail, picks=True,
     accepts="images (N, C, H, W) at least as large as the window"))
 
 
@@ -399,6 +399,7 @@ LINEAR = register(Op(
     "inputs plus its bias; a weight's gradient is its input times the output's gradient and a "
     "bias's is the output's gradient, each summed over the batch",
     vjp=_linear_vjp, symbol="{x} · {w}ᵀ + {b}", letters=("x", "w", "b"), role="linear",
+    feature_axis=-1,
     accepts="an input (…, in_features), a weight (out_features, in_features) and a bias "
             "(out_features,)"))
 
@@ -409,4 +410,5 @@ LINEAR_NO_BIAS = register(Op(
     "sum of the inputs; a weight's gradient is its input times the output's gradient, summed "
     "over the batch",
     vjp=_linear_no_bias_vjp, symbol="{x} · {w}ᵀ", letters=("x", "w"), role="linear",
+    feature_axis=-1,
     accepts="an input (…, in_features) and a weight (out_features, in_features)"))

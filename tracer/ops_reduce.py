@@ -45,7 +45,7 @@ def _extreme(name: str, reduce: Any, adjective: str, word: str, plural: str) -> 
         (f"∂{name}(x)/∂xᵢ = 1 for the {adjective} element, 0 for the others (ties share it)",),
         f"{{out}} is the {adjective} element of {{x}}; only that element gets the gradient",
         vjp=_extreme_vjp, symbol=f"{name}({{x}})", letters=("x",), role="reduction",
-        accepts=REDUCE_ACCEPTS + ", over a non-empty array", detail=detail))
+        accepts=REDUCE_ACCEPTS + ", over a non-empty array", detail=detail, picks=True))
 
 
 MAX = _extreme("max", np.max, "largest", "maximum", "maxima")

@@ -60,7 +60,7 @@ from .optim import SGD, Adam, Momentum, Optimizer, UpdateRecord
 from .record import BackwardStep, Node, Trace, _input_grads, _names, needs_grad, sent
 from .tensor import Tensor, as_tensor, quiet
 from .torch_fast import Iterations
-from .torch_ops import TORCH_ROLES, table_op
+from .torch_ops import TORCH_FEATURE_AXES, TORCH_ROLES, table_op
 
 Array = np.ndarray
 
@@ -72,6 +72,13 @@ _PASSTHROUGH = frozenset({
 })
 # Property reads that compute a value (the other property reads are metadata: shape, grad_fn).
 _COMPUTED_PROPERTIES = frozenset({"T", "mT", "H", "mH"})
+# Calls that draw from torch's generator: each keeps the generator's state it started from, so
+# that running it again alone (a gradient check, a Jacobian) draws the same numbers, the same
+# dropout mask, and leaves the generator where it was.
+_RANDOM = frozenset({
+    "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout",
+    "native_dropout", "rrelu", "gumbel_softmax", "fractional_max_pool2d",
+    "fractional_max_pool3d", "bernoulli", "normal", "multinomial", "poisson"})
 _IN_PLACE_OPERATORS = frozenset({
     "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ipow__", "__imatmul__",
     "__setitem__", "__ior__", "__iand__"})
@@ -149,6 +156,7 @@ class _Call:
     node: int
     sends_to: list[torch.Tensor]
     part: int | None = None  # which result, of a call that gives several
+    random: torch.Tensor | None = None  # torch's generator before a call of _RANDOM or custom
 
 
 class _Recorder(TorchFunctionMode):
@@ -161,6 +169,7 @@ class _Recorder(TorchFunctionMode):
         self.calls: list[_Call] = []
         self.stack: list[str] = []
         self.busy = False
+        self.start: Any = None  # where the forward pass started (see TorchTrace.start)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -202,6 +211,7 @@ class _Recorder(TorchFunctionMode):
                     items[k] = alias
                 aliases.append(alias)
             new_args, new_kwargs = rebuild(items)
+            random = torch.get_rng_state() if name in _RANDOM or custom else None
             out = func(*new_args, **new_kwargs)
             if name == "__iter__":  # iterating over a tensor: its rows, all at once
                 out = tuple(out)
@@ -215,7 +225,7 @@ class _Recorder(TorchFunctionMode):
             if isinstance(out, torch.Tensor):
                 self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
                                         tensors, aliases, out, module, line, custom,
-                                        out.grad_fn._sequence_nr(), sends_to))
+                                        out.grad_fn._sequence_nr(), sends_to, random=random))
                 return iter(out) if name == "__iter__" else out
             # Several results (chunk, split, unbind, max with dim): a node per result. What
             # each sent back is not told apart by PyTorch (they share one backward node), so
@@ -224,7 +234,8 @@ class _Recorder(TorchFunctionMode):
                 if isinstance(o, torch.Tensor) and o.grad_fn is not None:
                     self.calls.append(_Call(name, func, args, kwargs, flat, rebuild, places,
                                             tensors, [None] * len(places), o, module, line,
-                                            custom, o.grad_fn._sequence_nr(), sends_to, part))
+                                            custom, o.grad_fn._sequence_nr(), sends_to, part,
+                                            random))
             return iter(out) if name == "__iter__" else out
         finally:
             self.busy = False
@@ -290,25 +301,43 @@ def _where(cls: type) -> tuple[str, Callable[..., Any] | None]:
     return where, backward
 
 
+@contextmanager
+def _random_from(state: torch.Tensor | None) -> Iterator[None]:
+    """Run a recorded call again without moving torch's generator; from ``state``, the one it
+    started from when recorded, if it drew random numbers (see ``_RANDOM``)."""
+    kept = torch.get_rng_state()
+    if state is not None:
+        torch.set_rng_state(state)
+    try:
+        yield
+    finally:
+        torch.set_rng_state(kept)
+
+
 def _torch_op(call: _Call, dtypes: Sequence[torch.dtype]) -> Op:
     """The call as an op computed by PyTorch: its forward and vector-Jacobian product re-run
     the call alone (floating-point inputs in float64), for Jacobians and gradient checks."""
     places = call.places
     others = [None if isinstance(a, torch.Tensor) else a for a in call.flat]
-    func, rebuild, part = call.func, call.rebuild, call.part
+    func, rebuild, part, random = call.func, call.rebuild, call.part, call.random
+    # A random call draws its numbers in the memory order of its inputs (a transposed input
+    # gets its dropout mask laid out as the transpose): run again, it is given the same layout.
+    strides = [t.stride() if random is not None else None for t in call.tensors]
 
     def run(*arrays: Array, grad: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
         items = list(others)
         inputs = []
-        for k, a, dtype in zip(places, arrays, dtypes, strict=True):
+        for k, a, dtype, stride in zip(places, arrays, dtypes, strides, strict=True):
             t = torch.tensor(np.array(a))
             t = t.to(torch.float64) if dtype.is_floating_point else t.to(dtype)
+            if stride is not None and t.stride() != stride:
+                t = torch.empty_strided(t.shape, stride, dtype=t.dtype).copy_(t)
             if grad and dtype.is_floating_point:
                 t.requires_grad_(True)
             items[k] = t
             inputs.append(t)
         args, kwargs = rebuild(items)
-        with torch.enable_grad() if grad else torch.no_grad():
+        with torch.enable_grad() if grad else torch.no_grad(), _random_from(random):
             out = func(*args, **kwargs)
         return (out if part is None else tuple(out)[part]), inputs
 
@@ -338,7 +367,8 @@ def _torch_op(call: _Call, dtypes: Sequence[torch.dtype]) -> Op:
             vjp=vjp, symbol=call.name + "(" + ", ".join("{" + x + "}" for x in letters) + ")"
             + ("" if part is None else f"[{part}]"),
             letters=letters,
-            role="custom" if call.custom else TORCH_ROLES.get(call.name, "arithmetic"))
+            role="custom" if call.custom else TORCH_ROLES.get(call.name, "arithmetic"),
+            feature_axis=TORCH_FEATURE_AXES.get(call.name))
     if call.custom is not None:
         remember_origin(op, *_where(call.custom))
     return op
@@ -383,6 +413,8 @@ class _Plan:
 def _op_key(call: _Call) -> tuple[Any, ...] | None:
     """What makes two calls the same op computed by PyTorch (the function, the line, the
     arguments other than tensors, the tensors' dtypes), or ``None`` if that cannot be told."""
+    if call.random is not None:  # (its op keeps the random state of this call)
+        return None
     others = tuple(None if isinstance(a, torch.Tensor) else a for a in call.flat)
     key = (call.func, call.name, call.part, call.line, call.custom, tuple(call.places), others,
            tuple((t.dtype, t.shape) for t in call.tensors), len(call.args), tuple(call.kwargs))
@@ -447,6 +479,9 @@ class TorchTrace(Trace):
     # the nodes whose autograd Node ran (op results, parameters), in the order PyTorch's
     # engine ran them: the backward steps' order (see firing_order)
     engine_order: tuple[int, ...] = ()
+    # where its forward pass started (torch_fast.Start: the random states and BatchNorm's
+    # statistics), for checks that run it again (see TorchNetwork.replaying)
+    start: Any = field(default=None, repr=False, compare=False)
 
     def source(self, node: int) -> str | None:
         line = self.lines[node]
@@ -706,7 +741,8 @@ def _records(recorder: _Recorder, order: list[Tensor], inputs: list[tuple[int, .
                        dict(t._attrs)) for i, t in enumerate(order))
     node_of = {key: i for i, key in enumerate(keys) if key is not None}
     return TorchTrace(nodes, tuple(backward), tuple(order), n - 1, tuple(lines), recorder.path,
-                      sent_by_pytorch, tuple(node_of[key] for key in ran if key in node_of))
+                      sent_by_pytorch, tuple(node_of[key] for key in ran if key in node_of),
+                      recorder.start)
 
 
 # --- the optimizer ------------------------------------------------------------------------------
@@ -1000,6 +1036,22 @@ class TorchNetwork(Network):
         """The trace of the forward pass the next iteration starts from (and its backward)."""
         with self.lock:
             return self.runs.traced(self.runs.current(record=True))
+
+    @contextmanager
+    def replaying(self, trace: Trace) -> Iterator[None]:
+        """Checks of a cycle's trace run forward() again from where that cycle's forward pass
+        started: its dropout masks and random mini-batch, not the next ones. Afterwards the
+        random states and BatchNorm's statistics are what they were."""
+        start = getattr(trace, "start", None)
+        if start is None:
+            yield
+            return
+        here = self.runs.start_here()
+        self.runs.go_to(start)
+        try:
+            yield
+        finally:
+            self.runs.go_to(here)
 
     def trace_for_checks(self) -> Trace:
         """The trace of the model's float64 copy: finite differences need float64, and so does

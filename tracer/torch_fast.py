@@ -129,6 +129,7 @@ class Iterations:
         try:
             if record:
                 recorder, loss = self.model.forward_recorded()
+                recorder.start = start
             else:
                 recorder, loss = None, self.model.forward_plain()
         except BaseException:

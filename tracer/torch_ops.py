@@ -313,6 +313,13 @@ TORCH_ROLES = {
     "sum": "reduction", "mean": "reduction",
 }
 
+# The axis of a call's result whose index is one unit (see Op.feature_axis), for calls that
+# PyTorch computes (convolutions the op table does not have: conv1d, groups, dilation).
+TORCH_FEATURE_AXES = {
+    "conv1d": 1, "conv2d": 1, "conv3d": 1, "conv_transpose1d": 1, "conv_transpose2d": 1,
+    "conv_transpose3d": 1, "linear": -1, "bilinear": -1, "addmm": -1, "matmul": -1, "bmm": -1,
+}
+
 
 def table_op(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any
              ) -> tuple[Op, list[Any], dict[str, Any]] | None:

@@ -202,8 +202,9 @@ class Debugger:
         key = self.cycle.iteration
         if whole_network or key not in self._findings:
             # The checks run the network's code on its tensors (the per-node checks use the
-            # recorded values alone), without moving its random numbers (see tracer.training).
-            with self.network.lock, random_state_kept():
+            # recorded values alone), as the viewed cycle ran it, without moving its random
+            # numbers (see tracer.training).
+            with self.network.lock, random_state_kept(), self.network.replaying(self.trace):
                 skipped = None
                 if whole_network is None:
                     cost = param_check_cost(self.network.forward)

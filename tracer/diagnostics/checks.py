@@ -122,7 +122,7 @@ def _directional(trace: Trace, step: BackwardStep, record: InputGrad, tolerance:
     op = trace.op(step.node)
     values = [trace.nodes[i].value for i in nd.inputs]
     x = values[record.position]
-    u = direction(x, 1000 * step.node + record.position) if along is None else along
+    u = direction(x, 1000 * step.node + record.position, op.picks) if along is None else along
     # Outputs that are not finite (a masked score of −inf) take no part, nor should they get
     # any upstream gradient; if they do, the check says it cannot compare.
     finite_out = np.isfinite(nd.value)

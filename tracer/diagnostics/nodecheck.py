@@ -67,8 +67,14 @@ def worst_of(analytic: Array, numeric: Array, excess: Array) -> tuple[float, Ind
     return float(excess[idx]), idx, error
 
 
-def direction(x: Array, seed: int) -> Array:
+def direction(x: Array, seed: int, ties: bool = False) -> Array:
     """A random direction over ``x``, each element scaled to its own size (0 where ``x`` is not
-    finite), the same for the same node every time."""
-    z = np.random.default_rng(seed).standard_normal(x.shape)
+    finite), the same for the same node every time. With ``ties``, elements of equal value
+    move as one (see :attr:`tracer.ops.Op.picks`)."""
+    rng = np.random.default_rng(seed)
+    if ties:
+        values, same = np.unique(x, return_inverse=True)
+        z = rng.standard_normal(values.size)[same.reshape(x.shape)]
+    else:
+        z = rng.standard_normal(x.shape)
     return z * steps_for(x) / STEP

@@ -67,6 +67,8 @@ def _reduces_rows(trace: Trace, node: int, batch: int) -> bool:
     x = trace.nodes[nd.inputs[0]]
     if trace.role(node) != "reduction" or x.value.ndim == 0 or x.shape[0] != batch:
         return False
+    if nd.value.ndim and nd.shape[0] == batch:  # the examples are still rows: it reduces
+        return False  # within each (max-pooling an image, a sum over features)
     axis = nd.attrs.get("axis")
     axes = axis if isinstance(axis, tuple) else (axis,)
     return axis is None or any(a % x.value.ndim == 0 for a in axes if a is not None)
