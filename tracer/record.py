@@ -630,7 +630,10 @@ class _KeptTrace(Trace):
     def backward(self) -> tuple[BackwardStep, ...]:  # type: ignore[override]
         """One step per node with a backward step, in the order the pass ran them."""
         with paused_gc():
-            return self._build_backward()
+            records = self._build_backward()
+        # the log is in the records now: let it go (the nodes' columns stay until built)
+        object.__setattr__(self, "_kept", (*self._kept[:4], ()))
+        return records
 
     def _build_backward(self) -> tuple[BackwardStep, ...]:
         values, inputs, _, needs, steps = self._kept
