@@ -19,7 +19,7 @@ Five views of the same cycle (forward, ``trace``, ``SGD.step``), each on one pro
    (``LeanMLP``: the same ops as closures, nothing recorded), and that engine keeping the same
    records as gradstep's trace (what recording costs in an engine built around it).
 
-The probes and what-ifs patch tracer internals by name (``tracer.record._input_grads``,
+The probes and what-ifs patch tracer internals by name (``tracer.record._contributions``,
 ``frozen``, ``shared``, ``np``, ...). A name the tracer no longer has is skipped and
 said so, never an error.
 """
@@ -144,9 +144,9 @@ class Probe:
     def changes(self) -> list[Change]:
         rec, ten = tracer.record, tracer.tensor
         orig_apply = ten.apply
-        orig_topo = getattr(rec, "_topological", None)
+        orig_topo = getattr(rec, "_walk", None)
         orig_names = getattr(rec, "_names", None)
-        orig_grads = getattr(rec, "_input_grads", None)
+        orig_grads = getattr(rec, "_contributions", None)
 
         def apply(op, *operands, **attrs):
             t0 = time.perf_counter()
@@ -156,9 +156,9 @@ class Probe:
             self.fwd_node[id(out)] = dt
             return out
 
-        def topological(root):
+        def topological(root, *args, **kwargs):
             t0 = time.perf_counter()
-            order = orig_topo(root)
+            order = orig_topo(root, *args, **kwargs)
             self.stamp = time.perf_counter()
             self.span["topological sort"] += self.stamp - t0
             self.phase = "backward"
@@ -180,14 +180,14 @@ class Probe:
             finally:
                 self.depth -= 1
             dt = time.perf_counter() - t0
-            self.acc[self.phase, "op derivative maths (_input_grads)"] += dt
+            self.acc[self.phase, "op derivative maths (_contributions)"] += dt
             self.bwd_op[t.op.name] += dt
             self.bwd_node[id(t)] = dt
             return out
 
         changes: list[Change] = [(ten, "apply", apply), (tracer.functional, "apply", apply),
-                                 (rec, "_topological", topological), (rec, "_names", names),
-                                 (rec, "_input_grads", input_grads)]
+                                 (rec, "_walk", topological), (rec, "_names", names),
+                                 (rec, "_contributions", input_grads)]
         for module in (rec, tracer.optim):
             for name, what in (("frozen", "frozen(): arrays made (or checked) read-only"),
                                ("shared", "shared(): leaf values (copied if writable)")):
@@ -223,7 +223,7 @@ def phases(p: Problem, cycles: int) -> None:
         "optimizer": marks["optimizer"],
     }
     titles = {"forward": "forward: building the graph (apply per op)",
-              "topological sort": "trace: topological sort",
+              "topological sort": "trace: topological sort and value check",
               "backward": "trace: backward loop (and leaf values before it)",
               "names": "trace: _names", "nodes": "trace: Node records, .grad",
               "optimizer": "optimizer: SGD.step"}
@@ -253,7 +253,7 @@ def phases(p: Problem, cycles: int) -> None:
           f"{fmt_time((time.perf_counter() - t0) / cycles)}")
 
     print(f"\n[{p.key}] per op type, mean per cycle: forward (apply) | backward maths "
-          f"(_input_grads)")
+          f"(_contributions)")
     for op in sorted(set(probe.fwd_op) | set(probe.bwd_op),
                      key=lambda o: -(probe.fwd_op[o] + probe.bwd_op[o])):
         count = sum(1 for nd in g.recorded.nodes if nd.op == op)

@@ -591,20 +591,25 @@ def test_a_held_array_perturbed_in_place_between_forward_passes_gives_each_pass_
 
 def test_the_garbage_collector_is_paused_while_a_trace_builds_its_records(monkeypatch):
     seen = []
-    names = record._names
+    names, contributions = record._names, record._contributions
 
-    def watched(order):  # (called while the records are built)
-        seen.append(gc.isenabled())
-        return names(order)
+    def watched(function):
+        def call(*args):  # (called while the backward pass runs and the records are built)
+            seen.append(gc.isenabled())
+            return function(*args)
+        return call
 
-    monkeypatch.setattr(record, "_names", watched)
+    monkeypatch.setattr(record, "_names", watched(names))
+    monkeypatch.setattr(record, "_contributions", watched(contributions))
     w = param([1.0, 2.0], name="w")
     assert gc.isenabled()
-    (w * w).sum().backward()
-    assert seen == [False] and gc.isenabled()  # paused inside, running again after
+    recorded = (w * w).sum().backward()
+    assert seen == [False, False] and gc.isenabled()  # the pass: paused inside, running after
+    assert recorded.nodes and recorded.backward  # (the records, built when first read)
+    assert seen == [False, False, False] and gc.isenabled()
     gc.disable()
     try:
-        (w * w).sum().backward()
+        assert (w * w).sum().backward().nodes
         assert not gc.isenabled()  # a collector the caller had paused stays paused
     finally:
         gc.enable()

@@ -13,20 +13,28 @@ from typing import Any
 import numpy as np
 
 Array = np.ndarray
-_FLOAT64 = np.dtype(np.float64)  # numpy's one native float64 dtype: an identity test suffices
+FLOAT64 = np.dtype(np.float64)  # numpy's one native float64 dtype: an identity test suffices
 
 
 def frozen(a: Any) -> Array:
     """``a`` as a read-only float64 array, made so in place together with every array it is a
     view of: for arrays the engine made and nobody else holds (the engine never writes into an
     array after making it)."""
-    if a.__class__ is not np.ndarray or a.dtype is not _FLOAT64:
+    if a.__class__ is not np.ndarray or a.dtype is not FLOAT64:
         a = np.asarray(a, dtype=np.float64)
     a.setflags(write=False)  # (half the cost of assigning flags.writeable)
     b = a.base
     while isinstance(b, np.ndarray):
         b.setflags(write=False)
         b = b.base
+    return a
+
+
+def float64(a: Any) -> Array:
+    """``a`` itself if it is a float64 array, else converted to one (what :func:`frozen`
+    makes of it, before making it read-only)."""
+    if a.__class__ is not np.ndarray or a.dtype is not FLOAT64:
+        return np.asarray(a, dtype=np.float64)
     return a
 
 

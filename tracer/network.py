@@ -63,13 +63,26 @@ class Cycle:
     loss_after: float
     optimizer: str
     optimizer_state: Any = None  # the optimizer's memory before this cycle's step (what-ifs)
-    # Every node's value in the forward pass re-run after the update (the one that gave
-    # loss_after), in the trace's node order; None if the re-run built a different graph.
-    values_after: tuple[np.ndarray, ...] | None = None
+    # The root of the forward pass re-run after the update (the one that gave loss_after, and
+    # the next iteration's start): see values_after.
+    after_root: Tensor | None = field(default=None, repr=False, compare=False)
 
     @property
     def loss(self) -> float:
         return self.trace.loss
+
+    @cached_property
+    def values_after(self) -> tuple[np.ndarray, ...] | None:
+        """Every node's value in the forward pass re-run after the update (the one that gave
+        ``loss_after``), in the trace's node order, worked out when first asked for; ``None``
+        if the re-run built a different graph (or there is none)."""
+        if self.after_root is None:
+            return None
+        values = forward_values(self.after_root)
+        nodes = self.trace.nodes
+        same = len(values) == len(nodes) and all(
+            v.shape == n.value.shape for v, n in zip(values, nodes, strict=True))
+        return values if same else None
 
     @property
     def nbytes(self) -> int:
@@ -265,19 +278,18 @@ class Network:
     def _cycle(self) -> Cycle:
         root = self._start()
         recorded = trace(root)  # (the collector paused while it builds the records)
-        pairs = self._trainable([(n.name, recorded.tensors[n.id]) for n in recorded.params],
+        params = recorded.params
+        pairs = self._trainable([(n.name, recorded.tensors[n.id]) for n in params],
                                 recorded.tensors)
         # each record carries its parameter's node (none for one the loss does not reach)
-        nodes = [n.id for n in recorded.params]
+        nodes: list[int | None] = [n.id for n in params]
         nodes += [None] * (len(pairs) - len(nodes))
         state = self.optimizer.snapshot()
         updates, after = self._step(root, pairs, state, nodes)
-        # the values of the forward pass that gave loss_after (the next iteration's start)
-        values = forward_values(self._pending[0])
-        same = len(values) == len(recorded.nodes) and all(
-            v.shape == n.value.shape for v, n in zip(values, recorded.nodes, strict=True))
+        # (the forward pass that gave loss_after, the next iteration's start: its values are
+        # worked out when asked for, from the arrays its ops computed from)
         return Cycle(self.iteration, recorded, updates, after, self.optimizer.describe(), state,
-                     values if same else None)
+                     self._pending[0])
 
     def fast_step(self) -> tuple[float, float]:
         """One iteration without records, through the same arithmetic as :meth:`cycle` (the

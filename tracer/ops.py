@@ -509,13 +509,27 @@ def _xlogy(x: Array, y: Array) -> Array:
     return np.where(zero, 0.0, x * np.log(np.where(zero, 1.0, y)))
 
 
+# The labels _binary_labels saw last and its answer: a training loop asks about the same
+# read-only labels array in every forward and backward pass.
+_last_labels: tuple[Array | None, Array | None] = (None, None)
+
+
 def _binary_labels(y: Array) -> Array | None:
     """Where the labels ``y`` are 1, if every one is exactly 0 or 1 (the usual case), else
     ``None``. Then each example's terms of the cross-entropy and of its slope are one
     expression, bit for bit what the general ones give there (x·ln p is ln p for x = 1 and the
-    other term is the exact 0 added), at a third of the numpy calls."""
+    other term is the exact 0 added), at a third of the numpy calls. The answer for a
+    read-only array that owns its data (which nothing changes) is remembered."""
+    global _last_labels
+    seen, answer = _last_labels
+    if seen is y:
+        return answer
     one = y == 1
-    return one if np.count_nonzero(one) + np.count_nonzero(y == 0) == y.size else None
+    answer = one if np.count_nonzero(one) + np.count_nonzero(y == 0) == y.size else None
+    if y.base is None and not y.flags.writeable:
+        one.setflags(write=False)
+        _last_labels = (y, answer)
+    return answer
 
 
 def _bce(p: Array, y: Array) -> Array:

@@ -65,20 +65,27 @@ class Optimizer:
         if not record:
             self._step_unrecorded(params)
             return ()
-        records = []
+        steps = []
         for k, (name, p) in enumerate(params):
             if p.kind != "param":
                 continue  # inputs and constants are never trained
-            grad = constant(0.0, p.shape) if p.grad is None else shared(p.grad)
+            grad = p.grad
+            if grad is None:
+                grad = constant(0.0, p.shape)
+            elif grad.base is not None or grad.flags.writeable:  # (a trace's is read-only)
+                grad = shared(grad)
             state = self._state.setdefault(id(p), {})
             change = frozen(self._change(grad, state))
-            with DATA_LOCK:  # read and replace in one go (see Tensor.data)
+            memory = {k: frozen(v) for k, v in state.items()} if state else {}
+            steps.append((name, p, grad, change, memory, None if nodes is None else nodes[k]))
+        records = []
+        with DATA_LOCK:  # read and replace in one go (see Tensor.data)
+            for name, p, grad, change, memory, node in steps:
                 before = shared(p._data)
                 after = p._data = frozen(before + change)  # copied if asked for .data
-            memory = {k: frozen(v) for k, v in state.items()} if state else {}
-            records.append(make_update_record(
-                name=name, before=before, grad=grad, change=change, after=after, state=memory,
-                node=None if nodes is None else nodes[k]))
+                # (UpdateRecord's fields in order, built directly: see tracer.record.sent)
+                records.append(tuple.__new__(UpdateRecord, (name, before, grad, change, after,
+                                                            memory, node)))
         return tuple(records)
 
     def _step_unrecorded(self, params: Iterable[tuple[str, Tensor]]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import repeat
@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import networkx as nx
 import numpy as np
 
-from .arrays import constant, frozen, shared
+from .arrays import FLOAT64, constant, float64, frozen, shared
 from .ops import Op, sum_to_shape, vjp_for
 from .printable import printable
 from .sizes import JACOBIAN_LIMIT
@@ -240,10 +240,19 @@ class Trace:
 _run_order = attrgetter("_run")
 
 
-def _topological(root: Tensor) -> list[Tensor]:
-    """Every tensor ``root`` depends on, in the order the forward pass computed them: the ops in
-    the order they ran (the order of the user's code), each leaf just before the first op that
-    uses it. An op always runs after its inputs exist, so this is a topological order."""
+def _walk(root: Tensor, check: bool = True
+          ) -> tuple[list[Tensor], list[Array], list[tuple[int, ...]]]:
+    """Every tensor ``root`` depends on, each one's recorded value and its inputs' positions.
+
+    The order is the one the forward pass computed them in: the ops in the order they ran (the
+    order of the user's code), each leaf just before the first op that uses it. An op always
+    runs after its inputs exist, so this is a topological order. A value is the read-only
+    array the ops that used it computed from (``Tensor._args``), so the record shows what the
+    ops saw; the root's is its own result. With ``check``, a value that changed between the
+    ops that used it and now (which would make every gradient through it wrong) raises
+    :class:`GraphError`, naming it. (One walk for all three: a trace asks for them every
+    cycle.)
+    """
     ops: list[Tensor] = []
     seen = {root}  # (tensors hash by identity: see tracer.fastpath.gradients)
     stack = [root]
@@ -256,50 +265,50 @@ def _topological(root: Tensor) -> list[Tensor]:
                 seen.add(x)
                 stack.append(x)
     if not ops:
-        return [root]  # a leaf traced on its own
+        return [root], [shared(root._data)], [()]  # a leaf traced on its own
     ops.sort(key=_run_order)
     order: list[Tensor] = []
-    placed: set[Tensor] = set()
+    values: list[Any] = []
+    inputs: list[tuple[int, ...]] = []
+    index: dict[Tensor, int] = {}
     for t in ops:
-        for x in t._inputs:
-            if x._op is None and x not in placed:
-                placed.add(x)
+        ids = []
+        for x, used in zip(t._inputs, t._args, strict=True):
+            j = index.get(x)
+            if j is None:  # a leaf, first used here (an op's result is placed before its uses)
+                j = index[x] = len(order)
                 order.append(x)
+                values.append(used)
+                inputs.append(())
+            elif values[j] is None:
+                values[j] = used
+            elif values[j] is not used and check and not _same(values[j], used):
+                raise _changed(x, "between two of its uses in the forward pass")
+            ids.append(j)
+        index[t] = len(order)
         order.append(t)
-    return order
+        values.append(None)  # (the array its first use computed from, or its own: the root)
+        inputs.append(tuple(ids))
+    values[-1] = root._data
+    if check:
+        for t, value in zip(order, values, strict=True):
+            if t._data is not value and not _same(t._data, value):
+                raise _changed(t, "after the forward pass used it")
+    return order, values, inputs
+
+
+def _topological(root: Tensor) -> list[Tensor]:
+    """Every tensor ``root`` depends on, in the order :func:`trace` records them (see
+    :func:`_walk`)."""
+    return _walk(root, check=False)[0]
 
 
 def forward_values(root: Tensor) -> tuple[Array, ...]:
     """The value of every tensor ``root`` depends on, in the order :func:`trace` records the
-    nodes, without recording anything (the re-run after an update shows these)."""
-    return tuple(shared(t._data) for t in _topological(root))
-
-
-def _values(order: list[Tensor], index: dict[Tensor, int]
-            ) -> tuple[list[Array], list[tuple[int, ...]]]:
-    """Each node's recorded value and its inputs' positions in ``order``.
-
-    A value is the read-only array the ops that used it computed from (``Tensor._args``), so
-    the record shows what the ops saw; the root's is its own result. A value that changed
-    between the ops that used it and now would make every gradient through it wrong: that
-    raises :class:`GraphError`, naming it.
-    """
-    values: list[Any] = [None] * len(order)
-    inputs: list[tuple[int, ...]] = [()] * len(order)
-    for i, t in enumerate(order):
-        if t._op is not None:
-            ids = inputs[i] = tuple(map(index.__getitem__, t._inputs))
-            for j, seen in zip(ids, t._args, strict=True):
-                if values[j] is None:
-                    values[j] = seen
-                elif values[j] is not seen and not _same(values[j], seen):
-                    raise _changed(order[j], "between two of its uses in the forward pass")
-    for j, t in enumerate(order):
-        if values[j] is None:  # the root, or a leaf traced on its own
-            values[j] = t._data if t._op is not None else shared(t._data)
-        elif t._data is not values[j] and not _same(t._data, values[j]):
-            raise _changed(t, "after the forward pass used it")
-    return values, inputs
+    nodes, without recording anything (the re-run after an update shows these): the arrays
+    its ops computed from, so a leaf changed since (by the next update) still shows the value
+    the forward pass used."""
+    return tuple(_walk(root, check=False)[1])
 
 
 def check_recorded(root: Tensor) -> None:
@@ -308,8 +317,7 @@ def check_recorded(root: Tensor) -> None:
     The check :func:`trace` makes, without the backward pass: for a forward pass that is run
     but not traced (a network's first run, which only measures it).
     """
-    order = _topological(root)
-    _values(order, {t: i for i, t in enumerate(order)})
+    _walk(root)
 
 
 def _same(a: Array, b: Array) -> bool:
@@ -354,6 +362,61 @@ def upstream_times(g: Array, local: Array | float) -> Array:
     return full if full.shape == g.shape else np.broadcast_to(full, g.shape)  # a broadcast local
 
 
+def _contributions(t: Tensor, values: list[Array], out: Array, g: Array,
+                   needs: tuple[bool, ...] | None = None
+                   ) -> list[tuple[Array | None, Array | float | None, Array | None,
+                                   tuple[int, ...]]]:
+    """What ``t``'s backward step sends each of its inputs, as the op table computes it:
+    (contribution, local, unreduced, reduced axes) per input, nothing made read-only yet and
+    ``local`` as the op gave it (a number, or an array that may be of a broadcast shape):
+    :func:`_input_grads` makes them records, :func:`trace` does so when its records are asked
+    for. The one place an op's derivatives become its inputs' contributions."""
+    op = t._op
+    if op.local is None:
+        parts = []
+        # A vjp may give an input's gradient in the shape the op broadcast it to (a weight
+        # shared by a batch of matrix products): it is summed back here, as for elementwise ops.
+        for x, c in zip(values, op.vjp(g, *values, out, **t._attrs) if needs is None
+                        else vjp_for(op, g, values, out, t._attrs, needs), strict=True):
+            if c is None:
+                parts.append((None, None, None, ()))
+                continue
+            if c.__class__ is not np.ndarray or c.dtype is not FLOAT64:
+                c = float64(c)  # (what frozen() makes of a custom op's gradient, a scalar)
+            if c.shape == x.shape:
+                parts.append((c, None, None, ()))
+            else:
+                contribution, axes = sum_to_shape(c, x.shape)
+                parts.append((float64(contribution), None, float64(c), axes))
+        return parts
+    parts = []
+    for x, local in zip(values, op.local(*values, out, **t._attrs), strict=True):
+        full = upstream_times(g, local)
+        if full.__class__ is not np.ndarray:  # (0-d operands and sums give numpy scalars)
+            full = np.asarray(full)
+        if full.shape == x.shape:
+            parts.append((full, local, None, ()))
+        else:
+            contribution, axes = sum_to_shape(full, x.shape)
+            parts.append((float64(contribution), local, full, axes))
+    return parts
+
+
+def _as_record(part: tuple[Array | None, Array | float | None, Array | None, tuple[int, ...]],
+               shape: tuple[int, ...]
+               ) -> tuple[Array | None, Array | None, Array | None, tuple[int, ...]]:
+    """One of :func:`_contributions`' parts with its arrays read-only and its local
+    derivative an array in the output's ``shape``."""
+    c, local, unreduced, axes = part
+    if local is not None:
+        local = (constant(local, shape) if isinstance(local, float)
+                 else frozen(local) if local.shape == shape
+                 else np.broadcast_to(local, shape))  # (read-only already)
+    if c is not None and (c.base is not None or c.flags.writeable):  # (often g itself)
+        c = frozen(c)
+    return c, local, None if unreduced is None else frozen(unreduced), axes
+
+
 def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array,
                  needs: tuple[bool, ...] | None = None
                  ) -> list[tuple[Array | None, Array | None, Array | None, tuple[int, ...]]]:
@@ -364,35 +427,8 @@ def _input_grads(t: Tensor, values: list[Array], out: Array, g: Array,
 
     Call it under :func:`tracer.tensor.quiet`: NaN and inf are diagnosed, not warned about.
     """
-    op = t._op
-    if op.local is None:
-        # A vjp may give an input's gradient in the shape the op broadcast it to (a weight
-        # shared by a batch of matrix products): it is summed back here, as for elementwise ops.
-        return [(None, None, None, ()) if c is None
-                else (frozen(c), None, None, ()) if c.shape == x.shape
-                else _summed_back(c, x.shape)
-                for x, c in zip(values, op.vjp(g, *values, out, **t._attrs) if needs is None
-                                else vjp_for(op, g, values, out, t._attrs, needs), strict=True)]
-    grads = []
-    for x, local in zip(values, op.local(*values, out, **t._attrs), strict=True):
-        full = upstream_times(g, local)
-        if isinstance(local, float):
-            local = constant(local, out.shape)
-        else:
-            local = (frozen(local) if local.shape == out.shape
-                     else np.broadcast_to(local, out.shape))  # (read-only already)
-        if full.shape == x.shape:
-            grads.append((full if full is g else frozen(full), local, None, ()))
-        else:
-            contribution, axes = sum_to_shape(full, x.shape)
-            grads.append((frozen(contribution), local, frozen(full), axes))
-    return grads
-
-
-def _summed_back(c: Array, shape: tuple[int, ...]
-                 ) -> tuple[Array, None, Array, tuple[int, ...]]:
-    contribution, axes = sum_to_shape(c, shape)
-    return frozen(contribution), None, frozen(c), axes
+    shape = out.shape
+    return [_as_record(part, shape) for part in _contributions(t, values, out, g, needs)]
 
 
 # Records are made through these keyword helpers, which build the tuple with tuple.__new__: a
@@ -511,56 +547,128 @@ def trace(root: Tensor) -> Trace:
     if root._data.size != 1:
         raise ValueError(f"backward needs a scalar (one number) to start from; got shape "
                          f"{root.shape}. Reduce it first, e.g. with .sum() or .mean().")
-    with paused_gc():  # (records are many small objects, none in a cycle)
-        order = _topological(root)
+    with paused_gc():  # (the kept lists are many small objects, none in a cycle)
+        order, values, inputs = _walk(root)
         n = len(order)
-        index = {t: i for i, t in enumerate(order)}
-        values, inputs = _values(order, index)
         grads: list[Array | None] = [None] * n
-        terms: list[list[tuple[int, Array]]] = [[] for _ in range(n)]
         grads[n - 1] = constant(1.0, root.shape)
         needs = needs_grad(order, inputs)
-        backward = []
+        # What each backward step computed, in order: (node, upstream, its contributions as
+        # _contributions gives them, each input's gradient before and after adding its own).
+        # The records are built from it when asked for (_KeptTrace).
+        steps: list[tuple[int, Array, list[Any], list[Array | None], list[Array]]] = []
         with quiet():
             for i in range(n - 1, -1, -1):
                 t = order[i]
                 g = grads[i]
                 if g is None:  # only reachable through non-differentiable inputs (labels)
                     g = grads[i] = constant(0.0, values[i].shape)
-                if not needs[i]:
-                    # no parameter upstream: no step; its inputs' gradients are still computed so
-                    # that every tensor's .grad is filled (∂L/∂X of the input data)
-                    if t._op is not None:
-                        for j, (c, *_) in zip(inputs[i], _input_grads(t, t._args, values[i], g),
-                                              strict=True):
-                            if c is not None:
-                                grads[j] = c if grads[j] is None else frozen(grads[j] + c)
-                                terms[j].append((i, c))
-                    continue
                 if t._op is None:  # a leaf: its gradient is all there is to record
-                    records: Any = ()
-                else:
-                    ids = inputs[i]
-                    records = []
-                    for pos, (c, local, unreduced, axes) in enumerate(
-                            _input_grads(t, t._args, values[i], g)):
-                        j = ids[pos]
-                        records.append(sent(grads, terms, i, j, pos, c, local, unreduced, axes,
-                                            values[j].shape, needs[j]))
-                    records = tuple(records)
-                # (BackwardStep's fields in order, built directly as sent() builds InputGrad's:
-                # this runs once per node of every trace)
-                backward.append(_new(BackwardStep, (len(backward), i, g, tuple(terms[i]),
-                                                    records)))
-
+                    if needs[i]:
+                        steps.append((i, g, [], [], []))
+                    continue
+                parts = _contributions(t, t._args, values[i], g)
+                # A node no parameter is upstream of gets no step; its inputs' gradients are
+                # still computed so that every tensor's .grad is filled (∂L/∂X of the data).
+                step = needs[i]
+                befores: list[Array | None] = []
+                afters: list[Array] = []
+                for j, part in zip(inputs[i], parts, strict=True):
+                    c = part[0]
+                    if c is None:  # an input with no gradient (labels): a zero on its edge
+                        if not step:
+                            continue
+                        c = constant(0.0, values[j].shape)
+                    before = grads[j]
+                    # (float64(): a sum of 0-d arrays is a numpy scalar, not an array)
+                    after = grads[j] = c if before is None else float64(before + c)
+                    if step:
+                        befores.append(before)
+                        afters.append(after)
+                if step:
+                    steps.append((i, g, parts, befores, afters))
         for t, grad in zip(order, grads, strict=True):
-            t.grad = grad
-        kinds = [t.kind for t in order]
-        if root._op is not None:
-            kinds[-1] = "loss"
-        nodes = _records(
-            Node, id=range(n), name=_names(order),
-            op=[t.kind if t._op is None else t._op.name for t in order], kind=kinds,
-            inputs=inputs, value=values, grad=grads,
-            attrs=[dict(t._attrs) if t._attrs else _NO_ATTRS for t in order])
-        return Trace(tuple(nodes), tuple(backward), tuple(order), n - 1)
+            # (frozen() only where needed: most are read-only already, and it is a call each)
+            t.grad = grad if grad.base is None and not grad.flags.writeable else frozen(grad)
+        return _KeptTrace(kept=(order, values, inputs, grads, needs, steps))
+
+
+class _KeptTrace(Trace):
+    """The :class:`Trace` :func:`trace` returns: it keeps the arrays and a compact log of
+    each backward step as the pass computed them, and builds the node and step records (the
+    same records, bit for bit) the first time :attr:`nodes` or :attr:`backward` is read. A
+    cycle nobody looks at (a training loop's, a gradient check's) never builds them."""
+
+    def __init__(self, *fields: Any, kept: tuple[Any, ...] | None = None, **named: Any):
+        if kept is None:  # made from its fields (dataclasses.replace): a Trace like any other
+            super().__init__(*fields, **named)
+            return
+        # kept: (order, values, inputs, grads, needs, steps), as trace() computed them
+        object.__setattr__(self, "tensors", tuple(kept[0]))  # (a frozen dataclass's way)
+        object.__setattr__(self, "root", len(kept[0]) - 1)
+        object.__setattr__(self, "_kept", kept[1:])
+
+    @cached_property
+    def nodes(self) -> tuple[Node, ...]:  # type: ignore[override]
+        """Every node in forward order."""
+        with paused_gc():
+            return tuple(self._node_records(range(len(self.tensors))))
+
+    @property
+    def params(self) -> tuple[Node, ...]:
+        if "nodes" in self.__dict__:
+            return super().params
+        # (a cycle's optimizer asks for these first: their records alone, not every node's)
+        return tuple(self._node_records(
+            [i for i, t in enumerate(self.tensors) if t.kind == "param"]))
+
+    @cached_property
+    def _node_names(self) -> list[str]:
+        return _names(list(self.tensors))
+
+    def _node_records(self, ids: Iterable[int]) -> list[Node]:
+        """The :class:`Node` records of the nodes ``ids``."""
+        order, names, last = self.tensors, self._node_names, len(self.tensors) - 1
+        values, inputs, grads, _, _ = self._kept
+        # (Node's fields in order, built directly: see sent())
+        return [_new(Node, (i, names[i], t.kind if t._op is None else t._op.name,
+                            "loss" if i == last and t._op is not None else t.kind, inputs[i],
+                            values[i], grads[i], dict(t._attrs) if t._attrs else _NO_ATTRS))
+                for i in ids for t in (order[i],)]
+
+    @cached_property
+    def backward(self) -> tuple[BackwardStep, ...]:  # type: ignore[override]
+        """One step per node with a backward step, in the order the pass ran them."""
+        with paused_gc():
+            records = self._build_backward()
+        # the log is in the records now: let it go (the nodes' columns stay until built)
+        object.__setattr__(self, "_kept", (*self._kept[:4], ()))
+        return records
+
+    def _build_backward(self) -> tuple[BackwardStep, ...]:
+        values, inputs, _, needs, steps = self._kept
+        terms: list[list[tuple[int, Array]]] = [[] for _ in values]
+        records = []
+        for index, (i, g, parts, befores, afters) in enumerate(steps):
+            shape = values[i].shape
+            edges = []
+            for pos, (j, part, before, after) in enumerate(
+                    zip(inputs[i], parts, befores, afters, strict=True)):
+                c, local, unreduced, axes = _as_record(part, shape)
+                differentiable = c is not None
+                if c is None:
+                    c = constant(0.0, values[j].shape)
+                terms[j].append((i, c))
+                # (frozen() only where it may be needed: a gradient before is often the
+                # contribution of the edge before, an after the contribution itself)
+                if before is None:
+                    before = constant(0.0, c.shape)
+                elif before.base is not None or before.flags.writeable:
+                    before = frozen(before)
+                if after is not c and (after.base is not None or after.flags.writeable):
+                    after = frozen(after)
+                edges.append(_new(InputGrad, (j, pos, local, c, unreduced, axes, before, after,
+                                              differentiable, needs[j])))
+            # (every contribution to node i came from a step before its own)
+            records.append(_new(BackwardStep, (index, i, g, tuple(terms[i]), tuple(edges))))
+        return tuple(records)

@@ -17,11 +17,10 @@ from typing import Any
 import numpy as np
 
 from . import ops, ops_elementwise, ops_reduce
-from .arrays import frozen_copy, shared
+from .arrays import FLOAT64, frozen_copy, shared
 from .ops import Op
 
 KINDS = ("input", "param", "constant", "op")
-_FLOAT64 = np.dtype(np.float64)  # numpy's one native float64 dtype: an identity test suffices
 DATA_LOCK = threading.Lock()  # see Tensor.data
 
 
@@ -453,23 +452,31 @@ def too_many_nodes(limit: int) -> GraphError:
     return error
 
 
-@contextmanager
-def quiet() -> Iterator[None]:
+class quiet:  # (lower case: a context manager used as a function, ``with quiet():``)
     """Run a block of tensor ops (a forward pass, a whole cycle) with numpy's floating-point
     warnings off: NaN and inf are diagnosed on the trace, not printed into the terminal.
 
     Every op is quiet on its own anyway; a block is simply faster than op by op, and a block
-    inside another one costs nothing more (the outer block's setting holds).
+    inside another one costs next to nothing (the outer block's setting holds). (A class, not
+    a generator: a training iteration enters several.)
     """
-    if _QUIET.get():
-        yield
-        return
-    token = _QUIET.set(True)
-    try:
-        with np.errstate(all="ignore"):
-            yield
-    finally:
-        _QUIET.reset(token)
+
+    __slots__ = ("errstate", "token")
+
+    def __enter__(self) -> None:
+        if _QUIET.get():
+            self.token = None
+            return
+        self.token = _QUIET.set(True)
+        self.errstate = np.errstate(all="ignore")
+        self.errstate.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.token is not None:
+            try:
+                self.errstate.__exit__(*exc)
+            finally:
+                _QUIET.reset(self.token)
 
 
 def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
@@ -481,7 +488,9 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
             break
     # A leaf's array may be one its owner still changes in place (after asking for .data): an
     # op computes from a read-only snapshot of it, which the trace records and checks.
-    arrays = [t._data if t._op is not None else shared(t._data) for t in inputs]
+    # (shared() itself only where the array or one it is a view of might be writable)
+    arrays = [t._data if t._op is not None or (t._data.base is None
+              and not t._data.flags.writeable) else shared(t._data) for t in inputs]
     try:
         if _QUIET.get():
             data = op.forward(*arrays, **attrs)
@@ -490,7 +499,7 @@ def apply(op: Op, *operands: Any, **attrs: Any) -> Tensor:
                 data = op.forward(*arrays, **attrs)
     except (ValueError, IndexError, TypeError) as exc:
         raise _graph_error(op, inputs, exc) from None
-    if type(data) is not np.ndarray or data.dtype is not _FLOAT64:
+    if type(data) is not np.ndarray or data.dtype is not FLOAT64:
         data = np.asarray(data, dtype=np.float64)
     # A view (transpose, reshape, slice) or an input itself (read-only, as every input array
     # is) would alias another array: the result gets its own.
