@@ -171,9 +171,9 @@ def detail(trace: Trace, node: Node) -> str | None:
 def no_gradient(trace: Trace, step: BackwardStep, record: InputGrad) -> str:
     """Why an input gets no gradient: in the op's words (a label, a mask, indices), or that
     nothing trainable needs it, where the trace computed none for that reason (a PyTorch
-    model's data: see :attr:`tracer.torch_bridge.TorchTrace.not_needed`)."""
+    model's data: see :meth:`tracer.record.Trace.unneeded`)."""
     name = trace.nodes[record.node].name
-    if (step.node, record.position) in getattr(trace, "not_needed", ()):
+    if trace.unneeded(step.node, record.position):
         return f"{name} gets no gradient: nothing trainable needs it"
     op = trace.op(step.node)
     reason = op.no_gradient if op is not None else "it is a label, not a value"

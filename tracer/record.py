@@ -151,6 +151,11 @@ class Trace:
         knows it (a PyTorch network's does; see :mod:`tracer.torch_bridge`)."""
         return None
 
+    def unneeded(self, node: int, position: int) -> bool:
+        """Whether the trace computed no gradient for input ``position`` of ``node`` because
+        nothing trainable needs it (a PyTorch model's data into a convolution, say)."""
+        return False
+
     def computed_in(self) -> str:
         """The floating-point type the values were computed in (``"float64"``; a PyTorch
         model's own, often ``"float32"``), for what overflows where."""

@@ -667,6 +667,9 @@ class TorchTrace(Trace):
     def computed_in(self) -> str:
         return self.dtype
 
+    def unneeded(self, node: int, position: int) -> bool:
+        return (node, position) in self.not_needed
+
     def pytorch_vjps(self) -> tuple[PyTorchVJP, ...]:
         """For each node recorded as an op of the table (whose autograd Node ran): the
         upstream gradient PyTorch gave it, the inputs PyTorch sent a gradient to (what it
