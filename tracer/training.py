@@ -17,7 +17,7 @@ says where: the iteration, and the step of its timeline where the condition show
 
 from __future__ import annotations
 
-import bisect
+import itertools
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -156,23 +156,26 @@ class History:
             self._thin()
 
     def _thin(self) -> None:
-        """Keep the checkpoints nearest an even grid from the first to the newest, as many as
-        fill nine tenths of the budget (the pinned ones too), and take new ones at the grid's
-        step: the re-runs a replay needs stay about even, and thinning happens now and then,
-        not at every iteration."""
+        """Keep as many checkpoints as fill nine tenths of the budget (the pinned ones too),
+        none further from the one before it than the new interval, the grid's step, at which
+        new ones are then taken: a replay re-runs at most ``interval - 1`` iterations, and
+        thinning happens now and then, not at every iteration."""
         ks = sorted(self.checkpoints)
         first, newest = ks[0], ks[-1]
         count = max(2, int(len(ks) * 0.9 * self.budget / self._bytes))
-        step = (newest - first) / (count - 1)
-        keep = {first, newest, *self.pinned}
-        for i in range(1, count - 1):
-            at = first + i * step
-            j = bisect.bisect_left(ks, at)
-            keep.add(min(ks[max(j - 1, 0):j + 1], key=lambda x: abs(x - at)))
+        # a multiple of the interval the checkpoints were taken at, so that the ones kept are
+        # about every m-th and their number fits (a step between two would keep them all)
+        wanted = math.ceil((newest - first) / (count - 1))
+        interval = self.interval * max(2, math.ceil(wanted / self.interval))
+        keep, last = {first, newest, *self.pinned}, first
+        for k, after in itertools.pairwise(ks):
+            if k in keep or after - last > interval:  # (dropping k would leave a wider gap)
+                keep.add(k)
+                last = k
         for j in ks:
             if j not in keep:
                 self._bytes -= self.checkpoints.pop(j).nbytes
-        self.interval = max(self.interval, math.ceil(step))
+        self.interval = interval
 
     def _keep(self, cycle: Cycle) -> None:
         """Keep ``cycle``'s records, with the latest iteration's and the few looked at last."""
