@@ -36,7 +36,9 @@ Array = np.ndarray
 class NonFinite(NamedTuple):
     """Why an op gives NaN or ±inf for finite inputs: ``cause``, a key diagnostics keys its
     advice by (``log-of-zero``, ``log-of-negative``, ``exp-overflow``, ``division-by-zero``);
-    the ``input`` whose value to quote; and a ``note`` said after it."""
+    the ``input`` whose value to quote; and a ``note`` said after it (``{exp_limit}``,
+    ``{largest}`` and ``{dtype}`` in it name the limits of the type the values were computed
+    in)."""
 
     cause: str
     input: int = 0
@@ -282,7 +284,8 @@ SIGMOID = _unary("sigmoid", _sigmoid, lambda x, out: (out * (1.0 - out),),
 EXP = _unary("exp", np.exp, lambda x, out: (out,), "∂eˣ/∂x = eˣ",
              "{out} is e to the power {x}; its slope is its own value", "exp({x})",
              role="elementwise",
-             nonfinite=lambda x: NonFinite("exp-overflow") if x > 0 else None)
+             nonfinite=lambda x: (NonFinite("exp-overflow", note=", past {exp_limit}") if x > 0
+                                  else None))
 
 LOG = _unary("log", np.log, lambda x, out: (1.0 / x,), "∂ln(x)/∂x = 1/x",
              "{out} is the natural log of {x}; small inputs get steep slopes", "ln({x})",

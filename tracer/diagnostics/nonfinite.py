@@ -67,8 +67,16 @@ def _limits(trace: Trace) -> dict[str, str]:
             "largest": largest}
 
 
+def _filled(trace: Trace, text: str) -> str:
+    """``text`` with the limits' names in braces (``{exp_limit}``) replaced, and nothing else
+    touched (an op's note may come from a network file)."""
+    for name, value in _limits(trace).items():
+        text = text.replace(f"{{{name}}}", value)
+    return text
+
+
 def _fix(trace: Trace, key: str) -> str:
-    return _FIXES[key].format(**_limits(trace))
+    return _filled(trace, _FIXES[key])
 
 
 def _cause(trace: Trace, node: int) -> tuple[str, str]:
@@ -94,9 +102,7 @@ def _cause(trace: Trace, node: int) -> tuple[str, str]:
         blame = _blame(trace, node, idx)
         if blame is not None:
             quoted = f"{inputs[blame.input].name}{at} = {explain.number(x[blame.input])}"
-            note = (f", past {_limits(trace)['exp_limit']}" if blame.cause == "exp-overflow"
-                    else blame.note)
-            return blame.cause, f"{expression}, and {quoted}{note}"
+            return blame.cause, f"{expression}, and {quoted}{_filled(trace, blame.note)}"
         operands = ", ".join(f"{i.name}{at} = {explain.number(v)}"
                              for i, v in zip(inputs, x, strict=True))
         if np.isinf(nd.value[idx] if nd.value.ndim else nd.value):
